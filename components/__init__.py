@@ -1,0 +1,1 @@
+"""Components of the homelab backup stack; see DESIGN.md for the architecture."""

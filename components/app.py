@@ -1,0 +1,173 @@
+"""BackupEnabledApp: an app's PVC that restores itself, and its backups to every destination.
+
+The PVC is populated from a ReplicationDestination (`dataSourceRef`), so after a cluster
+rebuild it comes back with the latest snapshot instead of empty; on the very first deploy the
+repository has nothing for the app and the volume starts empty. One ReplicationSource per
+repository backs it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import labels
+from .config import App, AppVolume, CacheSettings, Retention
+from .volsync import (
+    API_VERSION,
+    KopiaDestinationOptions,
+    KopiaSourceOptions,
+    MoverVolume,
+    PodSecurityContext,
+    ReplicationDestinationSpec,
+    ReplicationSourceSpec,
+    Retain,
+    SourceIdentity,
+    Trigger,
+)
+
+#: The bootstrap restore runs once, when the ReplicationDestination is created.
+BOOTSTRAP_TRIGGER = "restore-once"
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """One destination of an app: which repository, when, and how much to keep."""
+
+    repository: str
+    source_name: str
+    """ReplicationSource name; Kopia identity is `<source_name>@<namespace>`."""
+    secret_name: str
+    schedule: str
+    """Concrete 5-field cron (already spread)."""
+    retain: Retention
+    mover_volumes: tuple[MoverVolume, ...]
+
+
+@dataclass(frozen=True)
+class BackupEnabledAppArgs:
+    app: App
+    volume: AppVolume
+    """The app's volume with defaults applied."""
+    targets: tuple[BackupTarget, ...]
+    """One per repository the app backs up to, in config order."""
+    bootstrap: BackupTarget
+    """The target the first restore reads from (the primary repository)."""
+    compression: str
+    cache: CacheSettings
+
+
+class BackupEnabledApp(pulumi.ComponentResource):
+    claim_name: pulumi.Output[str]
+    """The PVC the app mounts."""
+    sources: pulumi.Output[dict]
+    """repository -> {source, schedule, identity}."""
+
+    def __init__(
+        self, name: str, args: BackupEnabledAppArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ) -> None:
+        super().__init__("backups:app:BackupEnabledApp", name, None, opts)
+        app, volume = args.app, args.volume
+        self._app, self._namespace = app.name, app.namespace
+        security = PodSecurityContext(
+            run_as_user=volume.mover.run_as_user,
+            run_as_group=volume.mover.run_as_group,
+            fs_group=volume.mover.fs_group,
+        )
+
+        bootstrap_name = f"{app.name}-bootstrap"
+        destination = k8s.apiextensions.CustomResource(
+            f"{name}-bootstrap",
+            api_version=API_VERSION,
+            kind="ReplicationDestination",
+            metadata=self._metadata(bootstrap_name),
+            spec=ReplicationDestinationSpec(
+                trigger=Trigger(manual=BOOTSTRAP_TRIGGER),
+                kopia=KopiaDestinationOptions(
+                    repository=args.bootstrap.secret_name,
+                    copy_method="Snapshot",
+                    capacity=volume.capacity,
+                    access_modes=volume.access_modes,
+                    storage_class_name=volume.storage_class,
+                    volume_snapshot_class_name=volume.snapshot_class,
+                    source_identity=SourceIdentity(
+                        source_name=args.bootstrap.source_name,
+                        source_namespace=app.namespace,
+                        source_pvc_name=volume.claim_name,
+                    ),
+                    mover_security_context=security,
+                    cache_capacity=args.cache.capacity,
+                    cache_storage_class_name=args.cache.storage_class,
+                    mover_volumes=args.bootstrap.mover_volumes,
+                ),
+            ).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # The data lives here: never deleted by Pulumi, even when the app leaves the config.
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-volume",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=volume.claim_name,
+                namespace=app.namespace,
+                labels=labels.backed_up_volume(app.name),
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=list(volume.access_modes),
+                storage_class_name=volume.storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                    requests={"storage": volume.capacity}
+                ),
+                data_source_ref=k8s.core.v1.TypedObjectReferenceArgs(
+                    api_group="volsync.backube",
+                    kind="ReplicationDestination",
+                    name=bootstrap_name,
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=True, depends_on=[destination]
+            ),
+        )
+
+        sources: dict[str, dict[str, str]] = {}
+        for target in args.targets:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{target.repository}",
+                api_version=API_VERSION,
+                kind="ReplicationSource",
+                metadata=self._metadata(target.source_name),
+                spec=ReplicationSourceSpec(
+                    source_pvc=volume.claim_name,
+                    trigger=Trigger(schedule=target.schedule),
+                    kopia=KopiaSourceOptions(
+                        repository=target.secret_name,
+                        copy_method="Snapshot",
+                        compression=args.compression,
+                        retain=Retain(**target.retain.model_dump()),
+                        mover_security_context=security,
+                        cache_capacity=args.cache.capacity,
+                        cache_storage_class_name=args.cache.storage_class,
+                        storage_class_name=volume.storage_class,
+                        volume_snapshot_class_name=volume.snapshot_class,
+                        mover_volumes=target.mover_volumes,
+                    ),
+                ).to_wire(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[claim]),
+            )
+            sources[target.repository] = {
+                "source": target.source_name,
+                "schedule": target.schedule,
+                "identity": f"{target.source_name}@{app.namespace}",
+            }
+
+        self.claim_name = pulumi.Output.from_input(volume.claim_name)
+        self.sources = pulumi.Output.from_input(sources)
+        self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
+
+    def _metadata(self, name: str) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=self._namespace, labels=labels.app(self._app)
+        )

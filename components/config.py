@@ -1,0 +1,549 @@
+"""The stack-config contract (`backups:*` keys), parsed once, validated completely.
+
+Everything the program needs from `Pulumi.<stack>.yaml` is turned into these frozen pydantic
+models here and nowhere else. All defaults live here too, so components only construct.
+Any problem stops the program before a resource is registered, with every problem listed at
+once as `backups:<key path>: <what is wrong and the allowed form>` and no traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import types
+import typing
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .schedule import NightWindow, validate_schedule
+
+NAMESPACE = "backups"
+
+# --------------------------------------------------------------------------- field types
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value) or float(re.sub(r"[A-Za-z]+$", "", value)) <= 0:
+        raise ValueError(f"{value!r} is not a positive Kubernetes quantity (like 5Gi)")
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path (like /mnt/tank/kopia)")
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+Schedule = Annotated[str, AfterValidator(validate_schedule)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+Id = Annotated[int, Field(strict=True, ge=0)]
+AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"]
+
+
+class Model(BaseModel):
+    """Base for every config model: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+class ExternalSecretRef(Model):
+    """A value kept in an external secret manager, synced by external-secrets.io."""
+
+    store: str
+    key: str
+
+
+class ExternalSecretSource(Model):
+    external_secret: ExternalSecretRef
+
+
+SecretValue = Union[SecretStr, ExternalSecretSource]
+
+
+class MoverIdentity(Model):
+    """uid/gid/fsGroup the movers run as: they must be able to read the app's files."""
+
+    run_as_user: Id = 1000
+    run_as_group: Id = 1000
+    fs_group: Id = 1000
+
+
+class CacheSettings(Model):
+    capacity: Quantity = "2Gi"
+    storage_class: Optional[str] = None
+
+
+class Retention(Model):
+    """Every key is emitted explicitly: an unset key would fall back to Kopia's defaults
+    (24 monthly, 3 annual) and silently keep years of data."""
+
+    latest: Count = 0
+    hourly: Count = 0
+    daily: Count = 0
+    weekly: Count = 0
+    monthly: Count = 0
+    yearly: Count = 0
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> "Retention":
+        if not any(self.model_dump().values()):
+            raise ValueError("keeps nothing: set at least one of latest/hourly/daily/weekly/"
+                             "monthly/yearly above 0 (like {hourly: 24, daily: 7})")
+        return self
+
+
+# --------------------------------------------------------------------------- top-level keys
+
+
+class KubernetesSettings(Model):
+    version: Annotated[str, Field(pattern=r"^1\.[0-9]{1,2}$")] = "1.35"
+    render_yaml_to: Optional[str] = None
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
+
+
+class Defaults(Model):
+    storage_class: str = "ceph-block"
+    snapshot_class: Optional[str] = "csi-ceph-blockpool"
+    capacity: Quantity = "5Gi"
+    access_modes: tuple[AccessMode, ...] = ("ReadWriteOnce",)
+    compression: str = "zstd-fastest"
+    mover: MoverIdentity = MoverIdentity()
+    cache: CacheSettings = CacheSettings()
+    #: Hours ("01-05") daily and weekly backups spread over.
+    night_window: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3])-([01][0-9]|2[0-4])$")] = "01-05"
+
+    @property
+    def window(self) -> NightWindow:
+        start, end = (int(x) for x in self.night_window.split("-"))
+        return NightWindow(start, end)
+
+
+class NfsTarget(Model):
+    server: str
+    path: AbsolutePath
+
+
+class S3Target(Model):
+    endpoint: str
+    bucket: str
+    region: Optional[str] = None
+
+
+class CephfsTarget(Model):
+    volume_handle: str
+    cluster_id: str = Field(alias="clusterID")
+    fs_name: str
+    root_path: Optional[AbsolutePath] = None
+    driver: str = "rook-ceph.cephfs.csi.ceph.com"
+    node_stage_secret: Optional[str] = None
+    capacity: Quantity = "200Gi"
+
+
+class S3Credentials(Model):
+    access_key_id: Optional[SecretStr] = None
+    secret_access_key: Optional[SecretStr] = None
+    external_secret: Optional[ExternalSecretRef] = None
+
+
+class Maintenance(Model):
+    schedule: Schedule = "weekly"
+    namespace: DnsLabel = "volsync-system"
+
+
+Backend = Literal["nfs", "cephfs", "garage", "b2", "r2"]
+FILESYSTEM_BACKENDS = ("nfs", "cephfs")
+#: Backends the components can build today; the rest are accepted by the model so configs can
+#: be written ahead, and are refused with a clear message until their component lands.
+IMPLEMENTED_BACKENDS = ("nfs",)
+
+
+class Repository(Model):
+    """One shared Kopia repository: a backup destination every app writes to at its root."""
+
+    name: DnsLabel
+    backend: Backend
+    nfs: Optional[NfsTarget] = None
+    s3: Optional[S3Target] = None
+    cephfs: Optional[CephfsTarget] = None
+    credentials: Optional[S3Credentials] = None
+    password: Optional[SecretValue] = None
+    schedule: Schedule = "daily"
+    retain: Retention = Retention(daily=7)
+    maintenance: Maintenance = Maintenance()
+    primary: bool = False
+    manage_bucket: bool = True
+
+    @model_validator(mode="after")
+    def _target_matches_backend(self) -> "Repository":
+        wanted = {"nfs": "nfs", "cephfs": "cephfs"}.get(self.backend, "s3")
+        if getattr(self, wanted) is None:
+            raise ValueError(f"backend {self.backend!r} needs the {wanted!r} block")
+        for other in {"nfs", "cephfs", "s3"} - {wanted}:
+            if getattr(self, other) is not None:
+                raise ValueError(f"{other!r} does not belong to backend {self.backend!r}")
+        return self
+
+    @property
+    def is_filesystem(self) -> bool:
+        return self.backend in FILESYSTEM_BACKENDS
+
+
+class App(Model):
+    """One backed-up PVC. Anything left out comes from `backups:defaults`."""
+
+    name: DnsLabel
+    namespace: DnsLabel
+    claim_name: Optional[DnsLabel] = None
+    capacity: Optional[Quantity] = None
+    storage_class: Optional[str] = None
+    snapshot_class: Optional[str] = None
+    access_modes: Optional[tuple[AccessMode, ...]] = None
+    run_as_user: Optional[Id] = None
+    run_as_group: Optional[Id] = None
+    fs_group: Optional[Id] = None
+    schedule: Optional[Schedule] = None
+    repositories: Optional[tuple[DnsLabel, ...]] = None
+
+
+class Database(Model):
+    """A CloudNative-PG cluster backed up with pgBackRest (filled in by the postgres work)."""
+
+    name: DnsLabel
+    namespace: DnsLabel
+    repositories: tuple[DnsLabel, ...]
+    retention: dict[str, Count] = {"full": 14, "diff": 30}
+    bucket: Optional[str] = None
+    schedule: Optional[str] = None
+    manage_cluster: bool = False
+    stanza: Optional[DnsLabel] = None
+
+
+class Admission(Model):
+    jitter_seconds: Count = 30
+    storage_class_guard: bool = True
+
+
+class Alerts(Model):
+    enabled: bool = True
+
+
+class Drills(Model):
+    schedule: Schedule = "weekly"
+    apps: Union[Literal["all", "none"], tuple[DnsLabel, ...]] = "all"
+
+
+class Guardrails(Model):
+    """Storage classes that must never hold a backed-up volume (CephFS zeroes sparse files)."""
+
+    banned_storage_classes: tuple[str, ...] = ("ceph-filesystem",)
+
+
+# --------------------------------------------------------------------------- the whole stack
+
+
+class StackConfig(Model):
+    """All `backups:*` keys of one stack."""
+
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    password: SecretValue
+    defaults: Defaults = Defaults()
+    repositories: Annotated[tuple[Repository, ...], Field(min_length=1)]
+    apps: tuple[App, ...] = ()
+    databases: tuple[Database, ...] = ()
+    admission: Admission = Admission()
+    alerts: Alerts = Alerts()
+    drills: Drills = Drills()
+    guardrails: Guardrails = Guardrails()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "StackConfig":
+        problems: list[tuple[tuple, str]] = []
+        repo_names = [r.name for r in self.repositories]
+        _duplicates(problems, ("repositories",), repo_names, "repository")
+        _duplicates(problems, ("apps",), [f"{a.namespace}/{a.name}" for a in self.apps], "app")
+        primaries = [i for i, r in enumerate(self.repositories) if r.primary]
+        for index in primaries[1:]:
+            problems.append(
+                (("repositories", index, "primary"),
+                 "more than one repository is primary: set primary: true on one only")
+            )
+        for index, app in enumerate(self.apps):
+            for j, ref in enumerate(app.repositories or ()):
+                if ref not in repo_names:
+                    problems.append((("apps", index, "repositories", j), _unknown(ref, repo_names)))
+            # VolSync names the mover Job volsync-src-<ReplicationSource>, a 63-char label.
+            for repo in self.repositories_of(app):
+                source = source_name(app, repo)
+                if len(source) > 51:
+                    problems.append(
+                        (("apps", index, "name"),
+                         f"{app.name!r} with repository {repo.name!r} makes the mover Job name "
+                         f"'volsync-src-{source}' longer than 63 characters: shorten one of them")
+                    )
+        for index, repo in enumerate(self.repositories):
+            if repo.backend not in IMPLEMENTED_BACKENDS:
+                problems.append(
+                    (("repositories", index, "backend"),
+                     f"backend {repo.backend!r} is not built by this version yet; "
+                     f"available: {', '.join(IMPLEMENTED_BACKENDS)}")
+                )
+            if repo.password is not None:
+                problems.append(
+                    (("repositories", index, "password"),
+                     "a repository-level password is not supported by this version yet; "
+                     "every repository uses backups:password")
+                )
+        if isinstance(self.password, ExternalSecretSource):
+            problems.append(
+                (("password",), "externalSecret for the password is not built by this version "
+                 "yet; set it with `pulumi config set --secret backups:password`")
+            )
+        for index, db in enumerate(self.databases):
+            for j, ref in enumerate(db.repositories):
+                if ref not in repo_names:
+                    problems.append((("databases", index, "repositories", j), _unknown(ref, repo_names)))
+        if problems:
+            raise _CrossReferenceErrors(problems)
+        return self
+
+    # Derived views used by the components: computed here so every component agrees.
+
+    @property
+    def primary_repository(self) -> Repository:
+        return next((r for r in self.repositories if r.primary), self.repositories[0])
+
+    def repositories_of(self, app: App) -> tuple[Repository, ...]:
+        if app.repositories is None:
+            return self.repositories
+        return tuple(r for r in self.repositories if r.name in app.repositories)
+
+    def bootstrap_repository(self, app: App) -> Repository:
+        """Where the app's first restore reads from: the primary if the app uses it."""
+        mine = self.repositories_of(app)
+        primary = self.primary_repository
+        return primary if primary in mine else mine[0]
+
+    def namespaces_of(self, repository: Repository) -> tuple[str, ...]:
+        """Namespaces that have at least one app writing to `repository`, sorted."""
+        return tuple(sorted({a.namespace for a in self.apps if repository in self.repositories_of(a)}))
+
+
+class AppVolume(Model):
+    """An app's volume with every default applied: what its PVC and movers are built from."""
+
+    claim_name: str
+    capacity: str
+    storage_class: str
+    snapshot_class: Optional[str]
+    access_modes: tuple[AccessMode, ...]
+    mover: MoverIdentity
+
+
+def volume_of(config: StackConfig, app: App) -> AppVolume:
+    d = config.defaults
+    return AppVolume(
+        claim_name=app.claim_name or app.name,
+        capacity=app.capacity or d.capacity,
+        storage_class=app.storage_class or d.storage_class,
+        snapshot_class=app.snapshot_class or d.snapshot_class,
+        access_modes=app.access_modes or d.access_modes,
+        mover=MoverIdentity(
+            run_as_user=_first(app.run_as_user, d.mover.run_as_user),
+            run_as_group=_first(app.run_as_group, d.mover.run_as_group),
+            fs_group=_first(app.fs_group, d.mover.fs_group),
+        ),
+    )
+
+
+def _first(value: Optional[int], default: int) -> int:
+    return default if value is None else value  # 0 (root) is a real uid, not "unset"
+
+
+def source_name(app: App, repository: Repository) -> str:
+    """ReplicationSource name, which is also the Kopia username of the app's snapshots."""
+    return f"{app.name}-{repository.name}"
+
+
+def _duplicates(problems: list, path: tuple, names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            problems.append(((*path, index, "name"), f"duplicate {what} {name!r}: names must be unique"))
+        seen.add(name)
+
+
+def _unknown(ref: str, known: list[str]) -> str:
+    hint = difflib.get_close_matches(ref, known, n=1)
+    suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"unknown repository {ref!r}{suffix}; defined: {', '.join(known)}"
+
+
+class _CrossReferenceErrors(ValueError):
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        super().__init__("; ".join(m for _, m in problems))
+        self.problems = problems
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack config. A RunError, so the real CLI prints the message without a traceback."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"invalid stack config ({count}):\n  " + "\n  ".join(problems))
+
+
+def format_path(loc: tuple) -> str:
+    path = NAMESPACE + ":"
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if index else "") + str(part)
+    return path
+
+
+def _field_names_at(loc: tuple) -> list[str]:
+    """Known keys of the model at `loc`, to suggest a fix for a misspelt key."""
+    candidates: list[Any] = [StackConfig]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in candidates:
+            for leaf in _leaf_types(tp):
+                if isinstance(part, int):
+                    nxt.extend(typing.get_args(leaf)[:1] if typing.get_origin(leaf) is tuple else [])
+                elif isinstance(leaf, type) and issubclass(leaf, BaseModel):
+                    field = _field_by_alias(leaf, part)
+                    if field is not None:
+                        nxt.append(field.annotation)
+        candidates = nxt
+    names: list[str] = []
+    for tp in candidates:
+        for leaf in _leaf_types(tp):
+            if isinstance(leaf, type) and issubclass(leaf, BaseModel):
+                names.extend(f.alias or n for n, f in leaf.model_fields.items())
+    return names
+
+
+def _leaf_types(tp: Any) -> list[Any]:
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _leaf_types(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [leaf for arg in typing.get_args(tp) for leaf in _leaf_types(arg)]
+    return [tp]
+
+
+def _field_by_alias(model: type[BaseModel], key: str):
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return field
+    return None
+
+
+def _describe(error: dict) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _field_names_at(loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(sorted(known))}"
+        return f"{format_path(loc)}: unknown key {loc[-1]!r}; {fix}"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        return f"{format_path(loc)}: is required"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        message = f"{error['input']!r} is not a whole number"
+    elif kind in ("tuple_type", "list_type"):
+        message = f"{error['input']!r} is not a list (write it as [a, b])"
+    elif kind == "greater_than_equal":
+        message = f"{error['input']!r} is negative; use 0 or more"
+    elif kind == "string_pattern_mismatch":
+        message = f"{error['input']!r} does not match the form {error['ctx']['pattern']}"
+    return f"{format_path(loc)}: {message}"
+
+
+# pydantic names union members in error paths; they mean nothing to a user.
+_UNION_TAGS = {"SecretStr", "ExternalSecretSource", "function-after[_dns_label(), str]",
+               "tuple[function-after[_dns_label(), str], ...]", "literal['all','none']"}
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the `backups:*` keys (without the namespace) into a StackConfig.
+
+    Raises ConfigError listing every problem with its key path.
+    """
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems: list[str] = []
+        for error in exc.errors():
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, _CrossReferenceErrors):
+                problems.extend(f"{format_path(loc)}: {msg}" for loc, msg in cause.problems)
+            else:
+                problems.append(_describe(error))
+        # Union alternatives can repeat a problem; keep the first of each.
+        raise ConfigError(list(dict.fromkeys(problems))) from None
+
+
+def load_stack_config() -> StackConfig:
+    """Read every `backups:*` key from the Pulumi config of the running stack and parse it.
+
+    Values are read raw: secret keys (`pulumi config set --secret`) are decrypted by the engine
+    before the program starts, and the secret-typed fields keep them out of reprs and logs.
+    """
+    prefix = NAMESPACE + ":"
+    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+    raw: dict[str, Any] = {}
+    for key in sorted(k for k in keys if k.startswith(prefix)):
+        raw[key[len(prefix):]] = decode_config_value(key, pulumi.runtime.get_config(key))
+    return parse_stack_config(raw)
+
+
+def decode_config_value(key: str, value: Any) -> Any:
+    """The engine hands structured config over as JSON text and scalars as plain text."""
+    if not isinstance(value, str) or not value.lstrip().startswith(("{", "[")):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{key}: not valid structured config ({exc.msg})"]) from None

@@ -1,0 +1,27 @@
+"""Labels the program puts on what it creates.
+
+They are the contract between the program, the policy pack and the in-cluster admission
+policies: a guardrail recognises a repository Secret or a backed-up PVC by these labels, not by
+guessing from names.
+"""
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "homelab-backups"}
+
+#: On every repository Secret; the value is the repository name from config.
+REPOSITORY = "backups.homelab.dev/repository"
+#: On every PVC whose data a ReplicationSource backs up.
+BACKED_UP = "backups.homelab.dev/backed-up"
+#: On every object that belongs to one app; the value is the app name.
+APP = "backups.homelab.dev/app"
+
+
+def repository(name: str) -> dict[str, str]:
+    return {**MANAGED_BY, REPOSITORY: name}
+
+
+def app(name: str) -> dict[str, str]:
+    return {**MANAGED_BY, APP: name}
+
+
+def backed_up_volume(name: str) -> dict[str, str]:
+    return {**app(name), BACKED_UP: "true"}

@@ -1,0 +1,202 @@
+"""Backup schedules: presets, validated 5-field cron, and deterministic spreading.
+
+Every seed put all movers at `0 * * * *`, so every backup in the cluster started in the same
+minute. Here a schedule is either a preset (`hourly`, `daily`, `weekly`) or a 5-field cron
+expression in which `H` (Jenkins-style "hashed") tokens stand for a value derived from a stable
+hash of what is scheduled, so one config line never produces a thundering herd.
+
+Two guarantees, and why they are met the way they are:
+
+* Balance: N jobs of one preset never start more than ceil(N / slots) in the same minute
+  (slots = 60 for `hourly`, the night window's minutes for `daily`/`weekly`). Presets are
+  assigned greedily, each job taking the least-loaded minute nearest to its hash.
+* Stability: a job's minute depends only on itself and the jobs listed *before* it in the
+  config. Appending an app (the usual way apps are added) or removing the last one never moves
+  another app. No pure function of the app set can promise both properties for arbitrary edits
+  (two apps whose hashes collide would have to move apart), so the order of the config list is
+  the tie-breaker, and that is documented for users: append new apps at the end.
+
+Explicit cron expressions with `H` tokens are resolved from the hash alone (no balancing): the
+user asked for that exact shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from croniter import croniter
+
+PRESETS = ("hourly", "daily", "weekly")
+
+#: `H`, `H(a-b)` and `H/n` in a minute or hour field.
+_H_TOKEN = re.compile(r"^H(?:\((\d+)-(\d+)\))?(?:/(\d+))?$")
+_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+_FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+
+CRON_HELP = (
+    "use hourly, daily, weekly or a 5-field cron like 'H 3 * * 0' "
+    "(H picks a stable spread value)"
+)
+
+
+def stable_hash(*parts: str) -> int:
+    """A hash that is the same on every machine and every run (unlike `hash()`)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def validate_schedule(spec: str) -> str:
+    """Return `spec` if it is a preset or a valid 5-field cron (H tokens allowed).
+
+    Raises ValueError with a message that says what is allowed.
+    """
+    if spec in PRESETS:
+        return spec
+    fields = spec.split()
+    if len(fields) != 5:
+        raise ValueError(f"{spec!r} is not a schedule: {CRON_HELP}; got {len(fields)} fields")
+    probe = []
+    for index, field in enumerate(fields):
+        if "H" in field:
+            if index > 1 or not _H_TOKEN.match(field):
+                raise ValueError(
+                    f"{spec!r}: H is allowed only as H, H(a-b) or H/n in the minute or hour "
+                    f"field, not {field!r} in the {_FIELD_NAMES[index]} field"
+                )
+            probe.append(str(_FIELD_RANGES[index][0]))
+        else:
+            probe.append(field)
+    if not croniter.is_valid(" ".join(probe)):
+        raise ValueError(f"{spec!r} is not a valid cron expression: {CRON_HELP}")
+    return spec
+
+
+def resolve_hashed(spec: str, *identity: str) -> str:
+    """Replace the H tokens of a cron expression with values from the hash of `identity`."""
+    fields = spec.split()
+    seed = stable_hash(*identity)
+    for index in (0, 1):
+        match = _H_TOKEN.match(fields[index])
+        if not match:
+            continue
+        low, high = _FIELD_RANGES[index]
+        if match.group(1) is not None:
+            low, high = int(match.group(1)), int(match.group(2))
+        step = match.group(3)
+        # Different fields take different bits of the hash so minute and hour are independent.
+        value = (seed >> (index * 16)) % (high - low + 1)
+        if step:
+            fields[index] = f"{low + value % int(step)}-{high}/{step}"
+        else:
+            fields[index] = str(low + value)
+    return " ".join(fields)
+
+
+@dataclass(frozen=True)
+class NightWindow:
+    """Start (inclusive) and end (exclusive) hour of the window daily/weekly jobs spread over."""
+
+    start_hour: int = 1
+    end_hour: int = 5
+
+    @property
+    def minutes(self) -> int:
+        return ((self.end_hour - self.start_hour) % 24 or 24) * 60
+
+    def cron_time(self, slot: int) -> tuple[int, int]:
+        """(minute, hour) of the slot-th minute of the window."""
+        return slot % 60, (self.start_hour + slot // 60) % 24
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """Something that runs on a schedule: a mover of (app, namespace) to a repository."""
+
+    name: str
+    namespace: str
+    repository: str
+    spec: str
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return (self.name, self.namespace, self.repository)
+
+
+def _slots_for(preset: str, window: NightWindow) -> int:
+    return 60 if preset == "hourly" else window.minutes
+
+
+def _preset_cron(preset: str, slot: int, window: NightWindow) -> str:
+    if preset == "hourly":
+        return f"{slot} * * * *"
+    minute, hour = window.cron_time(slot)
+    return f"{minute} {hour} * * *" if preset == "daily" else f"{minute} {hour} * * 0"
+
+
+def plan_schedules(
+    jobs: Iterable[ScheduledJob], window: NightWindow = NightWindow()
+) -> Mapping[tuple[str, str, str], str]:
+    """Concrete 5-field cron for every job, spread as the module docstring promises.
+
+    Jobs of one preset and one repository share the slots; each job, in config order, takes the
+    least-loaded slot, ties going to the slot nearest after its hash ("home") slot.
+    """
+    plan: dict[tuple[str, str, str], str] = {}
+    loads: dict[tuple[str, str], list[int]] = {}
+    for job in jobs:
+        if job.spec not in PRESETS:
+            plan[job.identity] = resolve_hashed(job.spec, *job.identity)
+            continue
+        slots = _slots_for(job.spec, window)
+        load = loads.setdefault((job.repository, job.spec), [0] * slots)
+        home = stable_hash(*job.identity) % slots
+        lowest = min(load)
+        # Walk forward from home to the first least-loaded slot: O(slots) at worst.
+        slot = next(
+            (home + step) % slots
+            for step in range(slots)
+            if load[(home + step) % slots] == lowest
+        )
+        load[slot] += 1
+        plan[job.identity] = _preset_cron(job.spec, slot, window)
+    return plan
+
+
+def peak_starts_per_minute(crons: Iterable[str]) -> int:
+    """Most jobs that start in the same minute of a day, for tests and the benchmark."""
+    per_minute: dict[int, int] = {}
+    for cron in crons:
+        for minute_of_day in _minutes_of_day(cron):
+            per_minute[minute_of_day] = per_minute.get(minute_of_day, 0) + 1
+    return max(per_minute.values(), default=0)
+
+
+def _minutes_of_day(cron: str) -> list[int]:
+    minute, hour = cron.split()[:2]
+    minutes = _expand(minute, 0, 59)
+    hours = _expand(hour, 0, 23)
+    return [h * 60 + m for h in hours for m in minutes]
+
+
+def _expand(field: str, low: int, high: int) -> list[int]:
+    values: set[int] = set()
+    for part in field.split(","):
+        body, _, step = part.partition("/")
+        if body == "*":
+            start, end = low, high
+        elif "-" in body:
+            start, end = (int(x) for x in body.split("-"))
+        else:
+            start = end = int(body)
+            if step:
+                end = high
+        values.update(range(start, end + 1, int(step) if step else 1))
+    return sorted(values)
+
+
+def ceil_div(count: int, slots: int) -> int:
+    return math.ceil(count / slots)

@@ -1,0 +1,133 @@
+"""Typed specs of the VolSync (Kopia-mover fork) custom resources this program emits.
+
+Only the fields we set are modelled, with the CRD's camelCase names as aliases. A spec is
+validated when it is built, before it becomes a resource, and `to_wire()` drops unset fields so
+the object carries exactly what we decided. The conformance tests check every rendered object
+against the upstream CRD schemas in ../shared/crds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "volsync.backube/v1alpha1"
+
+#: Where a `moverVolumes` entry with mountPath `repository` appears in the mover pod; a
+#: filesystem Kopia repository must be addressed there.
+REPOSITORY_MOUNT = "repository"
+FILESYSTEM_REPOSITORY_URL = f"filesystem:///mnt/{REPOSITORY_MOUNT}"
+
+CopyMethod = Literal["Snapshot", "Clone", "Direct", "None"]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+    def to_wire(self) -> dict:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class NfsVolumeSource(Spec):
+    server: str
+    path: str
+    read_only: Optional[bool] = None
+
+
+class ClaimVolumeSource(Spec):
+    claim_name: str
+    read_only: Optional[bool] = None
+
+
+class MoverVolumeSource(Spec):
+    nfs: Optional[NfsVolumeSource] = None
+    persistent_volume_claim: Optional[ClaimVolumeSource] = None
+
+
+class MoverVolume(Spec):
+    mount_path: str
+    volume_source: MoverVolumeSource
+
+
+class PodSecurityContext(Spec):
+    run_as_user: int
+    run_as_group: int
+    fs_group: int
+    run_as_non_root: Optional[bool] = None
+
+
+class Trigger(Spec):
+    schedule: Optional[str] = None
+    manual: Optional[str] = None
+
+
+class Retain(Spec):
+    latest: int
+    hourly: int
+    daily: int
+    weekly: int
+    monthly: int
+    yearly: int
+
+
+class KopiaSourceOptions(Spec):
+    repository: str
+    copy_method: CopyMethod
+    compression: str
+    retain: Retain
+    mover_security_context: PodSecurityContext
+    cache_capacity: str
+    cache_storage_class_name: Optional[str] = None
+    storage_class_name: Optional[str] = None
+    volume_snapshot_class_name: Optional[str] = None
+    mover_volumes: tuple[MoverVolume, ...] = ()
+
+
+class ReplicationSourceSpec(Spec):
+    source_pvc: str = Field(alias="sourcePVC")
+    trigger: Trigger
+    kopia: KopiaSourceOptions
+
+
+class SourceIdentity(Spec):
+    source_name: str
+    source_namespace: str
+    source_pvc_name: Optional[str] = Field(default=None, alias="sourcePVCName")
+
+
+class KopiaDestinationOptions(Spec):
+    repository: str
+    copy_method: CopyMethod
+    capacity: str
+    access_modes: tuple[str, ...]
+    storage_class_name: str
+    volume_snapshot_class_name: Optional[str] = None
+    source_identity: SourceIdentity
+    mover_security_context: PodSecurityContext
+    cache_capacity: str
+    cache_storage_class_name: Optional[str] = None
+    mover_volumes: tuple[MoverVolume, ...] = ()
+    previous: Optional[int] = None
+    restore_as_of: Optional[str] = None
+
+
+class ReplicationDestinationSpec(Spec):
+    trigger: Trigger
+    kopia: KopiaDestinationOptions
+
+
+class MaintenanceRepository(Spec):
+    repository: str
+
+
+class KopiaMaintenanceSpec(Spec):
+    repository: MaintenanceRepository
+    trigger: Trigger
+    mover_volumes: tuple[MoverVolume, ...] = ()
+    pod_security_context: Optional[PodSecurityContext] = None
+    cache_capacity: Optional[str] = None
+    cache_storage_class_name: Optional[str] = None

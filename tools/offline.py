@@ -1,0 +1,198 @@
+"""Run the real program under the Pulumi SDK's mocks and record what it registers.
+
+This is the engine-less half of the offline preview: `__main__.py` runs unchanged, and every
+RegisterResource request it sends is recorded as the engine would receive it: the wire-format
+properties (with secret and unknown markers intact, which the policy analyzer needs), the
+parent, and the resource options `protect` and `retainOnDelete` exactly as the program set them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import pulumi
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "homelab-backups"
+
+SECRET_SIG = rpc._special_secret_sig  # pylint: disable=protected-access
+SIG_KEY = rpc._special_sig_key  # pylint: disable=protected-access
+UNKNOWN = rpc.UNKNOWN
+
+
+class Secret:
+    """A secret value from the wire; prints as a placeholder so it cannot leak by accident."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+
+class Unknown:
+    """A value not known until the engine applies the change (preview only)."""
+
+    def __repr__(self) -> str:
+        return "Unknown"
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    dependencies: list[str]
+    wire: struct_pb2.Struct
+    """Properties exactly as sent to the engine."""
+    inputs: dict = field(default_factory=dict)
+    """The same, decoded: secrets as Secret, unknowns as Unknown."""
+
+
+def decode(wire: struct_pb2.Struct) -> dict:
+    return _decode(json_format.MessageToDict(wire))
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return Secret(_decode(value.get("value")))
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if value == UNKNOWN:
+        return Unknown()
+    return value
+
+
+class _EchoMocks(pulumi.runtime.Mocks):
+    """Every resource's outputs are its inputs; ids are derived from names."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    def __init__(self) -> None:
+        super().__init__(_EchoMocks())
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 (the gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=request.custom,
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    dependencies=list(request.dependencies),
+                    wire=request.object,
+                    inputs=decode(request.object),
+                )
+            )
+        return response
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    """Stack outputs, secrets as Secret."""
+
+
+def run_program(
+    config: Mapping[str, str],
+    secret_keys: list[str],
+    stack: str = "dev",
+    preview: bool = True,
+) -> ProgramRun:
+    """Run `__main__.py` under mocks with this config. Exceptions from the program propagate."""
+    # A fresh context per run: the SDK keeps its settings (root stack, config) in ContextVars.
+    return contextvars.Context().run(_run, dict(config), list(secret_keys), stack, preview)
+
+
+def _run(config: dict, secret_keys: list, stack: str, preview: bool) -> ProgramRun:
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    monitor = _RecordingMonitor()
+    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi.runtime.set_mocks(monitor.mocks, PROJECT, stack, preview, monitor=monitor)
+    root = pulumi.runtime.get_root_resource()
+
+    def program() -> None:
+        runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    outputs = _sync_await(_resolve(getattr(root, "outputs", {}) or {}))
+    return ProgramRun(monitor.registrations, outputs)
+
+
+async def _resolve(outputs: dict) -> dict:
+    resolved: dict[str, Any] = {}
+    for name, value in outputs.items():
+        out = pulumi.Output.from_input(value)
+        plain = await out.future()
+        resolved[name] = Secret(plain) if await out.is_secret() else plain
+    return resolved
+
+
+def load_stack_file(path: Path) -> tuple[dict[str, str], list[str], list[str]]:
+    """Config of a `Pulumi.<stack>.yaml` file as the engine would pass it to the program.
+
+    Returns (config, secret keys, keys whose `secure:` values could not be decrypted). Offline
+    there is no secrets provider, so each `secure:` value becomes a placeholder, still a secret.
+    """
+    import json
+
+    import yaml
+
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    placeholders: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        has_secure = _replace_secure(value, key, placeholders)
+        if has_secure[1]:
+            secret_keys.append(key)
+        plain = has_secure[0]
+        config[key] = plain if isinstance(plain, str) else json.dumps(plain)
+    return config, secret_keys, placeholders
+
+
+def _replace_secure(value: Any, path: str, placeholders: list[str]) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        placeholders.append(path)
+        return f"offline-placeholder-for-{path}", True
+    if isinstance(value, dict):
+        pairs = {k: _replace_secure(v, f"{path}.{k}", placeholders) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_replace_secure(v, f"{path}[{i}]", placeholders) for i, v in enumerate(value)]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def stack_file(stack: str, directory: Optional[Path] = None) -> Path:
+    return (directory or PROJECT_DIR) / f"Pulumi.{stack}.yaml"

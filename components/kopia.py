@@ -60,6 +60,13 @@ def mover_volumes(repository: Repository) -> tuple[MoverVolume, ...]:
     return ()
 
 
+def repository_target(repository: Repository) -> str:
+    """Where the repository really is; the policy pack compares passwords per target."""
+    if repository.nfs is not None:
+        return f"nfs://{repository.nfs.server}{repository.nfs.path}"
+    raise NotImplementedError(f"backend {repository.backend}")  # refused by config validation
+
+
 def repository_url(repository: Repository) -> str:
     if repository.is_filesystem:
         return FILESYSTEM_REPOSITORY_URL
@@ -86,6 +93,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
         self.secret_name = secret_name(repo)
         self.mover_volumes = mover_volumes(repo)
         url = repository_url(repo)
+        self._target = repository_target(repo)
         password = pulumi.Output.secret(args.password.get_secret_value())
 
         for namespace in args.namespaces:
@@ -134,6 +142,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
                 name=self.secret_name,
                 namespace=namespace,
                 labels=labels.repository(self._repository_name),
+                annotations={labels.TARGET: self._target},
             ),
             type="Opaque",
             string_data={"KOPIA_PASSWORD": password, "KOPIA_REPOSITORY": url},

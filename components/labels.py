@@ -9,6 +9,8 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "homelab-backups"}
 
 #: On every repository Secret; the value is the repository name from config.
 REPOSITORY = "backups.homelab.dev/repository"
+#: Annotation on every repository Secret: the real target (a filesystem URL does not say it).
+TARGET = "backups.homelab.dev/target"
 #: On every PVC whose data a ReplicationSource backs up.
 BACKED_UP = "backups.homelab.dev/backed-up"
 #: On every object that belongs to one app; the value is the app name.

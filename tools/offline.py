@@ -77,6 +77,8 @@ def _decode(value: Any) -> Any:
         return [_decode(v) for v in value]
     if value == UNKNOWN:
         return Unknown()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire has only doubles; Kubernetes integers must stay integers
     return value
 
 

@@ -1,0 +1,66 @@
+"""Recognising Kubernetes objects in policy arguments by their Pulumi type token.
+
+pulumi-kubernetes tokens look like `kubernetes:<group>/<version>:<Kind>` (`core` for the core
+group), so the kind and group are read from the token, whatever class registered the object.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Mapping, Optional
+
+VOLSYNC_GROUP = "volsync.backube"
+REPOSITORY_LABEL = "backups.homelab.dev/repository"
+TARGET_ANNOTATION = "backups.homelab.dev/target"
+BACKED_UP_LABEL = "backups.homelab.dev/backed-up"
+
+
+def kind_of(resource_type: str) -> tuple[str, str]:
+    """(group, kind) of a pulumi-kubernetes type token; ("", "") for anything else."""
+    parts = resource_type.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes":
+        return "", ""
+    group = parts[1].rsplit("/", 1)[0]
+    return ("" if group == "core" else group), parts[2]
+
+
+def is_kind(resource_type: str, group: str, kind: str) -> bool:
+    return kind_of(resource_type) == (group, kind)
+
+
+def metadata(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return props.get("metadata") or {}
+
+
+def object_name(props: Mapping[str, Any]) -> str:
+    meta = metadata(props)
+    return f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+
+
+def secret_values(props: Mapping[str, Any]) -> dict[str, str]:
+    """A Secret's values as text, from stringData or base64 data (stringData wins, as in k8s)."""
+    values: dict[str, str] = {}
+    for key, value in (props.get("data") or {}).items():
+        try:
+            values[key] = base64.b64decode(value).decode()
+        except (ValueError, TypeError):
+            continue
+    values.update({k: v for k, v in (props.get("stringData") or {}).items() if isinstance(v, str)})
+    return values
+
+
+def kopia_repository_target(props: Mapping[str, Any]) -> Optional[str]:
+    """What repository a Kopia repository Secret points at, or None if it is no such Secret.
+
+    A filesystem URL is the mover's mount point, the same for every filesystem repository, so
+    the program records the real target in an annotation; S3 URLs are qualified by endpoint.
+    """
+    values = secret_values(props)
+    url = values.get("KOPIA_REPOSITORY")
+    if url is None:
+        return None
+    annotated = (metadata(props).get("annotations") or {}).get(TARGET_ANNOTATION)
+    if annotated:
+        return annotated
+    endpoint = values.get("KOPIA_S3_ENDPOINT")
+    return f"{endpoint}/{url}" if endpoint else url

@@ -1,0 +1,49 @@
+"""Every ReplicationSource says how to copy, when to run and exactly what to keep.
+
+An unset `copyMethod` fails the mover; an invalid schedule never runs; an unset `retain` key
+falls back to Kopia's defaults (24 monthly, 3 annual) and silently keeps years of data.
+"""
+
+from __future__ import annotations
+
+from croniter import croniter
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from .kinds import VOLSYNC_GROUP, is_kind, object_name
+
+RETAIN_KEYS = ("latest", "hourly", "daily", "weekly", "monthly", "yearly")
+
+
+def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if not is_kind(args.resource_type, VOLSYNC_GROUP, "ReplicationSource"):
+        return
+    name = object_name(args.props)
+    spec = args.props.get("spec") or {}
+    kopia = spec.get("kopia") or {}
+    if not kopia.get("copyMethod"):
+        report_violation(f"ReplicationSource {name} has no spec.kopia.copyMethod: set Snapshot.")
+    schedule = (spec.get("trigger") or {}).get("schedule")
+    if not schedule or len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+        report_violation(
+            f"ReplicationSource {name} has schedule {schedule!r}: it needs a valid 5-field cron."
+        )
+    retain = kopia.get("retain") or {}
+    missing = [key for key in RETAIN_KEYS if key not in retain]
+    if missing:
+        report_violation(
+            f"ReplicationSource {name} leaves spec.kopia.retain.{{{', '.join(missing)}}} unset: "
+            "Kopia then keeps its defaults (24 monthly, 3 yearly). Set every key, 0 for none."
+        )
+
+
+explicit_replication_source = ResourceValidationPolicy(
+    name="replication-source-explicit",
+    description="ReplicationSources set copyMethod, a valid 5-field schedule and every retain key.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate,
+)

@@ -1,0 +1,51 @@
+"""Every Secret that points at one Kopia repository carries the same password.
+
+Seed 000: each app had its own password; the first app created the repository and every other
+app failed with "repository not initialized". Passwords are compared by digest and never shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from .kinds import is_kind, kopia_repository_target, object_name, secret_values
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    # target -> password digest -> Secrets carrying it
+    seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for resource in args.resources:
+        if not is_kind(resource.resource_type, "", "Secret"):
+            continue
+        target = kopia_repository_target(resource.props)
+        password = secret_values(resource.props).get("KOPIA_PASSWORD")
+        if target is None or password is None:
+            continue
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        seen[target][digest].append(object_name(resource.props))
+    for target, by_digest in sorted(seen.items()):
+        if len(by_digest) < 2:
+            continue
+        groups = sorted(sorted(names) for names in by_digest.values())
+        listing = "; ".join(", ".join(names) for names in groups)
+        report_violation(
+            f"{len(by_digest)} different KOPIA_PASSWORDs for the one Kopia repository {target} "
+            f"(Secrets grouped by password: {listing}). A shared repository has one password: "
+            "use backups:password for every app, or give the second repository its own target."
+        )
+
+
+shared_password = StackValidationPolicy(
+    name="kopia-shared-password",
+    description="All Secrets of one Kopia repository carry the same KOPIA_PASSWORD.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate,
+)

@@ -1,0 +1,63 @@
+"""Shared helpers: run the real program under mocks with a given config, and find things in it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from tools.offline import ProgramRun, Registration, load_stack_file, run_program, stack_file  # noqa: E402
+
+CRDS_DIR = PROJECT_DIR.parent / "shared" / "crds"
+
+
+def dev_config() -> dict[str, Any]:
+    """The `backups:*` keys of the dev stack as Python data (namespace stripped)."""
+    document = yaml.safe_load(stack_file("dev").read_text())
+    return {k.split(":", 1)[1]: v for k, v in document["config"].items()}
+
+
+def run_config(backups: dict[str, Any], preview: bool = True, secret_keys: Optional[list[str]] = None) -> ProgramRun:
+    """Run the program with these `backups:*` keys, passed the way the engine passes config."""
+    config = {f"backups:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in backups.items()}
+    return run_program(config, secret_keys or [], preview=preview)
+
+
+def with_changes(**changes: Any) -> dict[str, Any]:
+    config = copy.deepcopy(dev_config())
+    config.update(changes)
+    return config
+
+
+def of_kind(run: ProgramRun, kind: str) -> list[Registration]:
+    return [r for r in run.registrations if r.type.endswith(f":{kind}") and r.custom]
+
+
+def named(run: ProgramRun, kind: str, namespace: str, name: str) -> Registration:
+    matches = [
+        r for r in of_kind(run, kind)
+        if r.inputs["metadata"].get("namespace") == namespace and r.inputs["metadata"]["name"] == name
+    ]
+    assert len(matches) == 1, f"expected one {kind} {namespace}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+@pytest.fixture(scope="session")
+def dev_run() -> ProgramRun:
+    config, secret_keys, _ = load_stack_file(stack_file("dev"))
+    return run_program(config, secret_keys)
+
+
+@pytest.fixture(scope="session")
+def crds_dir() -> Path:
+    if not CRDS_DIR.is_dir():
+        pytest.skip(f"upstream CRDs not found at {CRDS_DIR}: conformance needs ../shared/crds")
+    return CRDS_DIR

@@ -1,0 +1,93 @@
+"""Invalid config stops the program before any resource, naming the key path; no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from components.config import ConfigError
+
+from .conftest import PROJECT_DIR, dev_config, run_config, with_changes
+
+APP = {"name": "radarr", "namespace": "media"}
+
+
+def problems_of(config) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        run_config(config)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"apps": [{**APP, "capacity": "10Gx"}]},
+         "backups:apps[0].capacity: '10Gx' is not a positive Kubernetes quantity (like 5Gi)"),
+        ({"apps": [{**APP, "capacity": "-5Gi"}]}, "backups:apps[0].capacity: '-5Gi' is not a positive"),
+        ({"apps": [{**APP, "capacty": "5Gi"}]},
+         "backups:apps[0].capacty: unknown key 'capacty'; did you mean 'capacity'?"),
+        ({"apps": [{"name": "Radarr_1", "namespace": "media"}]}, "backups:apps[0].name: 'Radarr_1' is not a DNS-1123 label"),
+        ({"apps": [APP, APP]}, "backups:apps[1].name: duplicate app 'media/radarr'"),
+        ({"apps": [{**APP, "repositories": ["nsa"]}]},
+         "backups:apps[0].repositories[0]: unknown repository 'nsa' (did you mean 'nas'?)"),
+        ({"apps": [{**APP, "runAsUser": "abc"}]}, "backups:apps[0].runAsUser: 'abc' is not a whole number"),
+        ({"apps": [{**APP, "repositories": "nas"}]}, "backups:apps[0].repositories: 'nas' is not a list"),
+        ({"apps": [{**APP, "schedule": "61 * * * *"}]}, "backups:apps[0].schedule: '61 * * * *' is not a valid cron"),
+        ({"kubernetes": {"version": "one.35"}}, "backups:kubernetes.version: 'one.35' does not match"),
+        ({"apps": [{"name": "x" * 50, "namespace": "media"}]}, "longer than 63 characters"),
+    ],
+)
+def test_each_problem_names_its_key_path(change, expected):
+    problems = problems_of(with_changes(**change))
+    assert any(expected in p for p in problems), problems
+
+
+def test_repository_problems_are_named():
+    repo = dev_config()["repositories"][0]
+    config = with_changes(repositories=[
+        {**repo, "nfs": {"server": "nas", "path": "relative/path"}, "retain": {"hourly": -1}},
+    ])
+    problems = problems_of(config)
+    assert "backups:repositories[0].nfs.path: 'relative/path' is not an absolute path (like /mnt/tank/kopia)" in problems
+    assert "backups:repositories[0].retain.hourly: -1 is negative; use 0 or more" in problems
+
+
+def test_cross_references_are_checked_once_every_field_is_valid():
+    # Cross-key checks need valid fields to compare, so they come in a second round.
+    repo = dev_config()["repositories"][0]
+    problems = problems_of(with_changes(repositories=[repo, {**repo, "primary": True}]))
+    assert any(p.startswith("backups:repositories[1].name: duplicate repository 'nas'") for p in problems)
+    assert any(p.startswith("backups:repositories[1].primary: more than one repository is primary") for p in problems)
+
+
+def test_all_problems_are_listed_at_once():
+    config = with_changes(apps=[{**APP, "capacity": "10Gx", "runAsUser": "x"}], password=None)
+    config.pop("password")
+    problems = problems_of(config)
+    assert len(problems) == 3, problems
+    assert "backups:password: is required" in problems
+
+
+def test_backends_not_built_yet_are_refused_clearly():
+    config = with_changes(repositories=[{"name": "b2", "backend": "b2", "s3": {"endpoint": "e", "bucket": "b"}}])
+    assert "backups:repositories[0].backend: backend 'b2' is not built by this version yet; available: nfs" in problems_of(config)
+
+
+def test_bad_config_registers_nothing_and_exits_2_without_traceback(tmp_path):
+    stack = tmp_path / "Pulumi.broken.yaml"
+    stack.write_text(
+        "config:\n"
+        "  backups:password: x\n"
+        "  backups:repositories: [{name: nas, backend: nfs, nfs: {server: nas, path: /k}}]\n"
+        "  backups:apps: [{name: radarr, namespace: media, capacity: 10Gx}]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.preview", "--config-file", str(stack), "--report", str(tmp_path / "r.json")],
+        cwd=PROJECT_DIR, capture_output=True, text=True,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "backups:apps[0].capacity: '10Gx' is not a positive Kubernetes quantity" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "r.json").exists()

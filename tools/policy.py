@@ -1,0 +1,135 @@
+"""Run the policy pack in-process, through the pulumi-policy SDK's own analyzer servicer.
+
+The engine talks to a policy pack over gRPC: `Analyze` once per resource, `AnalyzeStack` once
+with all of them. We call the very same servicer methods with the very same request messages,
+built from what the program registered, so enforcement levels, pack config, secret handling and
+unknown values during preview behave as under `pulumi preview --policy-pack policies`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional
+
+from pulumi.runtime import proto
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer  # the engine-facing analyzer
+
+from .offline import PROJECT_DIR, Registration
+
+sys.path.insert(0, str(PROJECT_DIR / "policies"))
+import backup_policies  # noqa: E402  (lives in policies/, where the CLI runs the pack)
+
+_LEVELS = {
+    proto.EnforcementLevel.ADVISORY: "advisory",
+    proto.EnforcementLevel.MANDATORY: "mandatory",
+    proto.EnforcementLevel.REMEDIATE: "remediate",
+    proto.EnforcementLevel.DISABLED: "disabled",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    level: str
+    resource: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PolicyReport:
+    rules_run: int
+    violations: tuple[Violation, ...]
+
+    @property
+    def mandatory(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.level == "mandatory")
+
+
+def analyzer(pack_config: Optional[Mapping[str, Any]] = None) -> _PolicyAnalyzerServicer:
+    servicer = _PolicyAnalyzerServicer(
+        backup_policies.PACK_NAME,
+        backup_policies.PACK_VERSION,
+        backup_policies.POLICIES,
+        backup_policies.ENFORCEMENT_LEVEL,
+    )
+    if pack_config:
+        servicer.Configure(_configure_request(pack_config), None)
+    return servicer
+
+
+def _configure_request(pack_config: Mapping[str, Any]) -> proto.ConfigureAnalyzerRequest:
+    """Pack config as `pulumi preview --policy-pack-config` gives it: {policy: level | {..}}."""
+    request = proto.ConfigureAnalyzerRequest()
+    for policy, value in pack_config.items():
+        entry = request.policyConfig[policy]
+        if isinstance(value, str):
+            entry.enforcementLevel = _level_value(value)
+            continue
+        value = dict(value)
+        if "enforcementLevel" in value:
+            entry.enforcementLevel = _level_value(value.pop("enforcementLevel"))
+        entry.properties.update(json.loads(json.dumps(value)))
+    return request
+
+
+def _level_value(name: str) -> int:
+    return {v: k for k, v in _LEVELS.items()}[EnforcementLevel(name).value]  # raises on a typo
+
+
+def rules_enabled(servicer: _PolicyAnalyzerServicer) -> int:
+    return sum(
+        1
+        for policy in backup_policies.POLICIES
+        if servicer._get_enforcement_level(policy) != EnforcementLevel.DISABLED  # noqa: SLF001
+    )
+
+
+def _options(reg: Registration) -> proto.AnalyzerResourceOptions:
+    return proto.AnalyzerResourceOptions(protect=reg.protect, parent=reg.parent)
+
+
+def run_policies(
+    registrations: Iterable[Registration], pack_config: Optional[Mapping[str, Any]] = None
+) -> PolicyReport:
+    servicer = analyzer(pack_config)
+    # The engine analyzes resources a provider manages, not component resources.
+    resources = [r for r in registrations if r.custom]
+    responses = [
+        servicer.Analyze(
+            proto.AnalyzeRequest(
+                type=r.type, properties=r.wire, urn=r.urn, name=r.name, options=_options(r)
+            ),
+            None,
+        )
+        for r in resources
+    ]
+    stack_request = proto.AnalyzeStackRequest(
+        resources=[
+            proto.AnalyzerResource(
+                type=r.type,
+                properties=r.wire,
+                urn=r.urn,
+                name=r.name,
+                options=_options(r),
+                parent=r.parent,
+                dependencies=r.dependencies,
+            )
+            for r in resources
+        ]
+    )
+    responses.append(servicer.AnalyzeStack(stack_request, None))
+    violations = tuple(
+        Violation(
+            policy=d.policyName,
+            level=_LEVELS.get(d.enforcementLevel, str(d.enforcementLevel)),
+            resource=d.urn.rsplit("::", 1)[-1] if d.urn else "(stack)",
+            message=d.message,
+        )
+        for response in responses
+        for d in response.diagnostics
+    )
+    return PolicyReport(rules_enabled(servicer), violations)
+

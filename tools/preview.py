@@ -1,0 +1,178 @@
+"""Offline preview: the real program under the SDK's mocks, plus the real policy pack in-process.
+
+    python -m tools.preview [--stack NAME | --config-file FILE] [--render-dir DIR] [--report FILE]
+
+This is not the Pulumi engine: nothing is diffed against state, no provider is called, and
+`secure:` values are replaced by placeholder secrets. It shows what the program would register,
+every Kubernetes object it would create (secret values redacted), and what the policy pack says.
+Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from components.config import ConfigError
+
+from .offline import PROJECT_DIR, ProgramRun, Registration, Secret, Unknown, load_stack_file, run_program, stack_file
+from .policy import PolicyReport, run_policies
+
+EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
+REDACTED = "[secret]"
+#: Marks a render directory as ours, so a rerun may clear it and nothing else is ever deleted.
+RENDER_MARKER = ".offline-preview"
+
+
+def redact(value: Any) -> Any:
+    """A JSON-able copy with every secret replaced, and unknowns spelled out."""
+    if isinstance(value, Secret):
+        return REDACTED
+    if isinstance(value, Unknown):
+        return "[unknown until apply]"
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def kubernetes_object(reg: Registration) -> Optional[dict]:
+    """The manifest a Kubernetes resource stands for; Secret values are always redacted."""
+    if not reg.type.startswith("kubernetes:") or "kind" not in reg.inputs:
+        return None
+    body = _sorted(redact(reg.inputs))
+    if body.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            if field in reg.inputs:
+                # Keep the keys (they are reviewable), never the values.
+                values = reg.inputs[field]
+                values = values.value if isinstance(values, Secret) else values
+                body[field] = {key: REDACTED for key in sorted(values)}
+    head = {key: body.pop(key) for key in ("apiVersion", "kind", "metadata") if key in body}
+    return {**head, **body}
+
+
+def _sorted(value: Any) -> Any:
+    """Keys in a stable order, so two renders of the same objects are byte-identical."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def render(registrations: list[Registration], directory: Path) -> int:
+    if directory.exists() and any(directory.iterdir()) and not (directory / RENDER_MARKER).exists():
+        raise SystemExit(
+            f"--render-dir {directory} is not empty and was not written by the offline preview; "
+            "choose another directory"
+        )
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    (directory / RENDER_MARKER).write_text("written by python -m tools.preview; safe to delete\n")
+    count = 0
+    for reg in registrations:
+        manifest = kubernetes_object(reg)
+        if manifest is None:
+            continue
+        meta = manifest.get("metadata", {})
+        folder = directory / meta.get("namespace", "_cluster")
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{manifest['kind'].lower()}-{meta.get('name', reg.name)}.yaml"
+        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        count += 1
+    return count
+
+
+def report_document(run: ProgramRun, policy: PolicyReport, summary: dict) -> dict:
+    return {
+        "resources": [
+            {
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent.rsplit("::", 1)[-1] if r.parent else None,
+                "inputs": redact(r.inputs),
+                "options": {"protect": r.protect, "retainOnDelete": r.retain_on_delete},
+            }
+            for r in run.registrations
+        ],
+        "outputs": redact(run.outputs),
+        "policy": [vars(v) for v in policy.violations],
+        "summary": summary,
+    }
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use")
+    source.add_argument("--config-file", type=Path, help="a file in the Pulumi.<stack>.yaml format")
+    parser.add_argument("--render-dir", type=Path, help="write every Kubernetes object as YAML here")
+    parser.add_argument("--report", type=Path, help="write a JSON report here")
+    parser.add_argument("--policy-config", type=Path, help="policy pack config (JSON), as for --policy-pack-config")
+    parser.add_argument("--update", action="store_true", help="run as `pulumi up` would (values known) instead of preview")
+    args = parser.parse_args(argv)
+
+    path = args.config_file or stack_file(args.stack)
+    if not path.exists():
+        print(f"error: no stack file {path}", file=sys.stderr)
+        return EXIT_CONFIG
+    stack = args.stack if args.config_file is None else path.stem.removeprefix("Pulumi.")
+    config, secret_keys, placeholders = load_stack_file(path)
+    pack_config = json.loads(args.policy_config.read_text()) if args.policy_config else None
+
+    started = time.perf_counter()
+    try:
+        run = run_program(config, secret_keys, stack=stack, preview=not args.update)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    policy = run_policies(run.registrations, pack_config)
+    elapsed = time.perf_counter() - started
+
+    by_type = Counter(r.type for r in run.registrations)
+    summary = {
+        "stack": stack,
+        "mode": "update" if args.update else "preview",
+        "resources": len(run.registrations),
+        "byType": dict(sorted(by_type.items())),
+        "policyRulesRun": policy.rules_run,
+        "violations": {"mandatory": len(policy.mandatory), "total": len(policy.violations)},
+        "placeholderSecrets": placeholders,
+        "seconds": round(elapsed, 3),
+    }
+
+    print(f"Offline preview of stack '{stack}' ({path.name}); not the Pulumi engine: no state, no providers.")
+    for resource_type, count in summary["byType"].items():
+        print(f"  {count:4d}  {resource_type}")
+    if placeholders:
+        print(f"  secure values replaced by placeholder secrets: {', '.join(placeholders)}")
+    for v in policy.violations:
+        print(f"  [{v.level}] {v.policy} on {v.resource}: {v.message}")
+    if args.render_dir:
+        written = render(run.registrations, args.render_dir)
+        print(f"  wrote {written} Kubernetes objects to {args.render_dir}/ (secret values redacted)")
+    if args.report:
+        args.report.write_text(json.dumps(report_document(run, policy, summary), indent=2) + "\n")
+        print(f"  wrote report to {args.report}")
+    verdict = "FAILED" if policy.mandatory else "passed"
+    print(
+        f"{len(run.registrations)} resources; policy pack {verdict}: {policy.rules_run} rules ran, "
+        f"{len(policy.mandatory)} mandatory and {len(policy.violations) - len(policy.mandatory)} "
+        f"advisory violations ({elapsed:.2f}s)"
+    )
+    return EXIT_POLICY if policy.mandatory else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(PROJECT_DIR))
+    sys.exit(main())

@@ -61,3 +61,24 @@ def crds_dir() -> Path:
     if not CRDS_DIR.is_dir():
         pytest.skip(f"upstream CRDs not found at {CRDS_DIR}: conformance needs ../shared/crds")
     return CRDS_DIR
+
+
+def registration(resource_type: str, manifest: dict, secret_fields: tuple[str, ...] = ()) -> Registration:
+    """A registration as the engine would see it, for objects the program cannot be made to emit
+    (a hand-written Secret, a PVC nothing backs up). Top-level `secret_fields` go on the wire as
+    Pulumi secrets, exactly as the SDK sends Output.secret values."""
+    from google.protobuf import json_format, struct_pb2
+
+    from tools.offline import SECRET_SIG, SIG_KEY, decode
+
+    wire_dict = {
+        key: ({SIG_KEY: SECRET_SIG, "value": value} if key in secret_fields else value)
+        for key, value in manifest.items()
+    }
+    wire = json_format.ParseDict(wire_dict, struct_pb2.Struct())
+    name = manifest["metadata"]["name"]
+    return Registration(
+        urn=f"urn:pulumi:dev::homelab-backups::{resource_type}::{name}",
+        type=resource_type, name=name, parent="", custom=True, protect=False,
+        retain_on_delete=False, dependencies=[], wire=wire, inputs=decode(wire),
+    )

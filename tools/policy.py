@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
+from google.protobuf import json_format
 from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # the engine-facing analyzer
@@ -55,23 +56,36 @@ def analyzer(pack_config: Optional[Mapping[str, Any]] = None) -> _PolicyAnalyzer
         backup_policies.POLICIES,
         backup_policies.ENFORCEMENT_LEVEL,
     )
-    if pack_config:
-        servicer.Configure(_configure_request(pack_config), None)
+    servicer.Configure(_reconciled_config(servicer, pack_config or {}), None)
     return servicer
 
 
-def _configure_request(pack_config: Mapping[str, Any]) -> proto.ConfigureAnalyzerRequest:
-    """Pack config as `pulumi preview --policy-pack-config` gives it: {policy: level | {..}}."""
+def _reconciled_config(
+    servicer: _PolicyAnalyzerServicer, pack_config: Mapping[str, Any]
+) -> proto.ConfigureAnalyzerRequest:
+    """What the engine sends to `Configure` (its ReconcilePolicyPackConfig): every policy with its
+    enforcement level and properties, from `--policy-pack-config` where given, else from the
+    pack's own declaration (level) and config schema (defaults)."""
+    unknown = set(pack_config) - {p.name for p in backup_policies.POLICIES}
+    if unknown:
+        raise ValueError(f"policy config names unknown policies: {', '.join(sorted(unknown))}")
     request = proto.ConfigureAnalyzerRequest()
-    for policy, value in pack_config.items():
-        entry = request.policyConfig[policy]
-        if isinstance(value, str):
-            entry.enforcementLevel = _level_value(value)
-            continue
-        value = dict(value)
-        if "enforcementLevel" in value:
-            entry.enforcementLevel = _level_value(value.pop("enforcementLevel"))
-        entry.properties.update(json.loads(json.dumps(value)))
+    for policy in servicer.GetAnalyzerInfo(None, None).policies:
+        given = pack_config.get(policy.name, {})
+        if isinstance(given, str):
+            given = {"enforcementLevel": given}
+        properties = {
+            key: schema["default"]
+            for key, schema in json_format.MessageToDict(policy.configSchema.properties).items()
+            if "default" in schema
+        }
+        properties.update({k: v for k, v in given.items() if k != "enforcementLevel"})
+        entry = request.policyConfig[policy.name]
+        entry.enforcementLevel = (
+            _level_value(given["enforcementLevel"]) if "enforcementLevel" in given
+            else policy.enforcementLevel
+        )
+        entry.properties.update(json.loads(json.dumps(properties)))
     return request
 
 

@@ -1,0 +1,130 @@
+"""What the components register for the dev stack (run under mocks, recorded, then asserted)."""
+
+from __future__ import annotations
+
+from tools.offline import Secret
+
+from .conftest import dev_config, named, of_kind, run_config, with_changes
+
+COMPONENT_TYPES = {"backups:stack:BackupStack", "backups:kopia:SharedKopiaRepository", "backups:app:BackupEnabledApp"}
+
+
+def test_one_repository_secret_per_namespace_with_apps_plus_maintenance(dev_run):
+    secrets = of_kind(dev_run, "Secret")
+    where = sorted(s.inputs["metadata"]["namespace"] for s in secrets)
+    assert where == ["default", "media", "volsync-system"]
+    for secret in secrets:
+        data = secret.inputs["stringData"]
+        assert isinstance(data, Secret), "repository Secret values must be Pulumi secrets"
+        assert data.value["KOPIA_REPOSITORY"] == "filesystem:///mnt/repository"
+        assert data.value["KOPIA_PASSWORD"] == dev_config()["password"]
+
+
+def test_kopia_maintenance_mounts_the_repository_with_its_own_secret(dev_run):
+    (maintenance,) = of_kind(dev_run, "KopiaMaintenance")
+    spec = maintenance.inputs["spec"]
+    assert maintenance.inputs["metadata"]["namespace"] == "volsync-system"
+    assert spec["repository"] == {"repository": "volsync-kopia-nas"}
+    assert spec["moverVolumes"] == [
+        {"mountPath": "repository", "volumeSource": {"nfs": {"server": "nas.home", "path": "/mnt/ssdtank/kopia"}}}
+    ]
+    minute, hour, *rest = spec["trigger"]["schedule"].split()
+    assert hour == "3" and rest == ["*", "*", "0"] and 0 <= int(minute) < 60
+
+
+def test_app_volume_restores_itself_from_its_bootstrap_destination(dev_run):
+    claim = named(dev_run, "PersistentVolumeClaim", "media", "radarr")
+    spec = claim.inputs["spec"]
+    assert spec["dataSourceRef"] == {"apiGroup": "volsync.backube", "kind": "ReplicationDestination", "name": "radarr-bootstrap"}
+    assert spec["resources"]["requests"]["storage"] == "10Gi"
+    assert spec["storageClassName"] == "ceph-block"
+    assert claim.retain_on_delete, "the data-holding PVC must survive removal from config"
+
+    destination = named(dev_run, "ReplicationDestination", "media", "radarr-bootstrap")
+    rd = destination.inputs["spec"]
+    assert rd["trigger"] == {"manual": "restore-once"}
+    kopia = rd["kopia"]
+    assert kopia["copyMethod"] == "Snapshot"
+    assert (kopia["capacity"], kopia["accessModes"]) == ("10Gi", ["ReadWriteOnce"])
+    assert kopia["storageClassName"] == "ceph-block" and kopia["volumeSnapshotClassName"] == "csi-ceph-blockpool"
+    assert kopia["sourceIdentity"] == {"sourceName": "radarr-nas", "sourceNamespace": "media", "sourcePVCName": "radarr"}
+    assert kopia["repository"] == "volsync-kopia-nas"
+
+
+def test_replication_source_sets_everything_explicitly(dev_run):
+    source = named(dev_run, "ReplicationSource", "default", "bookstack-nas")
+    spec = source.inputs["spec"]
+    assert spec["sourcePVC"] == "bookstack-config"
+    kopia = spec["kopia"]
+    assert kopia["retain"] == {"latest": 0, "hourly": 24, "daily": 7, "weekly": 0, "monthly": 0, "yearly": 0}
+    assert kopia["copyMethod"] == "Snapshot" and kopia["compression"] == "zstd-fastest"
+    assert kopia["repository"] == "volsync-kopia-nas"
+    # The app's own uid, the defaults for the rest.
+    assert kopia["moverSecurityContext"] == {"runAsUser": 1001, "runAsGroup": 1000, "fsGroup": 1000}
+    assert (kopia["cacheCapacity"], kopia["cacheStorageClassName"]) == ("2Gi", "openebs-hostpath")
+    assert kopia["moverVolumes"][0]["volumeSource"]["nfs"]["server"] == "nas.home"
+    minute, *rest = spec["trigger"]["schedule"].split()
+    assert rest == ["*", "*", "*", "*"] and 0 <= int(minute) < 60
+
+
+def test_every_resource_is_parented_to_a_component(dev_run):
+    by_urn = {r.urn: r for r in dev_run.registrations}
+    for reg in dev_run.registrations:
+        if reg.type == "backups:stack:BackupStack":
+            continue
+        assert reg.parent in by_urn and by_urn[reg.parent].type in COMPONENT_TYPES, reg.name
+
+
+def test_rendering_mode_uses_an_explicit_provider_for_every_kubernetes_object(dev_run):
+    (provider,) = [r for r in dev_run.registrations if r.type == "pulumi:providers:kubernetes"]
+    assert provider.inputs["renderYamlToDirectory"] == "rendered"
+
+
+def test_inventory_maps_app_to_repository_schedule_and_identity(dev_run):
+    inventory = dev_run.outputs["inventory"]
+    assert set(inventory) == {"media/radarr", "media/prowlarr", "media/sabnzbd", "default/bookstack"}
+    radarr = inventory["media/radarr"]
+    source = named(dev_run, "ReplicationSource", "media", "radarr-nas").inputs["spec"]
+    assert radarr["repositories"]["nas"] == {
+        "source": "radarr-nas", "schedule": source["trigger"]["schedule"], "identity": "radarr-nas@media",
+    }
+    assert radarr["bootstrapFrom"] == "nas" and radarr["claim"] == "radarr"
+
+
+def test_the_password_never_appears_in_plain_on_the_wire(dev_run):
+    password = dev_config()["password"]
+    for reg in dev_run.registrations:
+        assert password not in _plain_strings(reg.inputs), reg.name
+
+
+def _plain_strings(value) -> set:
+    if isinstance(value, Secret):
+        return set()
+    if isinstance(value, dict):
+        return set().union(*(_plain_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_plain_strings(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) else set()
+
+
+def test_apps_only_get_secrets_where_they_live():
+    run = run_config(with_changes(apps=[{"name": "grafana", "namespace": "observability"}]))
+    where = sorted(s.inputs["metadata"]["namespace"] for s in of_kind(run, "Secret"))
+    assert where == ["observability", "volsync-system"]
+
+
+def test_update_mode_registers_the_same_objects_as_preview(dev_run):
+    update = run_config(dev_config(), preview=False)
+    assert sorted((r.type, r.name) for r in update.registrations) == sorted((r.type, r.name) for r in dev_run.registrations)
+
+
+def test_removing_an_app_leaves_other_apps_untouched(dev_run):
+    config = dev_config()
+    config["apps"] = [a for a in config["apps"] if a["name"] != "radarr"]
+    run = run_config(config)
+    before = {(r.type, r.name): r.inputs for r in dev_run.registrations if "radarr" not in r.name}
+    after = {(r.type, r.name): r.inputs for r in run.registrations}
+    assert before.keys() == after.keys()
+    for key in before:
+        if key[0].endswith("ReplicationSource"):
+            assert before[key]["spec"]["trigger"] == after[key]["spec"]["trigger"]

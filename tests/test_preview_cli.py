@@ -1,0 +1,75 @@
+"""The offline preview as a user runs it: exit codes, summary, render, report, redaction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from tools.offline import stack_file
+
+from .conftest import PROJECT_DIR, dev_config
+
+DEV_PASSWORD = dev_config()["password"]
+
+
+def preview(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.preview", *args], cwd=PROJECT_DIR, capture_output=True, text=True
+    )
+
+
+def write_stack(path, **changes):
+    document = yaml.safe_load(stack_file("dev").read_text())
+    for key, value in changes.items():
+        document["config"][f"backups:{key}"] = value
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
+    render, report = tmp_path / "rendered", tmp_path / "report.json"
+    result = preview("--stack", "dev", "--render-dir", str(render), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "policy pack passed: 3 rules ran, 0 mandatory" in result.stdout
+    assert "kubernetes:volsync.backube/v1alpha1:ReplicationSource" in result.stdout
+
+    document = json.loads(report.read_text())
+    assert set(document) >= {"resources", "policy", "summary"}
+    claim = next(r for r in document["resources"] if r["type"] == "kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim["options"] == {"protect": False, "retainOnDelete": True}
+    assert document["summary"]["policyRulesRun"] == 3
+
+    files = sorted(render.rglob("*.yaml"))
+    assert len(files) == 16
+    secret = yaml.safe_load((render / "media" / "secret-volsync-kopia-nas.yaml").read_text())
+    assert secret["stringData"] == {"KOPIA_PASSWORD": "[secret]", "KOPIA_REPOSITORY": "[secret]"}
+    for text in [result.stdout, result.stderr, report.read_text()] + [f.read_text() for f in files]:
+        assert DEV_PASSWORD not in text
+
+
+def test_an_app_on_ceph_filesystem_exits_1_naming_the_rule(tmp_path):
+    stack = write_stack(tmp_path / "Pulumi.cephfs.yaml", apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])
+    result = preview("--config-file", str(stack))
+    assert result.returncode == 1
+    assert "[mandatory] no-banned-storage-class-for-backups" in result.stdout
+    assert "policy pack FAILED" in result.stdout
+
+
+def test_secure_values_become_placeholder_secrets(tmp_path):
+    stack = write_stack(tmp_path / "Pulumi.prod.yaml", password={"secure": "v1:AAAA:bm90LWRlY3J5cHRhYmxl"})
+    report = tmp_path / "report.json"
+    result = preview("--config-file", str(stack), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "secure values replaced by placeholder secrets: backups:password" in result.stdout
+    assert json.loads(report.read_text())["summary"]["placeholderSecrets"] == ["backups:password"]
+    assert "offline-placeholder" not in report.read_text()
+
+
+def test_it_never_clears_a_directory_it_did_not_write(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = preview("--render-dir", str(tmp_path))
+    assert result.returncode != 0 and "not written by the offline preview" in result.stderr
+    assert (tmp_path / "precious.txt").read_text() == "keep me"

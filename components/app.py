@@ -21,12 +21,12 @@ from .volsync import (
     KopiaDestinationOptions,
     KopiaSourceOptions,
     MoverVolume,
-    PodSecurityContext,
     ReplicationDestinationSpec,
     ReplicationSourceSpec,
     Retain,
     SourceIdentity,
     Trigger,
+    security_context_for,
 )
 
 #: The bootstrap restore runs once, when the ReplicationDestination is created.
@@ -72,11 +72,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
         super().__init__("backups:app:BackupEnabledApp", name, None, opts)
         app, volume = args.app, args.volume
         self._app, self._namespace = app.name, app.namespace
-        security = PodSecurityContext(
-            run_as_user=volume.mover.run_as_user,
-            run_as_group=volume.mover.run_as_group,
-            fs_group=volume.mover.fs_group,
-        )
+        security = security_context_for(volume.mover)
 
         bootstrap_name = f"{app.name}-bootstrap"
         destination = k8s.apiextensions.CustomResource(

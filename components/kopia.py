@@ -26,8 +26,8 @@ from .volsync import (
     MoverVolume,
     MoverVolumeSource,
     NfsVolumeSource,
-    PodSecurityContext,
     Trigger,
+    security_context_for,
 )
 
 
@@ -105,12 +105,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             repository=MaintenanceRepository(repository=self.secret_name),
             trigger=Trigger(schedule=args.maintenance_schedule),
             mover_volumes=self.mover_volumes,
-            pod_security_context=PodSecurityContext(
-                run_as_user=args.maintenance_identity.run_as_user,
-                run_as_group=args.maintenance_identity.run_as_group,
-                fs_group=args.maintenance_identity.fs_group,
-                run_as_non_root=args.maintenance_identity.run_as_user != 0,
-            ),
+            pod_security_context=security_context_for(args.maintenance_identity),
             cache_capacity=args.cache.capacity,
             cache_storage_class_name=args.cache.storage_class,
         )

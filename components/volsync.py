@@ -60,6 +60,17 @@ class PodSecurityContext(Spec):
     run_as_non_root: Optional[bool] = None
 
 
+def security_context_for(identity) -> PodSecurityContext:
+    """The pod-level context a mover runs with: the identity (uid, gid, fsGroup) that can read
+    the app's files, and non-root unless the identity is root."""
+    return PodSecurityContext(
+        run_as_user=identity.run_as_user,
+        run_as_group=identity.run_as_group,
+        fs_group=identity.fs_group,
+        run_as_non_root=identity.run_as_user != 0,
+    )
+
+
 class Trigger(Spec):
     schedule: Optional[str] = None
     manual: Optional[str] = None

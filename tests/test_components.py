@@ -60,7 +60,7 @@ def test_replication_source_sets_everything_explicitly(dev_run):
     assert kopia["copyMethod"] == "Snapshot" and kopia["compression"] == "zstd-fastest"
     assert kopia["repository"] == "volsync-kopia-nas"
     # The app's own uid, the defaults for the rest.
-    assert kopia["moverSecurityContext"] == {"runAsUser": 1001, "runAsGroup": 1000, "fsGroup": 1000}
+    assert kopia["moverSecurityContext"] == {"runAsUser": 1001, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True}
     assert (kopia["cacheCapacity"], kopia["cacheStorageClassName"]) == ("2Gi", "openebs-hostpath")
     assert kopia["moverVolumes"][0]["volumeSource"]["nfs"]["server"] == "nas.home"
     minute, *rest = spec["trigger"]["schedule"].split()

@@ -21,6 +21,7 @@ from .volsync import (
     KopiaDestinationOptions,
     KopiaSourceOptions,
     MoverVolume,
+    PodSecurityContext,
     ReplicationDestinationSpec,
     ReplicationSourceSpec,
     Retain,
@@ -48,6 +49,20 @@ class BackupTarget:
 
 
 @dataclass(frozen=True)
+class RestoreRequest:
+    """A restore asked for in config: which snapshot of which source, into the app's volume."""
+
+    target: BackupTarget
+    """The repository to read from (its Secret and volumes)."""
+    source_name: str
+    source_namespace: str
+    previous: Optional[int]
+    restore_as_of: Optional[str]
+    trigger: str
+    """A manual trigger unique to this request: a new request runs once, an unchanged one never again."""
+
+
+@dataclass(frozen=True)
 class BackupEnabledAppArgs:
     app: App
     volume: AppVolume
@@ -58,6 +73,7 @@ class BackupEnabledAppArgs:
     """The target the first restore reads from (the primary repository)."""
     compression: str
     cache: CacheSettings
+    restore: Optional[RestoreRequest] = None
 
 
 class BackupEnabledApp(pulumi.ComponentResource):
@@ -159,9 +175,43 @@ class BackupEnabledApp(pulumi.ComponentResource):
                 "identity": f"{target.source_name}@{app.namespace}",
             }
 
+        if args.restore is not None:
+            self._restore(name, args, security, claim)
+
         self.claim_name = pulumi.Output.from_input(volume.claim_name)
         self.sources = pulumi.Output.from_input(sources)
         self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
+
+    def _restore(
+        self, name: str, args: BackupEnabledAppArgs, security: PodSecurityContext, claim: pulumi.Resource
+    ) -> None:
+        """Restore into the app's own claim (scale the app to zero first: see the runbook)."""
+        request = args.restore
+        assert request is not None
+        k8s.apiextensions.CustomResource(
+            f"{name}-restore",
+            api_version=API_VERSION,
+            kind="ReplicationDestination",
+            metadata=self._metadata(f"{args.app.name}-restore"),
+            spec=ReplicationDestinationSpec(
+                trigger=Trigger(manual=request.trigger),
+                kopia=KopiaDestinationOptions(
+                    repository=request.target.secret_name,
+                    copy_method="Direct",
+                    destination_pvc=args.volume.claim_name,
+                    source_identity=SourceIdentity(
+                        source_name=request.source_name, source_namespace=request.source_namespace
+                    ),
+                    previous=request.previous,
+                    restore_as_of=request.restore_as_of,
+                    mover_security_context=security,
+                    cache_capacity=args.cache.capacity,
+                    cache_storage_class_name=args.cache.storage_class,
+                    mover_volumes=request.target.mover_volumes,
+                ),
+            ).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[claim]),
+        )
 
     def _metadata(self, name: str) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(

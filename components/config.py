@@ -58,7 +58,40 @@ def _absolute_path(value: str) -> str:
     return value
 
 
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not all(_DNS_LABEL.match(part) for part in value.split(".")):
+        raise ValueError(f"{value!r} is not a DNS-1123 subdomain (like onepassword or vault.store)")
+    return value
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket(value: str) -> str:
+    if "/" in value:
+        raise ValueError(
+            f"{value!r} has a path: a shared Kopia repository lives at the bucket root, never "
+            "under a per-app prefix (VolSync strips the trailing slash and Kopia then writes "
+            "'<prefix>kopia.repository'); give the bucket name alone"
+        )
+    if not _BUCKET.match(value) or ".." in value or re.match(r"^\d+\.\d+\.\d+\.\d+$", value):
+        raise ValueError(
+            f"{value!r} is not a valid S3 bucket name (3-63 characters: lower-case letters, "
+            "digits, '.' and '-', starting and ending with a letter or digit)"
+        )
+    return value
+
+
+def _rfc3339(value: str) -> str:
+    if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", value):
+        raise ValueError(f"{value!r} is not an RFC 3339 time (like 2026-01-14T12:00:00Z)")
+    return value
+
+
 Quantity = Annotated[str, AfterValidator(_quantity)]
+DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+BucketName = Annotated[str, AfterValidator(_bucket)]
+Rfc3339 = Annotated[str, AfterValidator(_rfc3339)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 Schedule = Annotated[str, AfterValidator(validate_schedule)]
@@ -79,10 +112,14 @@ class Model(BaseModel):
 
 
 class ExternalSecretRef(Model):
-    """A value kept in an external secret manager, synced by external-secrets.io."""
+    """A value kept in an external secret manager (1Password, Vault...), synced into the cluster
+    by external-secrets.io from a ClusterSecretStore."""
 
-    store: str
+    store: DnsSubdomain
     key: str
+    #: The field of the item holding the value; defaults to the mover's variable name.
+    property: Optional[str] = None
+    store_kind: Literal["ClusterSecretStore", "SecretStore"] = "ClusterSecretStore"
 
 
 class ExternalSecretSource(Model):
@@ -158,26 +195,99 @@ class NfsTarget(Model):
     path: AbsolutePath
 
 
+_ENDPOINT = re.compile(r"^(?:(https?)://)?([A-Za-z0-9.-]+(?::[0-9]{1,5})?)/?$")
+
+
 class S3Target(Model):
+    """An S3-compatible bucket. `endpoint` is host[:port]; an http:// or https:// scheme is
+    accepted and stripped (http:// turns TLS off for the mover)."""
+
     endpoint: str
-    bucket: str
+    bucket: BucketName
     region: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _endpoint_is_host_port(self) -> "S3Target":
+        if not _ENDPOINT.match(self.endpoint):
+            raise ValueError(
+                f"endpoint {self.endpoint!r} is not host[:port] (like s3.us-east-005.backblazeb2.com "
+                "or http://192.168.1.58:3900)"
+            )
+        return self
+
+    @property
+    def host(self) -> str:
+        match = _ENDPOINT.match(self.endpoint)
+        assert match is not None
+        return match.group(2)
+
+    @property
+    def tls(self) -> bool:
+        match = _ENDPOINT.match(self.endpoint)
+        assert match is not None
+        return match.group(1) != "http"
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}"
+
+
+class NodeStageSecret(Model):
+    name: DnsSubdomain
+    namespace: DnsLabel = "rook-ceph"
 
 
 class CephfsTarget(Model):
+    """One CephFS subvolume holding the repository, mounted statically in every namespace."""
+
     volume_handle: str
     cluster_id: str = Field(alias="clusterID")
     fs_name: str
     root_path: Optional[AbsolutePath] = None
     driver: str = "rook-ceph.cephfs.csi.ceph.com"
-    node_stage_secret: Optional[str] = None
+    node_stage_secret: NodeStageSecret = NodeStageSecret(name="rook-csi-cephfs-node")
     capacity: Quantity = "200Gi"
 
 
 class S3Credentials(Model):
+    """Either both keys (plain or `secure:` config) or an external secret holding both."""
+
     access_key_id: Optional[SecretStr] = None
     secret_access_key: Optional[SecretStr] = None
     external_secret: Optional[ExternalSecretRef] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "S3Credentials":
+        keys = (self.access_key_id is not None, self.secret_access_key is not None)
+        if self.external_secret is not None and any(keys):
+            raise ValueError("give the keys or externalSecret, not both")
+        if self.external_secret is None and not all(keys):
+            raise ValueError("needs accessKeyId and secretAccessKey (or externalSecret: {store, key})")
+        return self
+
+
+class RestoreSource(Model):
+    namespace: DnsLabel
+    app: DnsLabel
+
+
+class Restore(Model):
+    """A restore as a reviewed config change: exactly one of previous, restoreAsOf, from."""
+
+    previous: Optional[Count] = None
+    restore_as_of: Optional[Rfc3339] = None
+    from_: Optional[RestoreSource] = Field(default=None, alias="from")
+    #: Which repository to read from; the app's bootstrap repository by default.
+    repository: Optional[DnsLabel] = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Restore":
+        if sum(x is not None for x in (self.previous, self.restore_as_of)) > 1:
+            raise ValueError("give previous or restoreAsOf, not both")
+        if self.previous is None and self.restore_as_of is None and self.from_ is None:
+            raise ValueError("needs previous: N, restoreAsOf: <RFC 3339 time> or from: {namespace, app}")
+        return self
+
 
 
 class Maintenance(Model):
@@ -187,9 +297,10 @@ class Maintenance(Model):
 
 Backend = Literal["nfs", "cephfs", "garage", "b2", "r2"]
 FILESYSTEM_BACKENDS = ("nfs", "cephfs")
-#: Backends the components can build today; the rest are accepted by the model so configs can
-#: be written ahead, and are refused with a clear message until their component lands.
-IMPLEMENTED_BACKENDS = ("nfs",)
+S3_BACKENDS = ("garage", "b2", "r2")
+#: Region when none is given: Garage's own name, R2's "auto", B2's from its endpoint.
+_DEFAULT_REGIONS = {"garage": "garage", "r2": "auto"}
+_B2_ENDPOINT = re.compile(r"^s3\.([a-z0-9-]+)\.backblazeb2\.com$")
 
 
 class Repository(Model):
@@ -218,9 +329,49 @@ class Repository(Model):
                 raise ValueError(f"{other!r} does not belong to backend {self.backend!r}")
         return self
 
+    @model_validator(mode="after")
+    def _s3_needs_credentials_and_region(self) -> "Repository":
+        if self.backend in S3_BACKENDS:
+            if self.credentials is None:
+                raise ValueError(
+                    f"backend {self.backend!r} needs credentials: {{accessKeyId, secretAccessKey}} "
+                    "or {externalSecret: {store, key}}"
+                )
+            if self.region is None:
+                raise ValueError(f"backend {self.backend!r} needs s3.region (no default for this endpoint)")
+        elif self.credentials is not None:
+            raise ValueError(f"credentials do not belong to backend {self.backend!r}")
+        return self
+
     @property
     def is_filesystem(self) -> bool:
         return self.backend in FILESYSTEM_BACKENDS
+
+    @property
+    def region(self) -> Optional[str]:
+        if self.s3 is None:
+            return None
+        if self.s3.region:
+            return self.s3.region
+        match = _B2_ENDPOINT.match(self.s3.host)
+        if self.backend == "b2" and match:
+            return match.group(1)
+        return _DEFAULT_REGIONS.get(self.backend)
+
+    @property
+    def target(self) -> str:
+        """Where the repository really is: two entries with one target are one repository."""
+        if self.nfs is not None:
+            return f"nfs://{self.nfs.server}{self.nfs.path}"
+        if self.cephfs is not None:
+            return f"cephfs://{self.cephfs.volume_handle}{self.cephfs.root_path or ''}"
+        assert self.s3 is not None
+        return f"s3://{self.s3.host}/{self.s3.bucket}"
+
+    @property
+    def externally_held(self) -> bool:
+        """True when the repository's secret values come from an external secret manager."""
+        return self.credentials is not None and self.credentials.external_secret is not None
 
 
 class App(Model):
@@ -238,6 +389,7 @@ class App(Model):
     fs_group: Optional[Id] = None
     schedule: Optional[Schedule] = None
     repositories: Optional[tuple[DnsLabel, ...]] = None
+    restore: Optional[Restore] = None
 
 
 class Database(Model):
@@ -315,24 +467,38 @@ class StackConfig(Model):
                          f"{app.name!r} with repository {repo.name!r} makes the mover Job name "
                          f"'volsync-src-{source}' longer than 63 characters: shorten one of them")
                     )
+        by_target: dict[str, int] = {}
         for index, repo in enumerate(self.repositories):
-            if repo.backend not in IMPLEMENTED_BACKENDS:
+            password = self.password_of(repo)
+            if repo.externally_held and not isinstance(password, ExternalSecretSource):
                 problems.append(
-                    (("repositories", index, "backend"),
-                     f"backend {repo.backend!r} is not built by this version yet; "
-                     f"available: {', '.join(IMPLEMENTED_BACKENDS)}")
+                    (("repositories", index, "credentials", "externalSecret"),
+                     "one Secret holds the credentials and the password, so an external "
+                     "credential needs the password from an external secret too "
+                     "(password: {externalSecret: {store, key}})")
                 )
-            if repo.password is not None:
+            if repo.backend in S3_BACKENDS and isinstance(password, ExternalSecretSource) and not repo.externally_held:
+                problems.append(
+                    (("repositories", index, "credentials"),
+                     "the password comes from an external secret, so the credentials must too "
+                     "(credentials: {externalSecret: {store, key}})")
+                )
+            first = by_target.setdefault(repo.target, index)
+            if first != index and _differs(self.password_of(self.repositories[first]), password):
                 problems.append(
                     (("repositories", index, "password"),
-                     "a repository-level password is not supported by this version yet; "
-                     "every repository uses backups:password")
+                     f"{repo.target} is also repository {self.repositories[first].name!r} with a "
+                     "different password; one Kopia repository has one password (Kopia refuses "
+                     "the second with 'repository not initialized')")
                 )
-        if isinstance(self.password, ExternalSecretSource):
-            problems.append(
-                (("password",), "externalSecret for the password is not built by this version "
-                 "yet; set it with `pulumi config set --secret backups:password`")
-            )
+        for index, app in enumerate(self.apps):
+            restore = app.restore
+            if restore and restore.repository and restore.repository not in [r.name for r in self.repositories_of(app)]:
+                problems.append(
+                    (("apps", index, "restore", "repository"),
+                     f"{app.name!r} does not back up to {restore.repository!r}; "
+                     f"use one of: {', '.join(r.name for r in self.repositories_of(app))}")
+                )
         for index, db in enumerate(self.databases):
             for j, ref in enumerate(db.repositories):
                 if ref not in repo_names:
@@ -346,6 +512,9 @@ class StackConfig(Model):
     @property
     def primary_repository(self) -> Repository:
         return next((r for r in self.repositories if r.primary), self.repositories[0])
+
+    def password_of(self, repository: Repository) -> SecretValue:
+        return repository.password if repository.password is not None else self.password
 
     def repositories_of(self, app: App) -> tuple[Repository, ...]:
         if app.repositories is None:
@@ -405,6 +574,14 @@ def _duplicates(problems: list, path: tuple, names: list[str], what: str) -> Non
         if name in seen:
             problems.append(((*path, index, "name"), f"duplicate {what} {name!r}: names must be unique"))
         seen.add(name)
+
+
+def _differs(one: SecretValue, other: SecretValue) -> bool:
+    """Two known passwords that differ; external ones cannot be compared here (the policy pack
+    compares what reaches the cluster)."""
+    if isinstance(one, SecretStr) and isinstance(other, SecretStr):
+        return one.get_secret_value() != other.get_secret_value()
+    return False
 
 
 def _unknown(ref: str, known: list[str]) -> str:
@@ -515,7 +692,11 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         return StackConfig.model_validate(dict(raw))
     except ValidationError as exc:
         problems: list[str] = []
-        for error in exc.errors():
+        errors = exc.errors()
+        failed_items = {e["loc"][:1] for e in errors if len(e["loc"]) > 1}
+        for error in errors:
+            if error["type"] == "too_short" and error["loc"] in failed_items:
+                continue  # the list is short only because its items failed: they say why
             cause = error.get("ctx", {}).get("error")
             if isinstance(cause, _CrossReferenceErrors):
                 problems.extend(f"{format_path(loc)}: {msg}" for loc, msg in cause.problems)

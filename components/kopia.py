@@ -3,7 +3,9 @@
 All apps share the repository root, the URL and the one password; Kopia keeps them apart by
 identity (`<ReplicationSource>@<namespace>`). The repository Secret has to live in each app's
 namespace, and its contents are the same for every app there, so there is exactly one Secret
-per (namespace, repository), plus one beside the KopiaMaintenance.
+per (namespace, repository), plus one beside the KopiaMaintenance. For CephFS each of those
+namespaces also gets a static PV + PVC on the one shared subvolume (moverVolumes cannot mount
+CephFS directly); for S3 the bucket itself is created, protected and retained.
 """
 
 from __future__ import annotations
@@ -12,20 +14,17 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from pydantic import SecretStr
 
+from . import external_secrets as es
 from . import labels
+from .backends import RepositoryAccess, cephfs_claim_name
 from .config import CacheSettings, MoverIdentity, Repository
 from .volsync import (
     API_VERSION,
-    FILESYSTEM_REPOSITORY_URL,
-    REPOSITORY_MOUNT,
     KopiaMaintenanceSpec,
     MaintenanceRepository,
-    MoverVolume,
-    MoverVolumeSource,
-    NfsVolumeSource,
     Trigger,
     security_context_for,
 )
@@ -35,46 +34,24 @@ from .volsync import (
 class SharedKopiaRepositoryArgs:
     repository: Repository
     """The destination as configured (backend, target, maintenance)."""
-    password: SecretStr
-    """The shared Kopia password; it only ever leaves here as a Pulumi secret."""
+    access: RepositoryAccess
+    """The variables and volumes a mover needs; secret ones only leave here as Pulumi secrets."""
     namespaces: tuple[str, ...]
     """Namespaces that have apps writing to this repository: each gets the Secret."""
     maintenance_schedule: str
     """Concrete 5-field cron for KopiaMaintenance (already spread)."""
     maintenance_identity: MoverIdentity
     cache: CacheSettings
+    bucket_provider: Optional[aws.Provider] = None
+    """The aws provider of the repository's S3 endpoint; None for filesystem repositories."""
 
 
 def secret_name(repository: Repository) -> str:
     return f"volsync-kopia-{repository.name}"
 
 
-def mover_volumes(repository: Repository) -> tuple[MoverVolume, ...]:
-    """Volumes a mover needs to reach the repository: filesystem repositories only."""
-    if repository.backend == "nfs":
-        assert repository.nfs is not None
-        source = MoverVolumeSource(
-            nfs=NfsVolumeSource(server=repository.nfs.server, path=repository.nfs.path)
-        )
-        return (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),)
-    return ()
-
-
-def repository_target(repository: Repository) -> str:
-    """Where the repository really is; the policy pack compares passwords per target."""
-    if repository.nfs is not None:
-        return f"nfs://{repository.nfs.server}{repository.nfs.path}"
-    raise NotImplementedError(f"backend {repository.backend}")  # refused by config validation
-
-
-def repository_url(repository: Repository) -> str:
-    if repository.is_filesystem:
-        return FILESYSTEM_REPOSITORY_URL
-    raise NotImplementedError(f"backend {repository.backend}")  # refused by config validation
-
-
 class SharedKopiaRepository(pulumi.ComponentResource):
-    """Repository Secrets for every namespace with apps, and the repository's maintenance."""
+    """Repository Secrets for every namespace with apps, its storage, and its maintenance."""
 
     secret_name: str
     """Name of the repository Secret in every namespace (the movers' `kopia.repository`)."""
@@ -88,23 +65,22 @@ class SharedKopiaRepository(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("backups:kopia:SharedKopiaRepository", name, None, opts)
+        self._prefix, self._args = name, args
         repo = args.repository
-        self._repository_name = repo.name
         self.secret_name = secret_name(repo)
-        self.mover_volumes = mover_volumes(repo)
-        url = repository_url(repo)
-        self._target = repository_target(repo)
-        password = pulumi.Output.secret(args.password.get_secret_value())
 
-        for namespace in args.namespaces:
-            self._secret(f"{name}-{namespace}", namespace, url, password)
-
+        bucket = self._bucket() if repo.s3 is not None and repo.manage_bucket else None
         maintenance_ns = repo.maintenance.namespace
-        maintenance_secret = self._secret(f"{name}-maintenance", maintenance_ns, url, password)
+        made: dict[str, list[pulumi.Resource]] = {}
+        for namespace in dict.fromkeys((*args.namespaces, maintenance_ns)):
+            made[namespace] = [self._credentials(namespace)]
+            if repo.cephfs is not None:
+                made[namespace].append(self._cephfs_claim(namespace))
+
         spec = KopiaMaintenanceSpec(
             repository=MaintenanceRepository(repository=self.secret_name),
             trigger=Trigger(schedule=args.maintenance_schedule),
-            mover_volumes=self.mover_volumes,
+            mover_volumes=args.access.mover_volumes,
             pod_security_context=security_context_for(args.maintenance_identity),
             cache_capacity=args.cache.capacity,
             cache_storage_class_name=args.cache.storage_class,
@@ -114,32 +90,129 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             api_version=API_VERSION,
             kind="KopiaMaintenance",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"kopia-{repo.name}",
-                namespace=maintenance_ns,
-                labels=labels.repository(repo.name),
+                name=f"kopia-{repo.name}", namespace=maintenance_ns, labels=labels.repository(repo.name)
             ),
             spec=spec.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[maintenance_secret]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=made[maintenance_ns] + ([bucket] if bucket else [])
+            ),
         )
 
-        self.url = pulumi.Output.from_input(url)
+        self.url = pulumi.Output.from_input(args.access.url)
         self.namespaces = pulumi.Output.from_input(list(args.namespaces))
         self.register_outputs(
             {"secretName": self.secret_name, "url": self.url, "namespaces": self.namespaces}
         )
 
-    def _secret(
-        self, resource_name: str, namespace: str, url: str, password: pulumi.Output[str]
-    ) -> k8s.core.v1.Secret:
+    # -- the repository Secret, from config or from an external secret manager -------------
+
+    def _credentials(self, namespace: str) -> pulumi.Resource:
+        access, repo = self._args.access, self._args.repository
+        metadata = k8s.meta.v1.ObjectMetaArgs(
+            name=self.secret_name,
+            namespace=namespace,
+            labels=labels.repository(repo.name),
+            annotations={labels.TARGET: repo.target},
+        )
+        if access.external:
+            return self._external_secret(namespace, metadata)
+        values = {key: value.get_secret_value() for key, value in access.secret.items()}
         return k8s.core.v1.Secret(
-            resource_name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=self.secret_name,
-                namespace=namespace,
-                labels=labels.repository(self._repository_name),
-                annotations={labels.TARGET: self._target},
-            ),
+            f"{self._prefix}-{namespace}",
+            metadata=metadata,
             type="Opaque",
-            string_data={"KOPIA_PASSWORD": password, "KOPIA_REPOSITORY": url},
+            # Every value is a Pulumi secret, including the non-secret ones next to them: the
+            # SDK would mark the whole map secret anyway, and this says so.
+            string_data=pulumi.Output.secret({**access.plain, **values}),
             opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _external_secret(self, namespace: str, metadata: k8s.meta.v1.ObjectMetaArgs) -> pulumi.Resource:
+        access = self._args.access
+        stores = {(ref.store, ref.store_kind) for ref in access.external.values()}
+        if len(stores) != 1:  # one ExternalSecret reads from one store
+            raise pulumi.RunError(
+                f"repository {self._args.repository.name!r}: its password and credentials must "
+                "come from the same secret store"
+            )
+        ((store, kind),) = stores
+        spec = es.ExternalSecretSpec(
+            secret_store_ref=es.StoreRef(name=store, kind=kind),
+            target=es.Target(name=self.secret_name, template=es.Template(data=dict(access.plain))),
+            data=tuple(
+                es.DataItem(secret_key=key, remote_ref=es.RemoteRef(key=ref.key, property=ref.property or key))
+                for key, ref in sorted(access.external.items())
+            ),
+        )
+        return k8s.apiextensions.CustomResource(
+            f"{self._prefix}-{namespace}",
+            api_version=es.API_VERSION,
+            kind="ExternalSecret",
+            metadata=metadata,
+            spec=spec.to_wire(),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def _cephfs_claim(self, namespace: str) -> pulumi.Resource:
+        """A static PV on the shared subvolume and the PVC bound to it, in one namespace.
+
+        Every PV names the same volumeHandle: the repository is one directory tree that all
+        namespaces' movers open. Both outlive the program: they hold (a view of) the backups.
+        """
+        repo = self._args.repository
+        ceph = repo.cephfs
+        assert ceph is not None
+        claim_name = cephfs_claim_name(repo)
+        pv_name = f"kopia-{repo.name}-{namespace}"
+        attributes = {"clusterID": ceph.cluster_id, "fsName": ceph.fs_name, "staticVolume": "true"}
+        if ceph.root_path:
+            attributes["rootPath"] = ceph.root_path
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        volume = k8s.core.v1.PersistentVolume(
+            f"{self._prefix}-{namespace}-volume",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name, labels=labels.repository(repo.name)),
+            spec=k8s.core.v1.PersistentVolumeSpecArgs(
+                access_modes=["ReadWriteMany"],
+                capacity={"storage": ceph.capacity},
+                persistent_volume_reclaim_policy="Retain",
+                storage_class_name="",
+                volume_mode="Filesystem",
+                claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=namespace, name=claim_name),
+                csi=k8s.core.v1.CSIPersistentVolumeSourceArgs(
+                    driver=ceph.driver,
+                    volume_handle=ceph.volume_handle,
+                    volume_attributes=attributes,
+                    node_stage_secret_ref=k8s.core.v1.SecretReferenceArgs(
+                        name=ceph.node_stage_secret.name, namespace=ceph.node_stage_secret.namespace
+                    ),
+                ),
+            ),
+            opts=keep,
+        )
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{self._prefix}-{namespace}-claim",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=claim_name, namespace=namespace, labels=labels.repository(repo.name)
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteMany"],
+                storage_class_name="",
+                volume_name=pv_name,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": ceph.capacity}),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[volume]),
+        )
+
+    def _bucket(self) -> aws.s3.Bucket:
+        """The bucket holds every app's backups: protected, and kept if Pulumi lets go of it."""
+        s3 = self._args.repository.s3
+        assert s3 is not None and self._args.bucket_provider is not None
+        return aws.s3.Bucket(
+            f"{self._prefix}-bucket",
+            bucket=s3.bucket,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self._args.bucket_provider, protect=True, retain_on_delete=True
+            ),
         )

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget
-from .config import StackConfig, source_name, volume_of
-from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, mover_volumes, secret_name
-from .schedule import ScheduledJob, plan_schedules
+from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, RestoreRequest
+from .backends import access_of
+from .config import App, Repository, StackConfig, source_name, volume_of
+from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, secret_name
+from .schedule import ScheduledJob, plan_schedules, stable_hash
 
 #: Maintenance jobs are spread like backups; this name keeps their hash apart from any app's.
 _MAINTENANCE = "kopia-maintenance"
@@ -42,14 +44,16 @@ class BackupStack(pulumi.ComponentResource):
             child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": provider})
 
         schedules = plan_schedules(self._jobs(config), config.defaults.window)
-        password = config.password  # validated as a SecretStr while externalSecret is pending
+        access = {r.name: access_of(r, config.password_of(r)) for r in config.repositories}
+        self._s3_providers: dict[tuple, aws.Provider] = {}
 
         for repo in config.repositories:
             SharedKopiaRepository(
                 repo.name,
                 SharedKopiaRepositoryArgs(
                     repository=repo,
-                    password=password,  # type: ignore[arg-type]
+                    access=access[repo.name],
+                    bucket_provider=self._bucket_provider(repo) if repo.s3 and repo.manage_bucket else None,
                     namespaces=config.namespaces_of(repo),
                     maintenance_schedule=schedules[(_MAINTENANCE, repo.maintenance.namespace, repo.name)],
                     maintenance_identity=config.defaults.mover,
@@ -67,20 +71,22 @@ class BackupStack(pulumi.ComponentResource):
                     secret_name=secret_name(repo),
                     schedule=schedules[(app.name, app.namespace, repo.name)],
                     retain=repo.retain,
-                    mover_volumes=mover_volumes(repo),
+                    mover_volumes=access[repo.name].mover_volumes,
                 )
                 for repo in config.repositories_of(app)
             )
             bootstrap_repo = config.bootstrap_repository(app).name
+            by_repo = {t.repository: t for t in targets}
             component = BackupEnabledApp(
                 f"{app.namespace}-{app.name}",
                 BackupEnabledAppArgs(
                     app=app,
                     volume=volume_of(config, app),
                     targets=targets,
-                    bootstrap=next(t for t in targets if t.repository == bootstrap_repo),
+                    bootstrap=by_repo[bootstrap_repo],
                     compression=config.defaults.compression,
                     cache=config.defaults.cache,
+                    restore=_restore_request(app, by_repo, bootstrap_repo),
                 ),
                 opts=child,
             )
@@ -90,6 +96,37 @@ class BackupStack(pulumi.ComponentResource):
 
         self.inventory = pulumi.Output.all(**inventory) if inventory else pulumi.Output.from_input({})
         self.register_outputs({"inventory": self.inventory})
+
+    def _bucket_provider(self, repo: Repository) -> aws.Provider:
+        """One explicit aws provider per S3 endpoint (and credentials), configured for
+        S3-compatible stores: custom endpoint, path-style addressing, and none of the AWS-only
+        checks (STS account lookup, region list, EC2 metadata) that such stores fail."""
+        s3, credentials = repo.s3, repo.credentials
+        assert s3 is not None and credentials is not None
+        keys = None
+        if credentials.access_key_id is not None and credentials.secret_access_key is not None:
+            keys = (credentials.access_key_id, credentials.secret_access_key)
+        fingerprint = keys[0].get_secret_value() if keys else "environment"
+        key = (s3.url, repo.region, fingerprint)
+        if key not in self._s3_providers:
+            # The name must not depend on config order: renaming a provider replaces its buckets.
+            suffix = f"{stable_hash(*map(str, key)) % 16**6:06x}"
+            self._s3_providers[key] = aws.Provider(
+                f"s3-{s3.host.replace(':', '-')}-{suffix}",
+                region=repo.region,
+                # External credentials never pass through Pulumi: the provider then reads
+                # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment of `pulumi up`.
+                access_key=pulumi.Output.secret(keys[0].get_secret_value()) if keys else None,
+                secret_key=pulumi.Output.secret(keys[1].get_secret_value()) if keys else None,
+                endpoints=[aws.ProviderEndpointArgs(s3=s3.url)],
+                s3_use_path_style=True,
+                skip_credentials_validation=True,
+                skip_metadata_api_check=True,
+                skip_region_validation=True,
+                skip_requesting_account_id=True,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return self._s3_providers[key]
 
     @staticmethod
     def _jobs(config: StackConfig) -> list[ScheduledJob]:
@@ -104,3 +141,23 @@ class BackupStack(pulumi.ComponentResource):
             for repo in config.repositories
         ]
         return jobs
+
+
+def _restore_request(app: App, targets: dict[str, BackupTarget], default_repo: str) -> Optional[RestoreRequest]:
+    restore = app.restore
+    if restore is None:
+        return None
+    target = targets[restore.repository or default_repo]
+    origin = restore.from_
+    source_app, source_namespace = (origin.app, origin.namespace) if origin else (app.name, app.namespace)
+    # The trigger names this exact request, so editing it (a new `previous`, another time)
+    # runs a new restore and re-applying an unchanged config never restores twice.
+    digest = stable_hash(restore.model_dump_json(), target.repository) % 16**8
+    return RestoreRequest(
+        target=target,
+        source_name=f"{source_app}-{target.repository}",
+        source_namespace=source_namespace,
+        previous=restore.previous,
+        restore_as_of=restore.restore_as_of,
+        trigger=f"restore-{digest:08x}",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 API_VERSION = "volsync.backube/v1alpha1"
@@ -29,7 +29,16 @@ class Spec(BaseModel):
     )
 
     def to_wire(self) -> dict:
-        return self.model_dump(by_alias=True, exclude_none=True)
+        """The spec as the CRD spells it, without unset fields or empty lists."""
+        return _drop_empty(self.model_dump(by_alias=True, exclude_none=True))
+
+
+def _drop_empty(value):
+    if isinstance(value, dict):
+        return {k: _drop_empty(v) for k, v in value.items() if v != [] and v != ()}
+    if isinstance(value, (list, tuple)):
+        return [_drop_empty(v) for v in value]
+    return value
 
 
 class NfsVolumeSource(Spec):
@@ -111,12 +120,16 @@ class SourceIdentity(Spec):
 
 
 class KopiaDestinationOptions(Spec):
+    """Either `destination_pvc` (restore into an existing claim) or capacity + accessModes."""
+
     repository: str
     copy_method: CopyMethod
-    capacity: str
-    access_modes: tuple[str, ...]
-    storage_class_name: str
+    capacity: Optional[str] = None
+    access_modes: Optional[tuple[str, ...]] = None
+    storage_class_name: Optional[str] = None
     volume_snapshot_class_name: Optional[str] = None
+    destination_pvc: Optional[str] = Field(default=None, alias="destinationPVC")
+    enable_file_deletion: Optional[bool] = None
     source_identity: SourceIdentity
     mover_security_context: PodSecurityContext
     cache_capacity: str
@@ -124,6 +137,13 @@ class KopiaDestinationOptions(Spec):
     mover_volumes: tuple[MoverVolume, ...] = ()
     previous: Optional[int] = None
     restore_as_of: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> "KopiaDestinationOptions":
+        provisioned = self.capacity is not None and self.access_modes is not None
+        if (self.destination_pvc is not None) == provisioned:
+            raise ValueError("set destinationPVC, or capacity and accessModes, not both or neither")
+        return self
 
 
 class ReplicationDestinationSpec(Spec):

@@ -70,9 +70,45 @@ def test_all_problems_are_listed_at_once():
     assert "backups:password: is required" in problems
 
 
-def test_backends_not_built_yet_are_refused_clearly():
-    config = with_changes(repositories=[{"name": "b2", "backend": "b2", "s3": {"endpoint": "e", "bucket": "b"}}])
-    assert "backups:repositories[0].backend: backend 'b2' is not built by this version yet; available: nfs" in problems_of(config)
+S3 = {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "volsync"},
+      "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}
+
+
+@pytest.mark.parametrize(
+    "repository, expected",
+    [
+        ({**S3, "s3": {**S3["s3"], "bucket": "volsync/radarr/"}},
+         "backups:repositories[1].s3.bucket: 'volsync/radarr/' has a path: a shared Kopia repository lives at the bucket root"),
+        ({**S3, "s3": {**S3["s3"], "bucket": "Vol_Sync"}}, "'Vol_Sync' is not a valid S3 bucket name"),
+        ({k: v for k, v in S3.items() if k != "credentials"}, "backups:repositories[1]: backend 'b2' needs credentials"),
+        ({**S3, "credentials": {"accessKeyId": "id"}}, "backups:repositories[1].credentials: needs accessKeyId and secretAccessKey"),
+        ({**S3, "s3": {**S3["s3"], "endpoint": "https://s3.example.com/bucket/path"}}, "is not host[:port]"),
+        ({**S3, "backend": "garage", "nfs": {"server": "n", "path": "/p"}}, "'nfs' does not belong to backend 'garage'"),
+        ({**S3, "s3": {"endpoint": "minio.home:9000", "bucket": "volsync"}}, "backend 'b2' needs s3.region"),
+        ({**S3, "credentials": {"externalSecret": {"store": "onepassword", "key": "b2"}}},
+         "backups:repositories[1].credentials.externalSecret: one Secret holds the credentials and the password"),
+        ({"name": "nas2", "backend": "nfs", "nfs": {"server": "nas.home", "path": "/mnt/ssdtank/kopia"}, "password": "other"},
+         "backups:repositories[1].password: nfs://nas.home/mnt/ssdtank/kopia is also repository 'nas' with a different password"),
+    ],
+)
+def test_repository_problems_name_the_key(repository, expected):
+    config = with_changes(repositories=[dev_config()["repositories"][0], repository])
+    problems = problems_of(config)
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "restore, expected",
+    [
+        ({"previous": 1, "restoreAsOf": "2026-01-14T12:00:00Z"}, "give previous or restoreAsOf, not both"),
+        ({"restoreAsOf": "yesterday"}, "'yesterday' is not an RFC 3339 time"),
+        ({}, "needs previous: N, restoreAsOf"),
+        ({"previous": 0, "repository": "b2"}, "backups:apps[0].restore.repository: 'radarr' does not back up to 'b2'"),
+    ],
+)
+def test_restore_problems_name_the_key(restore, expected):
+    problems = problems_of(with_changes(apps=[{**APP, "restore": restore}]))
+    assert any(expected in p for p in problems), problems
 
 
 def test_bad_config_registers_nothing_and_exits_2_without_traceback(tmp_path):

@@ -5,7 +5,7 @@
 This is not the Pulumi engine: nothing is diffed against state, no provider is called, and
 `secure:` values are replaced by placeholder secrets. It shows what the program would register,
 every Kubernetes object it would create (secret values redacted), and what the policy pack says.
-Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config.
+Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config, 3 a program bug.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
@@ -26,7 +27,7 @@ from components.config import ConfigError
 from .offline import PROJECT_DIR, ProgramRun, Registration, Secret, Unknown, load_stack_file, run_program, stack_file
 from .policy import PolicyReport, run_policies
 
-EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_PROGRAM = 0, 1, 2, 3
 REDACTED = "[secret]"
 #: Marks a render directory as ours, so a rerun may clear it and nothing else is ever deleted.
 RENDER_MARKER = ".offline-preview"
@@ -136,6 +137,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except Exception:  # a bug in the program, not in the config: show everything
+        traceback.print_exc()
+        print("error: the program itself failed (a bug, not a config problem); see above", file=sys.stderr)
+        return EXIT_PROGRAM
     policy = run_policies(run.registrations, pack_config)
     elapsed = time.perf_counter() - started
 

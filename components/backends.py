@@ -1,0 +1,95 @@
+"""How a mover reaches each kind of repository: the Secret's variables and the volumes to mount.
+
+Only variables the fork's mover reads are set. For S3 the region is read only from AWS_REGION /
+AWS_DEFAULT_REGION (both are set), the endpoint is host[:port], and plain-HTTP endpoints (Garage
+on a LAN) need KOPIA_S3_DISABLE_TLS. Every repository is addressed at its root: no per-app
+prefix, ever. Filesystem repositories are mounted through `moverVolumes` at /mnt/repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from .config import ExternalSecretRef, ExternalSecretSource, Repository, SecretValue
+from .volsync import (
+    FILESYSTEM_REPOSITORY_URL,
+    REPOSITORY_MOUNT,
+    ClaimVolumeSource,
+    MoverVolume,
+    MoverVolumeSource,
+    NfsVolumeSource,
+)
+
+PASSWORD = "KOPIA_PASSWORD"
+ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+
+
+@dataclass(frozen=True)
+class RepositoryAccess:
+    """What a mover needs to open one repository."""
+
+    plain: dict[str, str]
+    """Variables that are not secret (URL, endpoint, region)."""
+    secret: dict[str, SecretStr] = field(default_factory=dict)
+    """Secret variables held in Pulumi config."""
+    external: dict[str, ExternalSecretRef] = field(default_factory=dict)
+    """Secret variables held in an external secret manager."""
+    mover_volumes: tuple[MoverVolume, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return self.plain["KOPIA_REPOSITORY"]
+
+
+def cephfs_claim_name(repository: Repository) -> str:
+    """The per-namespace PVC bound to the repository's static CephFS volume."""
+    return f"kopia-{repository.name}"
+
+
+def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess:
+    secret: dict[str, SecretStr] = {}
+    external: dict[str, ExternalSecretRef] = {}
+    _put(PASSWORD, password, secret, external)
+    if repository.nfs is not None:
+        source = MoverVolumeSource(
+            nfs=NfsVolumeSource(server=repository.nfs.server, path=repository.nfs.path)
+        )
+        return RepositoryAccess(
+            {"KOPIA_REPOSITORY": FILESYSTEM_REPOSITORY_URL}, secret, external,
+            (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),),
+        )
+    if repository.cephfs is not None:
+        claim = ClaimVolumeSource(claim_name=cephfs_claim_name(repository))
+        source = MoverVolumeSource(persistent_volume_claim=claim)
+        return RepositoryAccess(
+            {"KOPIA_REPOSITORY": FILESYSTEM_REPOSITORY_URL}, secret, external,
+            (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),),
+        )
+    s3, credentials, region = repository.s3, repository.credentials, repository.region
+    assert s3 is not None and credentials is not None and region is not None  # config guarantees
+    plain = {
+        "KOPIA_REPOSITORY": f"s3://{s3.bucket}/",
+        "KOPIA_S3_ENDPOINT": s3.host,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+    if not s3.tls:
+        plain["KOPIA_S3_DISABLE_TLS"] = "true"
+    if credentials.external_secret is not None:
+        for name in (ACCESS_KEY_ID, SECRET_ACCESS_KEY):
+            external[name] = credentials.external_secret
+    else:
+        assert credentials.access_key_id is not None and credentials.secret_access_key is not None
+        secret[ACCESS_KEY_ID] = credentials.access_key_id
+        secret[SECRET_ACCESS_KEY] = credentials.secret_access_key
+    return RepositoryAccess(plain, secret, external)
+
+
+def _put(name: str, value: SecretValue, secret: dict, external: dict) -> None:
+    if isinstance(value, ExternalSecretSource):
+        external[name] = value.external_secret
+    else:
+        secret[name] = value

@@ -295,6 +295,24 @@ class Maintenance(Model):
     namespace: DnsLabel = "volsync-system"
 
 
+KOPIA_IMAGE = "kopia/kopia:0.21.1"
+
+
+class WebUi(Model):
+    """A read-only Kopia server for browsing snapshots (seed 001). No login: keep it internal."""
+
+    enabled: bool = False
+    image: str = KOPIA_IMAGE
+
+
+class Mirror(Model):
+    """How `mirrorTo` runs: a CronJob of `kopia repository sync-to`, suspended until enabled."""
+
+    schedule: Schedule = "daily"
+    suspend: bool = True
+    image: str = KOPIA_IMAGE
+
+
 Backend = Literal["nfs", "cephfs", "garage", "b2", "r2"]
 FILESYSTEM_BACKENDS = ("nfs", "cephfs")
 S3_BACKENDS = ("garage", "b2", "r2")
@@ -318,6 +336,10 @@ class Repository(Model):
     maintenance: Maintenance = Maintenance()
     primary: bool = False
     manage_bucket: bool = True
+    ui: WebUi = WebUi()
+    #: Copy this (filesystem) repository's blobs to another (S3) repository on a schedule.
+    mirror_to: Optional[DnsLabel] = None
+    mirror: Mirror = Mirror()
 
     @model_validator(mode="after")
     def _target_matches_backend(self) -> "Repository":
@@ -491,6 +513,26 @@ class StackConfig(Model):
                      "different password; one Kopia repository has one password (Kopia refuses "
                      "the second with 'repository not initialized')")
                 )
+        for index, repo in enumerate(self.repositories):
+            if repo.mirror_to is None:
+                continue
+            path = ("repositories", index, "mirrorTo")
+            target = next((r for r in self.repositories if r.name == repo.mirror_to), None)
+            if target is None:
+                problems.append((path, _unknown(repo.mirror_to, repo_names)))
+            elif not repo.is_filesystem or target.backend not in S3_BACKENDS:
+                problems.append((path, "a mirror copies a filesystem repository (nfs, cephfs) to an S3 one"))
+            elif _differs(self.password_of(repo), self.password_of(target)):
+                problems.append((path, f"a mirror is a copy of the repository, so {target.name!r} "
+                                 "must have the same password as its source"))
+        for index, app in enumerate(self.apps):
+            for j, ref in enumerate(app.repositories or ()):
+                if ref in self.mirror_targets:
+                    problems.append(
+                        (("apps", index, "repositories", j),
+                         f"{ref!r} is a mirror (sync-to replaces its contents): back up to the "
+                         "repository it mirrors instead")
+                    )
         for index, app in enumerate(self.apps):
             restore = app.restore
             if restore and restore.repository and restore.repository not in [r.name for r in self.repositories_of(app)]:
@@ -516,9 +558,15 @@ class StackConfig(Model):
     def password_of(self, repository: Repository) -> SecretValue:
         return repository.password if repository.password is not None else self.password
 
+    @property
+    def mirror_targets(self) -> frozenset[str]:
+        return frozenset(r.mirror_to for r in self.repositories if r.mirror_to)
+
     def repositories_of(self, app: App) -> tuple[Repository, ...]:
+        """An app's destinations: the listed ones, else every repository that is not a mirror
+        copy (a mirror is written by `sync-to`, never by movers)."""
         if app.repositories is None:
-            return self.repositories
+            return tuple(r for r in self.repositories if r.name not in self.mirror_targets)
         return tuple(r for r in self.repositories if r.name in app.repositories)
 
     def bootstrap_repository(self, app: App) -> Repository:

@@ -44,6 +44,8 @@ class SharedKopiaRepositoryArgs:
     cache: CacheSettings
     bucket_provider: Optional[aws.Provider] = None
     """The aws provider of the repository's S3 endpoint; None for filesystem repositories."""
+    maintained: bool = True
+    """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
 
 
 def secret_name(repository: Repository) -> str:
@@ -77,6 +79,17 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             if repo.cephfs is not None:
                 made[namespace].append(self._cephfs_claim(namespace))
 
+        if args.maintained:
+            self._maintenance(made[maintenance_ns] + ([bucket] if bucket else []))
+
+        self.url = pulumi.Output.from_input(args.access.url)
+        self.namespaces = pulumi.Output.from_input(list(args.namespaces))
+        self.register_outputs(
+            {"secretName": self.secret_name, "url": self.url, "namespaces": self.namespaces}
+        )
+
+    def _maintenance(self, after: list[pulumi.Resource]) -> None:
+        args, repo = self._args, self._args.repository
         spec = KopiaMaintenanceSpec(
             repository=MaintenanceRepository(repository=self.secret_name),
             trigger=Trigger(schedule=args.maintenance_schedule),
@@ -86,22 +99,14 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             cache_storage_class_name=args.cache.storage_class,
         )
         k8s.apiextensions.CustomResource(
-            f"{name}-maintenance",
+            f"{self._prefix}-maintenance",
             api_version=API_VERSION,
             kind="KopiaMaintenance",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"kopia-{repo.name}", namespace=maintenance_ns, labels=labels.repository(repo.name)
+                name=f"kopia-{repo.name}", namespace=repo.maintenance.namespace, labels=labels.repository(repo.name)
             ),
             spec=spec.to_wire(),
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=made[maintenance_ns] + ([bucket] if bucket else [])
-            ),
-        )
-
-        self.url = pulumi.Output.from_input(args.access.url)
-        self.namespaces = pulumi.Output.from_input(list(args.namespaces))
-        self.register_outputs(
-            {"secretName": self.secret_name, "url": self.url, "namespaces": self.namespaces}
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
 
     # -- the repository Secret, from config or from an external secret manager -------------

@@ -13,10 +13,12 @@ from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, RestoreRe
 from .backends import access_of
 from .config import App, Repository, StackConfig, source_name, volume_of
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, secret_name
+from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs
 from .schedule import ScheduledJob, plan_schedules, stable_hash
 
 #: Maintenance jobs are spread like backups; this name keeps their hash apart from any app's.
 _MAINTENANCE = "kopia-maintenance"
+_MIRROR = "kopia-mirror"
 
 
 @dataclass(frozen=True)
@@ -47,20 +49,42 @@ class BackupStack(pulumi.ComponentResource):
         access = {r.name: access_of(r, config.password_of(r)) for r in config.repositories}
         self._s3_providers: dict[tuple, aws.Provider] = {}
 
+        repositories: dict[str, SharedKopiaRepository] = {}
         for repo in config.repositories:
-            SharedKopiaRepository(
+            repositories[repo.name] = SharedKopiaRepository(
                 repo.name,
                 SharedKopiaRepositoryArgs(
                     repository=repo,
                     access=access[repo.name],
                     bucket_provider=self._bucket_provider(repo) if repo.s3 and repo.manage_bucket else None,
                     namespaces=config.namespaces_of(repo),
+                    maintained=repo.name not in config.mirror_targets,
                     maintenance_schedule=schedules[(_MAINTENANCE, repo.maintenance.namespace, repo.name)],
                     maintenance_identity=config.defaults.mover,
                     cache=config.defaults.cache,
                 ),
                 opts=child,
             )
+
+        for repo in config.repositories:
+            pod = KopiaPod(repo, access[repo.name], secret_name(repo), config.defaults.mover)
+            after = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[repositories[repo.name]]))
+            if repo.ui.enabled:
+                KopiaWebUi(f"{repo.name}-ui", pod, opts=after)
+            if repo.mirror_to:
+                target = next(r for r in config.repositories if r.name == repo.mirror_to)
+                RepositoryMirror(
+                    f"{repo.name}-mirror",
+                    RepositoryMirrorArgs(
+                        source=pod,
+                        target=target,
+                        target_secret_name=secret_name(target),
+                        schedule=schedules[(_MIRROR, repo.maintenance.namespace, repo.name)],
+                    ),
+                    opts=pulumi.ResourceOptions.merge(
+                        after, pulumi.ResourceOptions(depends_on=[repositories[target.name]])
+                    ),
+                )
 
         inventory: dict[str, pulumi.Output] = {}
         for app in config.apps:
@@ -139,6 +163,11 @@ class BackupStack(pulumi.ComponentResource):
         jobs += [
             ScheduledJob(_MAINTENANCE, repo.maintenance.namespace, repo.name, repo.maintenance.schedule)
             for repo in config.repositories
+        ]
+        jobs += [
+            ScheduledJob(_MIRROR, repo.maintenance.namespace, repo.name, repo.mirror.schedule)
+            for repo in config.repositories
+            if repo.mirror_to
         ]
         return jobs
 

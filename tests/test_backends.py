@@ -130,7 +130,7 @@ def test_without_a_primary_the_first_repository_of_the_app_is_used():
 
 def test_every_repository_gets_its_own_maintenance(nfs_b2_r2):
     maintenance = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in of_kind(nfs_b2_r2, "KopiaMaintenance")}
-    assert set(maintenance) == {"kopia-nfs", "kopia-b2", "kopia-r2"}
+    assert set(maintenance) == {"kopia-nfs", "kopia-b2", "kopia-r2"}  # not the mirror copy
     assert maintenance["kopia-b2"]["repository"] == {"repository": "volsync-kopia-b2"}
     assert "moverVolumes" in maintenance["kopia-nfs"] and "moverVolumes" not in maintenance["kopia-b2"]
 
@@ -185,3 +185,41 @@ def test_restore_as_of_and_cross_namespace():
 def test_a_new_restore_request_gets_a_new_trigger_and_the_same_one_keeps_it():
     first, again, other = restore_of({"previous": 1}), restore_of({"previous": 1}), restore_of({"previous": 2})
     assert first["trigger"] == again["trigger"] != other["trigger"]
+
+
+# -- optional: web UI and mirror --------------------------------------------------------------
+
+def test_web_ui_is_a_read_only_kopia_server_on_the_repository(cephfs):
+    (deployment,) = [r for r in cephfs.registrations if r.type == "kubernetes:apps/v1:Deployment"]
+    pod = deployment.inputs["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    script = container["command"][-1]
+    assert "kopia repository connect filesystem --path=/mnt/repository --readonly" in script
+    assert "kopia server start" in script
+    assert container["envFrom"] == [{"secretRef": {"name": "volsync-kopia-cephfs"}}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (repo_volume,) = [v for v in pod["volumes"] if v["name"] == "repository"]
+    assert repo_volume["persistentVolumeClaim"] == {"claimName": "kopia-cephfs", "readOnly": True}
+    assert [r for r in cephfs.registrations if r.type == "kubernetes:core/v1:Service"]
+
+
+def test_ui_and_mirror_are_off_by_default(garage):
+    kinds = {r.type for r in garage.registrations}
+    assert not kinds & {"kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:CronJob"}
+
+
+def test_mirror_syncs_the_filesystem_repository_to_s3_suspended(nfs_b2_r2):
+    (cronjob,) = [r for r in nfs_b2_r2.registrations if r.type == "kubernetes:batch/v1:CronJob"]
+    spec = cronjob.inputs["spec"]
+    assert spec["suspend"] is True and spec["schedule"] == "0 2 * * *" and spec["concurrencyPolicy"] == "Forbid"
+    container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    script = container["command"][-1]
+    assert "kopia repository connect filesystem --path=/mnt/repository --readonly" in script
+    assert "kopia repository sync-to s3 --bucket=kopia-mirror --endpoint=s3.us-east-005.backblazeb2.com --region=us-east-005 --delete" in script
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+    assert refs == {"AWS_ACCESS_KEY_ID": "volsync-kopia-b2-mirror", "AWS_SECRET_ACCESS_KEY": "volsync-kopia-b2-mirror"}
+
+
+def test_apps_do_not_back_up_to_a_mirror(nfs_b2_r2):
+    names = {r.inputs["metadata"]["name"] for r in of_kind(nfs_b2_r2, "ReplicationSource")}
+    assert not any(n.endswith("-b2-mirror") for n in names)

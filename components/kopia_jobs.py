@@ -1,0 +1,234 @@
+"""Kopia run by this program rather than by VolSync: a read-only web UI and a repository mirror.
+
+Both are off by default. The UI (seed 001) is a Kopia server connected read-only, for browsing
+snapshots; it has no login, so keep it on an internal network. The mirror (seed 002's suspended
+Kopia sync jobs) copies a filesystem repository's blobs to an S3 repository with
+`kopia repository sync-to`, so the copy is the same repository (same password) off-site.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import labels
+from .backends import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RepositoryAccess
+from .config import MoverIdentity, Repository
+from .volsync import REPOSITORY_MOUNT, MoverVolume
+
+UI_PORT = 51515
+_WORK = "/tmp/kopia"  # config, cache and logs: an emptyDir, the root filesystem stays read-only
+_ENV = {
+    "KOPIA_CONFIG_PATH": f"{_WORK}/repository.config",
+    "KOPIA_CACHE_DIRECTORY": f"{_WORK}/cache",
+    "KOPIA_LOG_DIR": f"{_WORK}/logs",
+    "KOPIA_CHECK_FOR_UPDATES": "false",
+}
+
+
+def connect_command(repository: Repository, identity: str) -> str:
+    """`kopia repository connect` for the repository, read-only, as `identity@namespace`."""
+    common = f"--readonly --override-username={identity} --override-hostname={repository.maintenance.namespace}"
+    if repository.is_filesystem:
+        return f"kopia repository connect filesystem --path=/mnt/{REPOSITORY_MOUNT} {common}"
+    return f"kopia repository connect s3 {s3_flags(repository)} {common}"
+
+
+def s3_flags(repository: Repository) -> str:
+    """Bucket, endpoint and region flags; the keys come from AWS_* variables of the Secret."""
+    s3 = repository.s3
+    assert s3 is not None
+    flags = [f"--bucket={s3.bucket}", f"--endpoint={s3.host}", f"--region={repository.region}"]
+    if not s3.tls:
+        flags.append("--disable-tls")
+    return " ".join(shlex.quote(f) for f in flags)
+
+
+@dataclass(frozen=True)
+class KopiaPod:
+    """What every Kopia pod of this module shares: identity, Secret, repository volume."""
+
+    repository: Repository
+    access: RepositoryAccess
+    secret_name: str
+    identity: MoverIdentity
+
+    def volumes(self) -> tuple[list, list]:
+        volumes = [k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())]
+        mounts = [k8s.core.v1.VolumeMountArgs(name="work", mount_path=_WORK)]
+        for volume in self.access.mover_volumes:
+            volumes.append(_pod_volume(volume))
+            mounts.append(
+                k8s.core.v1.VolumeMountArgs(name="repository", mount_path=f"/mnt/{volume.mount_path}", read_only=True)
+            )
+        return volumes, mounts
+
+    def security(self) -> k8s.core.v1.PodSecurityContextArgs:
+        return k8s.core.v1.PodSecurityContextArgs(
+            run_as_user=self.identity.run_as_user,
+            run_as_group=self.identity.run_as_group,
+            fs_group=self.identity.fs_group,
+            run_as_non_root=self.identity.run_as_user != 0,
+        )
+
+    def container(
+        self, name: str, image: str, script: str, extra_env: Optional[list] = None, **kwargs
+    ) -> k8s.core.v1.ContainerArgs:
+        _, mounts = self.volumes()
+        return k8s.core.v1.ContainerArgs(
+            name=name,
+            image=image,
+            command=["/bin/sh", "-c", script],
+            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in _ENV.items()] + (extra_env or []),
+            env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=self.secret_name))],
+            volume_mounts=mounts,
+            security_context=k8s.core.v1.SecurityContextArgs(
+                allow_privilege_escalation=False,
+                read_only_root_filesystem=True,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            ),
+            **kwargs,
+        )
+
+
+def _pod_volume(volume: MoverVolume) -> k8s.core.v1.VolumeArgs:
+    source = volume.volume_source
+    if source.nfs is not None:
+        return k8s.core.v1.VolumeArgs(
+            name="repository",
+            nfs=k8s.core.v1.NFSVolumeSourceArgs(server=source.nfs.server, path=source.nfs.path, read_only=True),
+        )
+    assert source.persistent_volume_claim is not None
+    return k8s.core.v1.VolumeArgs(
+        name="repository",
+        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+            claim_name=source.persistent_volume_claim.claim_name, read_only=True
+        ),
+    )
+
+
+class KopiaWebUi(pulumi.ComponentResource):
+    """A read-only Kopia server for one repository, with a ClusterIP Service on port 80."""
+
+    service_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: KopiaPod, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("backups:kopia:KopiaWebUi", name, None, opts)
+        repo = args.repository
+        app_name = f"kopia-ui-{repo.name}"
+        namespace = repo.maintenance.namespace
+        selector = {"app.kubernetes.io/name": "kopia-ui", "app.kubernetes.io/instance": app_name}
+        script = (
+            f"{connect_command(repo, 'kopia-ui')} && exec kopia server start --insecure "
+            f"--without-password --address=0.0.0.0:{UI_PORT}"
+        )
+        volumes, _ = args.volumes()
+        metadata = k8s.meta.v1.ObjectMetaArgs(
+            name=app_name, namespace=namespace, labels={**labels.repository(repo.name), **selector}
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=metadata,
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=selector),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        security_context=args.security(),
+                        volumes=volumes,
+                        containers=[
+                            args.container(
+                                "kopia-ui",
+                                repo.ui.image,
+                                script,
+                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=UI_PORT)],
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "10m", "memory": "256Mi"}, limits={"memory": "1Gi"}
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=metadata,
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.service_name = service.metadata.apply(lambda m: m.name if hasattr(m, "name") else m["name"])
+        self.register_outputs({"serviceName": self.service_name})
+
+
+@dataclass(frozen=True)
+class RepositoryMirrorArgs:
+    source: KopiaPod
+    """The filesystem repository copied from (its Secret supplies the password)."""
+    target: Repository
+    target_secret_name: str
+    """The S3 repository's Secret in the same namespace: the keys come from there."""
+    schedule: str
+    """Concrete 5-field cron (already spread)."""
+
+
+class RepositoryMirror(pulumi.ComponentResource):
+    """A CronJob copying a filesystem repository to an S3 repository, suspended by default."""
+
+    def __init__(self, name: str, args: RepositoryMirrorArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("backups:kopia:RepositoryMirror", name, None, opts)
+        source, target = args.source.repository, args.target
+        # --delete keeps the copy exact, which is why no mover may write to the target.
+        script = (
+            f"{connect_command(source, 'kopia-mirror')} && exec kopia repository sync-to s3 "
+            f"{s3_flags(target)} --delete --no-progress"
+        )
+        keys = [
+            k8s.core.v1.EnvVarArgs(
+                name=key,
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.target_secret_name, key=key)
+                ),
+            )
+            for key in (ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+        ]
+        volumes, _ = args.source.volumes()
+        k8s.batch.v1.CronJob(
+            f"{name}-cronjob",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"kopia-mirror-{source.name}-to-{target.name}",
+                namespace=source.maintenance.namespace,
+                labels=labels.repository(source.name),
+            ),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=args.schedule,
+                suspend=source.mirror.suspend,
+                concurrency_policy="Forbid",
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=1,
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            spec=k8s.core.v1.PodSpecArgs(
+                                restart_policy="OnFailure",
+                                security_context=args.source.security(),
+                                volumes=volumes,
+                                containers=[
+                                    args.source.container("kopia-mirror", source.mirror.image, script, extra_env=keys)
+                                ],
+                            )
+                        ),
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({})

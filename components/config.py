@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     model_validator,
@@ -464,6 +465,9 @@ class StackConfig(Model):
     drills: Drills = Drills()
     guardrails: Guardrails = Guardrails()
 
+    #: Config keys the engine marked secret (`pulumi config set --secret`); set by the loader.
+    _secret_keys: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
     @model_validator(mode="after")
     def _cross_references(self) -> "StackConfig":
         problems: list[tuple[tuple, str]] = []
@@ -557,6 +561,13 @@ class StackConfig(Model):
 
     def password_of(self, repository: Repository) -> SecretValue:
         return repository.password if repository.password is not None else self.password
+
+    def password_source_of(self, repository: Repository) -> Literal["external", "secret-config", "plain-config"]:
+        """Where the repository's password came from, for the policy that flags plain config."""
+        if isinstance(self.password_of(repository), ExternalSecretSource):
+            return "external"
+        key = "repositories" if repository.password is not None else "password"
+        return "secret-config" if f"{NAMESPACE}:{key}" in self._secret_keys else "plain-config"
 
     @property
     def mirror_targets(self) -> frozenset[str]:
@@ -765,7 +776,9 @@ def load_stack_config() -> StackConfig:
     raw: dict[str, Any] = {}
     for key in sorted(k for k in keys if k.startswith(prefix)):
         raw[key[len(prefix):]] = decode_config_value(key, pulumi.runtime.get_config(key))
-    return parse_stack_config(raw)
+    config = parse_stack_config(raw)
+    config._secret_keys = frozenset(k for k in keys if pulumi.runtime.is_config_secret(k))
+    return config
 
 
 def decode_config_value(key: str, value: Any) -> Any:

@@ -44,6 +44,8 @@ class SharedKopiaRepositoryArgs:
     cache: CacheSettings
     bucket_provider: Optional[aws.Provider] = None
     """The aws provider of the repository's S3 endpoint; None for filesystem repositories."""
+    password_source: str = "secret-config"
+    """Where the password came from (external, secret-config, plain-config), for the guardrails."""
     maintained: bool = True
     """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
 
@@ -117,7 +119,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             name=self.secret_name,
             namespace=namespace,
             labels=labels.repository(repo.name),
-            annotations={labels.TARGET: repo.target},
+            annotations={labels.TARGET: repo.target, labels.PASSWORD_SOURCE: self._args.password_source},
         )
         if access.external:
             return self._external_secret(namespace, metadata)

@@ -23,10 +23,17 @@ def kopia_secret(namespace: str, password: str, target: str = "nfs://nas.home/mn
     }, secret_fields=("stringData",))
 
 
-def test_the_dev_stack_passes_every_rule(dev_run):
+def test_the_dev_stack_passes_every_mandatory_rule(dev_run):
     report = run_policies(dev_run.registrations)
-    assert report.rules_run == 3
-    assert report.violations == ()
+    assert report.rules_run == 6
+    assert report.mandatory == ()
+    # Its password is plain config on purpose (it runs with no secrets provider): advised against.
+    assert {v.policy for v in report.violations} == {"kopia-password-not-plain-config"}
+
+
+def test_a_secret_password_draws_no_advice():
+    run = run_config(dev_config(), secret_keys=["backups:password"])
+    assert run_policies(run.registrations).violations == ()
 
 
 # -- kopia-shared-password ---------------------------------------------------------------------
@@ -71,7 +78,7 @@ def test_a_volume_nothing_backs_up_may_use_ceph_filesystem(dev_run):
         "metadata": {"name": "media-scratch", "namespace": "media"},
         "spec": {"storageClassName": "ceph-filesystem", "accessModes": ["ReadWriteMany"]},
     })
-    assert run_policies(dev_run.registrations + [shared]).violations == ()
+    assert run_policies(dev_run.registrations + [shared]).mandatory == ()
 
 
 def test_a_hand_written_claim_that_a_source_backs_up_is_caught(dev_run):
@@ -90,7 +97,7 @@ def test_a_hand_written_claim_that_a_source_backs_up_is_caught(dev_run):
 def test_the_banned_list_is_pack_config():
     config = with_changes(apps=[{"name": "radarr", "namespace": "media", "storageClass": "nfs-client"}])
     registrations = run_config(config).registrations
-    assert run_policies(registrations).violations == ()
+    assert run_policies(registrations).mandatory == ()
     report = run_policies(registrations, {"no-banned-storage-class-for-backups": {"bannedStorageClasses": ["nfs-client"]}})
     assert report.mandatory
 
@@ -100,7 +107,8 @@ def test_a_rule_can_be_made_advisory_or_disabled_by_pack_config():
     advisory = run_policies(registrations, {"no-banned-storage-class-for-backups": "advisory"})
     assert advisory.mandatory == () and advisory.violations
     disabled = run_policies(registrations, {"no-banned-storage-class-for-backups": "disabled"})
-    assert disabled.violations == () and disabled.rules_run == 2
+    assert not [v for v in disabled.violations if v.policy == "no-banned-storage-class-for-backups"]
+    assert disabled.rules_run == 5
 
 
 # -- replication-source-explicit ---------------------------------------------------------------
@@ -124,3 +132,76 @@ def test_a_replication_source_must_be_explicit(dev_run, change, expected):
     report = run_policies([_source_with(dev_run, change)])
     (violation,) = report.mandatory
     assert violation.policy == "replication-source-explicit" and expected in violation.message
+
+
+# -- kopia-repository-at-bucket-root -----------------------------------------------------------
+
+def s3_secret(url: str, **extra: str):
+    return registration(SECRET, {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "prowlarr-volsync-secret", "namespace": "media"},
+        "stringData": {"KOPIA_PASSWORD": "shared", "KOPIA_REPOSITORY": url,
+                       "KOPIA_S3_ENDPOINT": "192.168.1.58:3900", **extra},
+    }, secret_fields=("stringData",))
+
+
+@pytest.mark.parametrize(
+    "secret, expected",
+    [
+        # Seed 000, attempt 2: an embedded per-app prefix.
+        (s3_secret("s3://volsync-backups/prowlarr/"), "has a path below the bucket"),
+        # Attempt 1 and 4: prefix and bucket variables next to the URL.
+        (s3_secret("s3://volsync-backups/", KOPIA_S3_PREFIX="prowlarr/"), "KOPIA_S3_PREFIX is ignored"),
+        (s3_secret("s3://volsync-backups/", KOPIA_S3_BUCKET="volsync-backups"), "KOPIA_S3_BUCKET is ignored"),
+    ],
+)
+def test_a_per_app_prefix_is_stopped(secret, expected):
+    (violation,) = run_policies([secret]).mandatory
+    assert violation.policy == "kopia-repository-at-bucket-root" and expected in violation.message
+
+
+def test_the_bucket_root_passes():
+    assert run_policies([s3_secret("s3://volsync-backups/"), s3_secret("s3://volsync-backups")]).violations == ()
+
+
+# -- shared password across ExternalSecrets ---------------------------------------------------
+
+def external_secret(namespace: str, password_key: str):
+    return registration("kubernetes:external-secrets.io/v1:ExternalSecret", {
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": {"name": "volsync-kopia-b2", "namespace": namespace},
+        "spec": {
+            "secretStoreRef": {"name": "onepassword", "kind": "ClusterSecretStore"},
+            "target": {"name": "volsync-kopia-b2", "template": {"data": {
+                "KOPIA_REPOSITORY": "s3://volsync/", "KOPIA_S3_ENDPOINT": "s3.us-east-005.backblazeb2.com"}}},
+            "data": [{"secretKey": "KOPIA_PASSWORD", "remoteRef": {"key": password_key, "property": "password"}}],
+        },
+    })
+
+
+def test_external_secrets_of_one_repository_must_read_one_password():
+    report = run_policies([external_secret("media", "kopia"), external_secret("games", "kopia-games")])
+    (violation,) = report.mandatory
+    assert violation.policy == "kopia-shared-password" and "s3.us-east-005.backblazeb2.com/s3://volsync/" in violation.message
+    assert run_policies([external_secret("media", "kopia"), external_secret("games", "kopia")]).violations == ()
+
+
+# -- advisories ---------------------------------------------------------------------------------
+
+def garage_at(endpoint: str):
+    repository = {"name": "garage", "backend": "garage", "s3": {"endpoint": endpoint, "bucket": "volsync-backups"},
+                  "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}
+    run = run_config(with_changes(repositories=[repository]), secret_keys=["backups:password"])
+    return run_policies(run.registrations)
+
+
+def test_plain_http_towards_a_public_endpoint_is_advised_against():
+    report = garage_at("http://s3.example.com:3900")
+    assert report.mandatory == ()
+    assert {v.policy for v in report.violations} == {"s3-tls-off-only-on-private-networks"}
+    assert "'s3.example.com:3900'" in report.violations[0].message
+
+
+@pytest.mark.parametrize("endpoint", ["http://192.168.1.58:3900", "http://garage.home:3900", "http://garage:3900"])
+def test_plain_http_on_a_private_network_is_fine(endpoint):
+    assert garage_at(endpoint).violations == ()

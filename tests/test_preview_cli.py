@@ -33,14 +33,14 @@ def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
     render, report = tmp_path / "rendered", tmp_path / "report.json"
     result = preview("--stack", "dev", "--render-dir", str(render), "--report", str(report))
     assert result.returncode == 0, result.stderr
-    assert "policy pack passed: 3 rules ran, 0 mandatory" in result.stdout
+    assert "policy pack passed: 6 rules ran, 0 mandatory and 3 advisory" in result.stdout
     assert "kubernetes:volsync.backube/v1alpha1:ReplicationSource" in result.stdout
 
     document = json.loads(report.read_text())
     assert set(document) >= {"resources", "policy", "summary"}
     claim = next(r for r in document["resources"] if r["type"] == "kubernetes:core/v1:PersistentVolumeClaim")
     assert claim["options"] == {"protect": False, "retainOnDelete": True}
-    assert document["summary"]["policyRulesRun"] == 3
+    assert document["summary"]["policyRulesRun"] == 6
 
     files = sorted(render.rglob("*.yaml"))
     assert len(files) == 16

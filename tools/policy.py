@@ -93,6 +93,12 @@ def _level_value(name: str) -> int:
     return {v: k for k, v in _LEVELS.items()}[EnforcementLevel(name).value]  # raises on a typo
 
 
+def _own_words(message: str, description: str) -> str:
+    """The SDK prefixes each violation with the policy's description; keep the rule's message."""
+    prefix = description + "\n"
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
 def rules_enabled(servicer: _PolicyAnalyzerServicer) -> int:
     return sum(
         1
@@ -111,12 +117,16 @@ def run_policies(
     servicer = analyzer(pack_config)
     # The engine analyzes resources a provider manages, not component resources.
     resources = [r for r in registrations if r.custom]
+    # (response, the resource it was about: resource policies report no URN of their own)
     responses = [
-        servicer.Analyze(
-            proto.AnalyzeRequest(
-                type=r.type, properties=r.wire, urn=r.urn, name=r.name, options=_options(r)
+        (
+            servicer.Analyze(
+                proto.AnalyzeRequest(
+                    type=r.type, properties=r.wire, urn=r.urn, name=r.name, options=_options(r)
+                ),
+                None,
             ),
-            None,
+            r.urn,
         )
         for r in resources
     ]
@@ -134,15 +144,15 @@ def run_policies(
             for r in resources
         ]
     )
-    responses.append(servicer.AnalyzeStack(stack_request, None))
+    responses.append((servicer.AnalyzeStack(stack_request, None), ""))
     violations = tuple(
         Violation(
             policy=d.policyName,
             level=_LEVELS.get(d.enforcementLevel, str(d.enforcementLevel)),
-            resource=d.urn.rsplit("::", 1)[-1] if d.urn else "(stack)",
-            message=d.message,
+            resource=(d.urn or about).rsplit("::", 1)[-1] or "(stack)",
+            message=_own_words(d.message, d.description),
         )
-        for response in responses
+        for response, about in responses
         for d in response.diagnostics
     )
     return PolicyReport(rules_enabled(servicer), violations)

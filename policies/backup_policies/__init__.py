@@ -7,12 +7,24 @@ tests run in-process through the SDK's analyzer, so all three judge with the sam
 from pulumi_policy import EnforcementLevel
 
 from .banned_storage_class import banned_storage_class
+from .plain_password import password_is_secret
 from .replication_source import explicit_replication_source
+from .repository_url import repository_at_bucket_root
 from .shared_password import shared_password
+from .tls import tls_only_off_in_private
 
 PACK_NAME = "homelab-backups-guardrails"
 PACK_VERSION = "0.1.0"
 #: Policies without their own level are advisory; each mandatory one says so itself.
 ENFORCEMENT_LEVEL = EnforcementLevel.ADVISORY
 
-POLICIES = [shared_password, banned_storage_class, explicit_replication_source]
+POLICIES = [
+    # mandatory: the mistakes the seeds paid for
+    shared_password,
+    banned_storage_class,
+    repository_at_bucket_root,
+    explicit_replication_source,
+    # advisory
+    tls_only_off_in_private,
+    password_is_secret,
+]

@@ -13,6 +13,7 @@ VOLSYNC_GROUP = "volsync.backube"
 REPOSITORY_LABEL = "backups.homelab.dev/repository"
 TARGET_ANNOTATION = "backups.homelab.dev/target"
 BACKED_UP_LABEL = "backups.homelab.dev/backed-up"
+PASSWORD_SOURCE_ANNOTATION = "backups.homelab.dev/password-source"
 
 
 def kind_of(resource_type: str) -> tuple[str, str]:
@@ -49,13 +50,31 @@ def secret_values(props: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
-def kopia_repository_target(props: Mapping[str, Any]) -> Optional[str]:
+def repository_variables(resource_type: str, props: Mapping[str, Any]) -> Optional[dict[str, str]]:
+    """The mover variables a Kopia repository Secret or ExternalSecret provides, or None when the
+    object is neither. For an ExternalSecret only the template's (non-secret) values are known;
+    its fetched keys appear as `<from store/key#property>` so they can be compared, never read."""
+    if is_kind(resource_type, "", "Secret"):
+        values = secret_values(props)
+    elif is_kind(resource_type, "external-secrets.io", "ExternalSecret"):
+        spec = props.get("spec") or {}
+        values = dict((((spec.get("target") or {}).get("template") or {}).get("data")) or {})
+        store = (spec.get("secretStoreRef") or {}).get("name", "?")
+        for item in spec.get("data") or []:
+            ref = item.get("remoteRef") or {}
+            values[item.get("secretKey", "?")] = f"<from {store}/{ref.get('key')}#{ref.get('property', '')}>"
+    else:
+        return None
+    return values if "KOPIA_REPOSITORY" in values else None
+
+
+def kopia_repository_target(props: Mapping[str, Any], values: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """What repository a Kopia repository Secret points at, or None if it is no such Secret.
 
     A filesystem URL is the mover's mount point, the same for every filesystem repository, so
     the program records the real target in an annotation; S3 URLs are qualified by endpoint.
     """
-    values = secret_values(props)
+    values = secret_values(props) if values is None else values
     url = values.get("KOPIA_REPOSITORY")
     if url is None:
         return None

@@ -16,17 +16,20 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .kinds import is_kind, kopia_repository_target, object_name, secret_values
+from .kinds import kopia_repository_target, object_name, repository_variables
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    # target -> password digest -> Secrets carrying it
+    # target -> password digest -> Secrets carrying it. An ExternalSecret's password is known
+    # only by where it comes from (store/key#property): two different sources are flagged, as
+    # nothing shows they hold the same value.
     seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for resource in args.resources:
-        if not is_kind(resource.resource_type, "", "Secret"):
+        values = repository_variables(resource.resource_type, resource.props)
+        if values is None:
             continue
-        target = kopia_repository_target(resource.props)
-        password = secret_values(resource.props).get("KOPIA_PASSWORD")
+        target = kopia_repository_target(resource.props, values)
+        password = values.get("KOPIA_PASSWORD")
         if target is None or password is None:
             continue
         digest = hashlib.sha256(password.encode()).hexdigest()
@@ -45,7 +48,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
 
 shared_password = StackValidationPolicy(
     name="kopia-shared-password",
-    description="All Secrets of one Kopia repository carry the same KOPIA_PASSWORD.",
+    description="All Secrets and ExternalSecrets of one Kopia repository carry the same KOPIA_PASSWORD.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate,
 )

@@ -493,7 +493,6 @@ class StackConfig(Model):
                          f"{app.name!r} with repository {repo.name!r} makes the mover Job name "
                          f"'volsync-src-{source}' longer than 63 characters: shorten one of them")
                     )
-        by_target: dict[str, int] = {}
         for index, repo in enumerate(self.repositories):
             password = self.password_of(repo)
             if repo.externally_held and not isinstance(password, ExternalSecretSource):
@@ -509,14 +508,8 @@ class StackConfig(Model):
                      "the password comes from an external secret, so the credentials must too "
                      "(credentials: {externalSecret: {store, key}})")
                 )
-            first = by_target.setdefault(repo.target, index)
-            if first != index and _differs(self.password_of(self.repositories[first]), password):
-                problems.append(
-                    (("repositories", index, "password"),
-                     f"{repo.target} is also repository {self.repositories[first].name!r} with a "
-                     "different password; one Kopia repository has one password (Kopia refuses "
-                     "the second with 'repository not initialized')")
-                )
+            # Two entries with one target and different passwords are left to the policy pack
+            # (kopia-shared-password), which judges what reaches the cluster by any road.
         for index, repo in enumerate(self.repositories):
             if repo.mirror_to is None:
                 continue

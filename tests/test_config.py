@@ -87,8 +87,6 @@ S3 = {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblaz
         ({**S3, "s3": {"endpoint": "minio.home:9000", "bucket": "volsync"}}, "backend 'b2' needs s3.region"),
         ({**S3, "credentials": {"externalSecret": {"store": "onepassword", "key": "b2"}}},
          "backups:repositories[1].credentials.externalSecret: one Secret holds the credentials and the password"),
-        ({"name": "nas2", "backend": "nfs", "nfs": {"server": "nas.home", "path": "/mnt/ssdtank/kopia"}, "password": "other"},
-         "backups:repositories[1].password: nfs://nas.home/mnt/ssdtank/kopia is also repository 'nas' with a different password"),
     ],
 )
 def test_repository_problems_name_the_key(repository, expected):

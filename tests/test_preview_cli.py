@@ -58,6 +58,18 @@ def test_an_app_on_ceph_filesystem_exits_1_naming_the_rule(tmp_path):
     assert "policy pack FAILED" in result.stdout
 
 
+def test_two_passwords_for_one_repository_exit_1_naming_the_rule(tmp_path):
+    document = yaml.safe_load(stack_file("dev").read_text())
+    nas = document["config"]["backups:repositories"][0]
+    twin = {**nas, "name": "nas-too", "primary": False, "password": "a-second-password"}
+    stack = write_stack(tmp_path / "Pulumi.twopasswords.yaml", repositories=[nas, twin])
+    result = preview("--config-file", str(stack))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "[mandatory] kopia-shared-password" in result.stdout
+    assert "2 different KOPIA_PASSWORDs for the one Kopia repository nfs://nas.home/mnt/ssdtank/kopia" in result.stdout
+    assert "a-second-password" not in result.stdout + result.stderr
+
+
 def test_secure_values_become_placeholder_secrets(tmp_path):
     stack = write_stack(tmp_path / "Pulumi.prod.yaml", password={"secure": "v1:AAAA:bm90LWRlY3J5cHRhYmxl"})
     report = tmp_path / "report.json"

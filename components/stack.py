@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, RestoreRequest
+from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, RestoreRequest, inventory_entry
 from .backends import access_of
 from .config import App, Repository, StackConfig, source_name, volume_of
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, secret_name
@@ -87,7 +87,7 @@ class BackupStack(pulumi.ComponentResource):
                     ),
                 )
 
-        inventory: dict[str, pulumi.Output] = {}
+        inventory: dict[str, dict] = {}
         for app in config.apps:
             targets = tuple(
                 BackupTarget(
@@ -102,24 +102,20 @@ class BackupStack(pulumi.ComponentResource):
             )
             bootstrap_repo = config.bootstrap_repository(app).name
             by_repo = {t.repository: t for t in targets}
-            component = BackupEnabledApp(
-                f"{app.namespace}-{app.name}",
-                BackupEnabledAppArgs(
-                    app=app,
-                    volume=volume_of(config, app),
-                    targets=targets,
-                    bootstrap=by_repo[bootstrap_repo],
-                    compression=config.defaults.compression,
-                    cache=config.defaults.cache,
-                    restore=_restore_request(app, by_repo, bootstrap_repo),
-                ),
-                opts=child,
+            app_args = BackupEnabledAppArgs(
+                app=app,
+                volume=volume_of(config, app),
+                targets=targets,
+                bootstrap=by_repo[bootstrap_repo],
+                compression=config.defaults.compression,
+                cache=config.defaults.cache,
+                restore=_restore_request(app, by_repo, bootstrap_repo),
             )
-            inventory[f"{app.namespace}/{app.name}"] = pulumi.Output.all(
-                claim=component.claim_name, repositories=component.sources
-            ).apply(lambda v, b=bootstrap_repo: {**v, "bootstrapFrom": b})
+            BackupEnabledApp(f"{app.namespace}-{app.name}", app_args, opts=child)
+            # Known at construction: one plain Output for the whole inventory, not one per app.
+            inventory[f"{app.namespace}/{app.name}"] = inventory_entry(app_args)
 
-        self.inventory = pulumi.Output.all(**inventory) if inventory else pulumi.Output.from_input({})
+        self.inventory = pulumi.Output.from_input(inventory)
         self.register_outputs({"inventory": self.inventory})
 
     def _bucket_provider(self, repo: Repository) -> aws.Provider:

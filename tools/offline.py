@@ -8,12 +8,14 @@ parent, and the resource options `protect` and `retainOnDelete` exactly as the p
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-import runpy
+import gc
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import pulumi
 from google.protobuf import json_format, struct_pb2
@@ -23,6 +25,14 @@ from pulumi.runtime.sync_await import _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "homelab-backups"
+PROGRAM = PROJECT_DIR / "__main__.py"
+
+
+@functools.lru_cache(maxsize=1)
+def _program_code():
+    """`__main__.py` compiled once per process. Executed directly rather than through runpy,
+    which would add three frames to the stack trace the SDK records for every resource."""
+    return compile(PROGRAM.read_text(), str(PROGRAM), "exec")
 
 SECRET_SIG = rpc._special_secret_sig  # pylint: disable=protected-access
 SIG_KEY = rpc._special_sig_key  # pylint: disable=protected-access
@@ -132,7 +142,26 @@ def run_program(
 ) -> ProgramRun:
     """Run `__main__.py` under mocks with this config. Exceptions from the program propagate."""
     # A fresh context per run: the SDK keeps its settings (root stack, config) in ContextVars.
-    return contextvars.Context().run(_run, dict(config), list(secret_keys), stack, preview)
+    with gc_paused():
+        return contextvars.Context().run(_run, dict(config), list(secret_keys), stack, preview)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic GC off for the length of a run.
+
+    A run allocates hundreds of thousands of short-lived objects (Outputs, futures, tasks);
+    with the collector on, its passes over the growing heap made a 200-app run cost 2.4x a
+    100-app run instead of 2x (measured with tools.bench). Reference counting frees almost
+    everything anyway; the collector, back on afterwards, takes the cycles in its own time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _run(config: dict, secret_keys: list, stack: str, preview: bool) -> ProgramRun:
@@ -142,13 +171,30 @@ def _run(config: dict, secret_keys: list, stack: str, preview: bool) -> ProgramR
     pulumi.runtime.set_all_config(config, secret_keys)
     pulumi.runtime.set_mocks(monitor.mocks, PROJECT, stack, preview, monitor=monitor)
     root = pulumi.runtime.get_root_resource()
-
-    def program() -> None:
-        runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
-
-    _sync_await(run_pulumi_func(program))
+    run_then_drain(lambda: exec(_program_code(), {"__name__": "__main__", "__file__": str(PROGRAM)}))
     outputs = _sync_await(_resolve(getattr(root, "outputs", {}) or {}))
     return ProgramRun(monitor.registrations, outputs)
+
+
+def run_then_drain(program) -> None:
+    """Run the program's constructors, then let the SDK finish every registration they queued.
+
+    The constructors run outside the event loop, as in the SDK's own unit-test pattern: the SDK
+    records a stack trace for every resource, and calling from inside the loop would add the
+    loop's frames to each of them (a measurable share of a large preview).
+    """
+    failure: Optional[BaseException] = None
+    try:
+        program()
+    except BaseException as error:  # noqa: BLE001 re-raised once the queued work has drained
+        failure = error
+    try:
+        _sync_await(run_pulumi_func(lambda: None))
+    except BaseException:  # noqa: BLE001
+        if failure is None:
+            raise
+    if failure is not None:
+        raise failure
 
 
 async def _resolve(outputs: dict) -> dict:

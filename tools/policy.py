@@ -18,7 +18,7 @@ from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # the engine-facing analyzer
 
-from .offline import PROJECT_DIR, Registration
+from .offline import PROJECT_DIR, Registration, gc_paused
 
 sys.path.insert(0, str(PROJECT_DIR / "policies"))
 import backup_policies  # noqa: E402  (lives in policies/, where the CLI runs the pack)
@@ -114,6 +114,11 @@ def _options(reg: Registration) -> proto.AnalyzerResourceOptions:
 def run_policies(
     registrations: Iterable[Registration], pack_config: Optional[Mapping[str, Any]] = None
 ) -> PolicyReport:
+    with gc_paused():
+        return _run_policies(list(registrations), pack_config)
+
+
+def _run_policies(registrations: list[Registration], pack_config: Optional[Mapping[str, Any]]) -> PolicyReport:
     servicer = analyzer(pack_config)
     # The engine analyzes resources a provider manages, not component resources.
     resources = [r for r in registrations if r.custom]

@@ -415,13 +415,24 @@ class App(Model):
     restore: Optional[Restore] = None
 
 
+def _keeps_a_full_backup(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{value} keeps no full backup: use 1 or more (pgBackRest expires the rest)")
+    return value
+
+
+class DatabaseRetention(Model):
+    full: Annotated[int, Field(strict=True), AfterValidator(_keeps_a_full_backup)] = 14
+    diff: Count = 30
+
+
 class Database(Model):
     """A CloudNative-PG cluster backed up with pgBackRest (filled in by the postgres work)."""
 
     name: DnsLabel
     namespace: DnsLabel
     repositories: tuple[DnsLabel, ...]
-    retention: dict[str, Count] = {"full": 14, "diff": 30}
+    retention: DatabaseRetention = DatabaseRetention()
     bucket: Optional[str] = None
     schedule: Optional[str] = None
     manage_cluster: bool = False
@@ -538,10 +549,17 @@ class StackConfig(Model):
                      f"{app.name!r} does not back up to {restore.repository!r}; "
                      f"use one of: {', '.join(r.name for r in self.repositories_of(app))}")
                 )
+        by_name = {r.name: r for r in self.repositories}
         for index, db in enumerate(self.databases):
             for j, ref in enumerate(db.repositories):
                 if ref not in repo_names:
                     problems.append((("databases", index, "repositories", j), _unknown(ref, repo_names)))
+                elif by_name[ref].is_filesystem:
+                    problems.append(
+                        (("databases", index, "repositories", j),
+                         f"{ref!r} is a filesystem repository; pgBackRest writes to S3 "
+                         "repositories (garage, b2, r2)")
+                    )
         if problems:
             raise _CrossReferenceErrors(problems)
         return self

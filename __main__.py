@@ -8,3 +8,4 @@ from components.stack import BackupStack, BackupStackArgs
 config = load_stack_config()  # raises ConfigError (a clean RunError) before any resource exists
 stack = BackupStack("backups", BackupStackArgs(config=config))
 pulumi.export("inventory", stack.inventory)
+pulumi.export("databasePlugins", stack.database_plugins)

@@ -80,7 +80,8 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
         plain["KOPIA_S3_DISABLE_TLS"] = "true"
     if credentials.external_secret is not None:
         for name in (ACCESS_KEY_ID, SECRET_ACCESS_KEY):
-            external[name] = credentials.external_secret
+            # Two values from one item: each under its own field, named like the variable.
+            external[name] = credentials.external_secret.model_copy(update={"property": name})
     else:
         assert credentials.access_key_id is not None and credentials.secret_access_key is not None
         secret[ACCESS_KEY_ID] = credentials.access_key_id

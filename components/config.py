@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from croniter import croniter
+
 from .schedule import NightWindow, validate_schedule
 
 NAMESPACE = "backups"
@@ -422,8 +424,49 @@ def _keeps_a_full_backup(value: int) -> int:
 
 
 class DatabaseRetention(Model):
+    """pgBackRest retention per repository. `walDays` is what people mean ("7 days of WAL");
+    pgBackRest counts WAL retention in backups, so it becomes `archive: walDays` with
+    `archiveType: diff` and one full-or-differential backup every day (see postgres.py)."""
+
     full: Annotated[int, Field(strict=True), AfterValidator(_keeps_a_full_backup)] = 14
     diff: Count = 30
+    wal_days: Annotated[int, Field(strict=True, ge=1)] = 7
+    history_days: Count = 30
+
+
+def _six_field_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 6 or not croniter.is_valid(" ".join(fields[1:])) or not fields[0].isdigit():
+        raise ValueError(
+            f"{value!r} is not a 6-field CloudNative-PG schedule (seconds first, like '0 0 3 * * *')"
+        )
+    return value
+
+
+SixFieldCron = Annotated[str, AfterValidator(_six_field_cron)]
+
+
+class DatabaseSchedule(Model):
+    """When backups run, per repository in the order of `repositories`: a weekly full backup and
+    a differential one on the other days. Defaults: 03:00 for the first repository, 04:00 for
+    the second, and so on (the seed's B2 at 03:00, R2 at 04:00), fulls on Sunday."""
+
+    full: Optional[tuple[SixFieldCron, ...]] = None
+    diff: Optional[tuple[SixFieldCron, ...]] = None
+
+
+class WalSpool(Model):
+    """The PVC pgBackRest spools WAL to with async archiving; the plugin crashes without a
+    storage class."""
+
+    storage_class: Optional[str] = None
+    size: Quantity = "5Gi"
+
+
+class Encryption(Model):
+    """Client-side pgBackRest encryption (aes-256-cbc); the passphrase as a secret."""
+
+    passphrase: SecretValue
 
 
 class Database(Model):
@@ -433,10 +476,18 @@ class Database(Model):
     namespace: DnsLabel
     repositories: tuple[DnsLabel, ...]
     retention: DatabaseRetention = DatabaseRetention()
-    bucket: Optional[str] = None
-    schedule: Optional[str] = None
+    #: Bucket in every repository's store; default: the database name.
+    bucket: Optional[BucketName] = None
+    schedule: DatabaseSchedule = DatabaseSchedule()
     manage_cluster: bool = False
+    #: pgBackRest stanza name; default: the database name. Renaming it orphans the backups.
     stanza: Optional[DnsLabel] = None
+    #: Set to true, for one change, to rename `stanza` on purpose.
+    allow_stanza_rename: bool = False
+    wal_spool: WalSpool = WalSpool()
+    encryption: Optional[Encryption] = None
+    instances: Annotated[int, Field(strict=True, ge=1)] = 1
+    storage_size: Quantity = "10Gi"
 
 
 class Admission(Model):
@@ -559,6 +610,19 @@ class StackConfig(Model):
                         (("databases", index, "repositories", j),
                          f"{ref!r} is a filesystem repository; pgBackRest writes to S3 "
                          "repositories (garage, b2, r2)")
+                    )
+                elif by_name[ref].s3 is not None and not by_name[ref].s3.tls:
+                    problems.append(
+                        (("databases", index, "repositories", j),
+                         f"{ref!r} is plain HTTP; pgBackRest speaks only HTTPS to S3 (give the "
+                         "endpoint TLS, e.g. Garage behind a TLS proxy)")
+                    )
+            for field in ("full", "diff"):
+                given = getattr(db.schedule, field)
+                if given is not None and len(given) != len(db.repositories):
+                    problems.append(
+                        (("databases", index, "schedule", field),
+                         f"{len(given)} schedules for {len(db.repositories)} repositories: give one per repository")
                     )
         if problems:
             raise _CrossReferenceErrors(problems)

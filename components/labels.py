@@ -15,6 +15,8 @@ TARGET = "backups.homelab.dev/target"
 PASSWORD_SOURCE = "backups.homelab.dev/password-source"
 #: On every PVC whose data a ReplicationSource backs up.
 BACKED_UP = "backups.homelab.dev/backed-up"
+#: On every object of one database's pgBackRest backup; the value is the database name.
+DATABASE = "backups.homelab.dev/database"
 #: On every object that belongs to one app; the value is the app name.
 APP = "backups.homelab.dev/app"
 

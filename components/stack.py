@@ -14,6 +14,7 @@ from .backends import access_of
 from .config import App, Repository, StackConfig, source_name, volume_of
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, secret_name
 from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs
+from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs, PgRepository, default_schedules
 from .schedule import ScheduledJob, plan_schedules, stable_hash
 
 #: Maintenance jobs are spread like backups; this name keeps their hash apart from any app's.
@@ -27,6 +28,8 @@ class BackupStackArgs:
 
 
 class BackupStack(pulumi.ComponentResource):
+    database_plugins: pulumi.Output[dict]
+    """namespace/database -> the `spec.plugins` entry its CNPG Cluster needs."""
     inventory: pulumi.Output[dict]
     """namespace/app -> {claim, bootstrapFrom, repositories: {repo: {source, schedule, identity}}}."""
 
@@ -115,8 +118,33 @@ class BackupStack(pulumi.ComponentResource):
             # Known at construction: one plain Output for the whole inventory, not one per app.
             inventory[f"{app.namespace}/{app.name}"] = inventory_entry(app_args)
 
+        databases: dict[str, pulumi.Output] = {}
+        by_name = {r.name: r for r in config.repositories}
+        for db in config.databases:
+            targets = []
+            for position, repo_name in enumerate(db.repositories):
+                repo = by_name[repo_name]
+                full, diff = default_schedules(position)
+                targets.append(
+                    PgRepository(
+                        repository=repo,
+                        bucket_provider=self._bucket_provider(repo) if repo.manage_bucket else None,
+                        full_schedule=db.schedule.full[position] if db.schedule.full else full,
+                        diff_schedule=db.schedule.diff[position] if db.schedule.diff else diff,
+                    )
+                )
+            backup = PgBackRestClusterBackup(
+                f"{db.namespace}-{db.name}",
+                PgBackRestClusterBackupArgs(
+                    database=db, repositories=tuple(targets), wal_storage_class=config.defaults.storage_class
+                ),
+                opts=child,
+            )
+            databases[f"{db.namespace}/{db.name}"] = backup.plugins
+
         self.inventory = pulumi.Output.from_input(inventory)
-        self.register_outputs({"inventory": self.inventory})
+        self.database_plugins = pulumi.Output.from_input(databases)
+        self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
 
     def _bucket_provider(self, repo: Repository) -> aws.Provider:
         """One explicit aws provider per S3 endpoint (and credentials), configured for

@@ -94,6 +94,13 @@ def render(registrations: list[Registration], directory: Path) -> int:
     return count
 
 
+def _without_provider_code(reg: Registration) -> dict:
+    """A dynamic resource carries its pickled provider as an input: code, not configuration."""
+    if reg.type.startswith("pulumi-python:dynamic:") and "__provider" in reg.inputs:
+        return {**reg.inputs, "__provider": "[dynamic provider code]"}
+    return reg.inputs
+
+
 def report_document(run: ProgramRun, policy: PolicyReport, summary: dict) -> dict:
     return {
         "resources": [
@@ -101,7 +108,7 @@ def report_document(run: ProgramRun, policy: PolicyReport, summary: dict) -> dic
                 "type": r.type,
                 "name": r.name,
                 "parent": r.parent.rsplit("::", 1)[-1] if r.parent else None,
-                "inputs": redact(r.inputs),
+                "inputs": redact(_without_provider_code(r)),
                 "options": {"protect": r.protect, "retainOnDelete": r.retain_on_delete},
             }
             for r in run.registrations

@@ -1,0 +1,271 @@
+"""PgBackRestClusterBackup: a CloudNative-PG cluster backed up with Dalibo's pgBackRest plugin.
+
+One Stanza per database with one `s3Repositories` entry per configured repository (pgBackRest
+archives WAL to all of them at once), a bucket and a credentials Secret per repository, the
+PluginConfig for the WAL spool, and per repository a weekly full and a daily differential
+ScheduledBackup that name the repository they write to.
+
+Archive retention: pgBackRest counts WAL retention in backups, not days. With one backup a day
+on every repository (the weekly full plus differentials on the other six days), keeping the WAL
+of the last N full-or-differential backups (`archiveType: diff`, `archive: N`) keeps N days of
+WAL. That is the closest honest mapping of "N days of WAL"; it stretches if backups fail, which
+is the safe direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+from pydantic import SecretStr
+
+from . import external_secrets as es
+from . import labels
+from .config import Database, ExternalSecretSource, Repository
+from .pgbackrest import (
+    CNPG_API_VERSION,
+    PLUGIN_API_VERSION,
+    CipherConfig,
+    ClusterPlugin,
+    ClusterRef,
+    ClusterSpec,
+    ClusterStorage,
+    PluginConfigSpec,
+    PluginConfiguration,
+    RetentionPolicy,
+    S3Repository,
+    S3SecretRef,
+    ScheduledBackupSpec,
+    SecretKeyRef,
+    StanzaConfiguration,
+    StanzaSpec,
+    StorageConfig,
+)
+from .stanza_lock import StanzaLock
+
+ACCESS_KEY = "ACCESS_KEY_ID"
+SECRET_KEY = "ACCESS_SECRET_KEY"
+ENCRYPTION_KEY = "ENCRYPTION_PASS"
+
+
+def default_schedules(position: int) -> tuple[str, str]:
+    """(full, diff) 6-field crons for the repository at `position`: 03:00, 04:00, ..."""
+    hour = (3 + position) % 24
+    return f"0 0 {hour} * * 0", f"0 0 {hour} * * 1-6"
+
+
+@dataclass(frozen=True)
+class PgRepository:
+    repository: Repository
+    bucket_provider: Optional[aws.Provider]
+    full_schedule: str
+    diff_schedule: str
+
+
+@dataclass(frozen=True)
+class PgBackRestClusterBackupArgs:
+    database: Database
+    repositories: tuple[PgRepository, ...]
+    """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
+    wal_storage_class: str
+
+
+class PgBackRestClusterBackup(pulumi.ComponentResource):
+    plugins: pulumi.Output[list]
+    """The `spec.plugins` entry the CNPG Cluster needs to archive WAL through pgBackRest."""
+    stanza_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: PgBackRestClusterBackupArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ) -> None:
+        super().__init__("backups:postgres:PgBackRestClusterBackup", name, None, opts)
+        self._prefix, self._args = name, args
+        db = args.database
+        stanza = db.stanza or db.name
+        StanzaLock(
+            f"{name}-stanza-lock", db.name, db.namespace, stanza, db.allow_stanza_rename,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        encryption_secret = self._encryption_secret() if db.encryption else None
+        repositories = []
+        waits: list[pulumi.Resource] = []
+        for target in args.repositories:
+            secret_name, made = self._credentials(target.repository)
+            waits += made
+            repositories.append(self._repository_entry(target, secret_name, encryption_secret))
+        stanza_cr = k8s.apiextensions.CustomResource(
+            f"{name}-stanza",
+            api_version=PLUGIN_API_VERSION,
+            kind="Stanza",
+            metadata=self._metadata(db.name),
+            spec=StanzaSpec(
+                stanza_configuration=StanzaConfiguration(name=stanza, s3_repositories=tuple(repositories))
+            ).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
+        )
+        plugin_config_name = f"{db.name}-pgbackrest"
+        k8s.apiextensions.CustomResource(
+            f"{name}-plugin-config",
+            api_version=PLUGIN_API_VERSION,
+            kind="PluginConfig",
+            metadata=self._metadata(plugin_config_name),
+            spec=PluginConfigSpec(
+                storage_config=StorageConfig(
+                    storage_class=db.wal_spool.storage_class or args.wal_storage_class, size=db.wal_spool.size
+                )
+            ).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        plugin = ClusterPlugin(parameters={"stanzaRef": db.name, "pluginConfigRef": plugin_config_name})
+
+        for number, target in enumerate(args.repositories, start=1):
+            for kind, schedule in (("full", target.full_schedule), ("diff", target.diff_schedule)):
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{target.repository.name}-{kind}",
+                    api_version=CNPG_API_VERSION,
+                    kind="ScheduledBackup",
+                    metadata=self._metadata(f"{db.name}-{target.repository.name}-{kind}"),
+                    spec=ScheduledBackupSpec(
+                        cluster=ClusterRef(name=db.name),
+                        schedule=schedule,
+                        plugin_configuration=PluginConfiguration(
+                            parameters={"selectedRepository": str(number), "backupType": kind}
+                        ),
+                    ).to_wire(),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[stanza_cr]),
+                )
+
+        if db.manage_cluster:
+            k8s.apiextensions.CustomResource(
+                f"{name}-cluster",
+                api_version=CNPG_API_VERSION,
+                kind="Cluster",
+                metadata=self._metadata(db.name),
+                spec=ClusterSpec(
+                    instances=db.instances,
+                    storage=ClusterStorage(size=db.storage_size, storage_class=args.wal_storage_class),
+                    plugins=(plugin,),
+                ).to_wire(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[stanza_cr], retain_on_delete=True),
+            )
+
+        self.plugins = pulumi.Output.from_input([plugin.to_wire()])
+        self.stanza_name = pulumi.Output.from_input(stanza)
+        self.register_outputs({"plugins": self.plugins, "stanzaName": self.stanza_name})
+
+    def _metadata(self, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+        db = self._args.database
+        return {"name": name, "namespace": db.namespace, "labels": {**labels.MANAGED_BY, labels.DATABASE: db.name}}
+
+    def _bucket_name(self) -> str:
+        db = self._args.database
+        return db.bucket or db.name
+
+    def _repository_entry(
+        self, target: PgRepository, secret_name: str, encryption_secret: Optional[str]
+    ) -> S3Repository:
+        repo, db = target.repository, self._args.database
+        s3 = repo.s3
+        assert s3 is not None and repo.region is not None
+        if target.bucket_provider is not None:
+            aws.s3.Bucket(
+                f"{self._prefix}-{repo.name}-bucket",
+                bucket=self._bucket_name(),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=target.bucket_provider, protect=True, retain_on_delete=True
+                ),
+            )
+        retention = db.retention
+        return S3Repository(
+            bucket=self._bucket_name(),
+            endpoint=s3.host,
+            region=repo.region,
+            repo_path=f"/{db.name}",
+            # Garage (and most self-hosted stores) only serve path-style URLs.
+            uri_style="path" if repo.backend == "garage" else "host",
+            verify_tls=True,
+            retention_policy=RetentionPolicy(
+                full=retention.full,
+                diff=retention.diff,
+                archive=retention.wal_days,
+                archive_type="diff",
+                history=retention.history_days,
+            ),
+            secret_ref=S3SecretRef(
+                access_key_id=SecretKeyRef(name=secret_name, key=ACCESS_KEY),
+                secret_access_key=SecretKeyRef(name=secret_name, key=SECRET_KEY),
+            ),
+            cipher_config=(
+                CipherConfig(encryption_pass=SecretKeyRef(name=encryption_secret, key=ENCRYPTION_KEY))
+                if encryption_secret else None
+            ),
+        )
+
+    def _credentials(self, repo: Repository) -> tuple[str, list[pulumi.Resource]]:
+        """The repository's S3 keys in the database namespace, under the plugin's key names."""
+        db = self._args.database
+        name = f"pgbackrest-{db.name}-{repo.name}"
+        credentials = repo.credentials
+        assert credentials is not None
+        if credentials.external_secret is not None:
+            ref = credentials.external_secret
+            made = self._external_secret(
+                f"{self._prefix}-{repo.name}-credentials", name, ref.store, ref.store_kind,
+                # The same item as the Kopia repository reads its keys from, same field names.
+                {ACCESS_KEY: (ref.key, "AWS_ACCESS_KEY_ID"), SECRET_KEY: (ref.key, "AWS_SECRET_ACCESS_KEY")},
+            )
+        else:
+            assert credentials.access_key_id is not None and credentials.secret_access_key is not None
+            made = self._secret(
+                f"{self._prefix}-{repo.name}-credentials", name,
+                {ACCESS_KEY: credentials.access_key_id, SECRET_KEY: credentials.secret_access_key},
+            )
+        return name, [made]
+
+    def _encryption_secret(self) -> str:
+        db = self._args.database
+        assert db.encryption is not None
+        name = f"pgbackrest-{db.name}-encryption"
+        passphrase = db.encryption.passphrase
+        if isinstance(passphrase, ExternalSecretSource):
+            ref = passphrase.external_secret
+            self._external_secret(
+                f"{self._prefix}-encryption", name, ref.store, ref.store_kind,
+                {ENCRYPTION_KEY: (ref.key, ref.property or ENCRYPTION_KEY)},
+            )
+        else:
+            self._secret(f"{self._prefix}-encryption", name, {ENCRYPTION_KEY: passphrase})
+        return name
+
+    def _secret(self, resource_name: str, name: str, values: dict[str, SecretStr]) -> pulumi.Resource:
+        return k8s.core.v1.Secret(
+            resource_name,
+            metadata=self._metadata(name),
+            type="Opaque",
+            string_data=pulumi.Output.secret({k: v.get_secret_value() for k, v in values.items()}),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _external_secret(
+        self, resource_name: str, name: str, store: str, store_kind: str, values: dict[str, tuple[str, str]]
+    ) -> pulumi.Resource:
+        spec = es.ExternalSecretSpec(
+            secret_store_ref=es.StoreRef(name=store, kind=store_kind),
+            target=es.Target(name=name, template=es.Template()),
+            data=tuple(
+                es.DataItem(secret_key=key, remote_ref=es.RemoteRef(key=remote, property=prop))
+                for key, (remote, prop) in sorted(values.items())
+            ),
+        )
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=es.API_VERSION,
+            kind="ExternalSecret",
+            metadata=self._metadata(name),
+            spec=spec.to_wire(),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

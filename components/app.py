@@ -74,6 +74,8 @@ class BackupEnabledAppArgs:
     compression: str
     cache: CacheSettings
     restore: Optional[RestoreRequest] = None
+    drill_schedule: Optional[str] = None
+    """Concrete 5-field cron of the app's restore drill; None when it is not drilled."""
 
 
 def inventory_entry(args: BackupEnabledAppArgs) -> dict:
@@ -188,6 +190,8 @@ class BackupEnabledApp(pulumi.ComponentResource):
 
         if args.restore is not None:
             self._restore(name, args, security, claim)
+        if args.drill_schedule is not None:
+            self._drill(name, args, security)
 
         self.claim_name = pulumi.Output.from_input(volume.claim_name)
         self.sources = pulumi.Output.from_input(inventory_entry(args)["repositories"])
@@ -222,6 +226,43 @@ class BackupEnabledApp(pulumi.ComponentResource):
                 ),
             ).to_wire(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[claim]),
+        )
+
+    def _drill(self, name: str, args: BackupEnabledAppArgs, security: PodSecurityContext) -> None:
+        """A scheduled test restore of the latest snapshot into a scratch volume nothing mounts.
+
+        Same repository, identity, storage class and size as the bootstrap restore, so a passing
+        drill means the real restore would work; VolSync deletes the scratch and cache volumes
+        after each run (`cleanupTempPVC`, `cleanupCachePVC`).
+        """
+        volume, bootstrap = args.volume, args.bootstrap
+        k8s.apiextensions.CustomResource(
+            f"{name}-drill",
+            api_version=API_VERSION,
+            kind="ReplicationDestination",
+            metadata=self._metadata(f"{args.app.name}-drill"),
+            spec=ReplicationDestinationSpec(
+                trigger=Trigger(schedule=args.drill_schedule),
+                kopia=KopiaDestinationOptions(
+                    repository=bootstrap.secret_name,
+                    copy_method="Direct",
+                    capacity=volume.capacity,
+                    access_modes=volume.access_modes,
+                    storage_class_name=volume.storage_class,
+                    source_identity=SourceIdentity(
+                        source_name=bootstrap.source_name,
+                        source_namespace=args.app.namespace,
+                        source_pvc_name=volume.claim_name,
+                    ),
+                    mover_security_context=security,
+                    cache_capacity=args.cache.capacity,
+                    cache_storage_class_name=args.cache.storage_class,
+                    mover_volumes=bootstrap.mover_volumes,
+                    cleanup_temp_pvc=True,
+                    cleanup_cache_pvc=True,
+                ),
+            ).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _metadata(self, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:

@@ -491,17 +491,28 @@ class Database(Model):
 
 
 class Admission(Model):
+    """In-cluster guardrails. `jitterSeconds: 0` turns the mover jitter policy off."""
+
     jitter_seconds: Count = 30
+    jitter_image: str = "busybox:1.37"
     storage_class_guard: bool = True
 
 
 class Alerts(Model):
     enabled: bool = True
+    namespace: DnsLabel = "volsync-system"
+    #: Labels your Prometheus selects rules by (kube-prometheus-stack: release: <name>).
+    labels: dict[str, str] = {}
 
 
 class Drills(Model):
+    """Scheduled restore drills: each app's latest snapshot restored into a scratch volume."""
+
     schedule: Schedule = "weekly"
     apps: Union[Literal["all", "none"], tuple[DnsLabel, ...]] = "all"
+
+    def covers(self, app_name: str) -> bool:
+        return self.apps == "all" or (self.apps != "none" and app_name in self.apps)
 
 
 class Guardrails(Model):
@@ -592,6 +603,18 @@ class StackConfig(Model):
                          f"{ref!r} is a mirror (sync-to replaces its contents): back up to the "
                          "repository it mirrors instead")
                     )
+        if self.admission.jitter_seconds and self.kubernetes.minor < 34:
+            problems.append(
+                (("kubernetes", "version"),
+                 f"{self.kubernetes.version} has no MutatingAdmissionPolicy (v1beta1 from 1.34 with "
+                 "its feature gate, v1 from 1.36): upgrade, or set backups:admission.jitterSeconds: 0")
+            )
+        if isinstance(self.drills.apps, tuple):
+            known = [a.name for a in self.apps]
+            for j, name in enumerate(self.drills.apps):
+                if name not in known:
+                    hint = difflib.get_close_matches(name, known, n=1)
+                    problems.append((("drills", "apps", j), f"unknown app {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")))
         for index, app in enumerate(self.apps):
             restore = app.restore
             if restore and restore.repository and restore.repository not in [r.name for r in self.repositories_of(app)]:

@@ -13,6 +13,8 @@ from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, RestoreRe
 from .backends import access_of
 from .config import App, Repository, StackConfig, source_name, volume_of
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, secret_name
+from .admission import AdmissionGuardrails, AdmissionGuardrailsArgs
+from .monitoring import BackupAlerts, BackupAlertsArgs, StaleWindow
 from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs
 from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs, PgRepository, default_schedules
 from .schedule import ScheduledJob, plan_schedules, stable_hash
@@ -20,6 +22,8 @@ from .schedule import ScheduledJob, plan_schedules, stable_hash
 #: Maintenance jobs are spread like backups; this name keeps their hash apart from any app's.
 _MAINTENANCE = "kopia-maintenance"
 _MIRROR = "kopia-mirror"
+#: Restore drills are spread among themselves, apart from the backups.
+_DRILL = "restore-drill"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class BackupStack(pulumi.ComponentResource):
                 compression=config.defaults.compression,
                 cache=config.defaults.cache,
                 restore=_restore_request(app, by_repo, bootstrap_repo),
+                drill_schedule=schedules.get((app.name, app.namespace, _DRILL)),
             )
             BackupEnabledApp(f"{app.namespace}-{app.name}", app_args, opts=child)
             # Known at construction: one plain Output for the whole inventory, not one per app.
@@ -142,9 +147,46 @@ class BackupStack(pulumi.ComponentResource):
             )
             databases[f"{db.namespace}/{db.name}"] = backup.plugins
 
+        AdmissionGuardrails(
+            "admission",
+            AdmissionGuardrailsArgs(
+                kubernetes_minor=config.kubernetes.minor,
+                jitter_seconds=config.admission.jitter_seconds,
+                jitter_image=config.admission.jitter_image,
+                storage_class_guard=config.admission.storage_class_guard,
+                banned_storage_classes=config.guardrails.banned_storage_classes,
+            ),
+            opts=child,
+        )
+        if config.alerts.enabled:
+            BackupAlerts("alerts", self._alerts_args(config, schedules), opts=child)
+
         self.inventory = pulumi.Output.from_input(inventory)
         self.database_plugins = pulumi.Output.from_input(databases)
         self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
+
+    @staticmethod
+    def _alerts_args(config: StackConfig, schedules: dict) -> BackupAlertsArgs:
+        by_repository: dict[str, set[str]] = {}
+        drills: list[str] = []
+        for (name, namespace, repository), cron in schedules.items():
+            if repository == _DRILL:
+                drills.append(cron)
+            elif name not in (_MAINTENANCE, _MIRROR):
+                by_repository.setdefault(repository, set()).add(cron)
+        return BackupAlertsArgs(
+            namespace=config.alerts.namespace,
+            rule_labels=config.alerts.labels,
+            repositories=tuple(
+                StaleWindow(r.name, tuple(sorted(by_repository[r.name])))
+                for r in config.repositories if r.name in by_repository
+            ),
+            maintenance_crons=tuple(
+                schedules[(_MAINTENANCE, r.maintenance.namespace, r.name)]
+                for r in config.repositories if r.name not in config.mirror_targets
+            ),
+            drill_crons=tuple(sorted(set(drills))),
+        )
 
     def _bucket_provider(self, repo: Repository) -> aws.Provider:
         """One explicit aws provider per S3 endpoint (and credentials), configured for
@@ -193,6 +235,11 @@ class BackupStack(pulumi.ComponentResource):
             ScheduledJob(_MIRROR, repo.maintenance.namespace, repo.name, repo.mirror.schedule)
             for repo in config.repositories
             if repo.mirror_to
+        ]
+        jobs += [
+            ScheduledJob(app.name, app.namespace, _DRILL, config.drills.schedule)
+            for app in config.apps
+            if config.drills.covers(app.name)
         ]
         return jobs
 

@@ -130,6 +130,8 @@ class KopiaDestinationOptions(Spec):
     volume_snapshot_class_name: Optional[str] = None
     destination_pvc: Optional[str] = Field(default=None, alias="destinationPVC")
     enable_file_deletion: Optional[bool] = None
+    cleanup_temp_pvc: Optional[bool] = Field(default=None, alias="cleanupTempPVC")
+    cleanup_cache_pvc: Optional[bool] = Field(default=None, alias="cleanupCachePVC")
     source_identity: SourceIdentity
     mover_security_context: PodSecurityContext
     cache_capacity: str

@@ -6,7 +6,6 @@ from tools.offline import Secret
 
 from .conftest import dev_config, named, of_kind, run_config, with_changes
 
-COMPONENT_TYPES = {"backups:stack:BackupStack", "backups:kopia:SharedKopiaRepository", "backups:app:BackupEnabledApp"}
 
 
 def test_one_repository_secret_per_namespace_with_apps_plus_maintenance(dev_run):
@@ -72,7 +71,8 @@ def test_every_resource_is_parented_to_a_component(dev_run):
     for reg in dev_run.registrations:
         if reg.type == "backups:stack:BackupStack":
             continue
-        assert reg.parent in by_urn and by_urn[reg.parent].type in COMPONENT_TYPES, reg.name
+        assert reg.parent in by_urn and by_urn[reg.parent].type.startswith("backups:"), reg.name
+        assert not reg.custom or not reg.type.startswith("backups:")
 
 
 def test_rendering_mode_uses_an_explicit_provider_for_every_kubernetes_object(dev_run):

@@ -1,0 +1,249 @@
+"""In-cluster guardrails: admission policies that hold for anything reaching the cluster.
+
+The policy pack guards what goes through Pulumi; these guard every road (kubectl, Flux, Helm).
+
+* MutatingAdmissionPolicy `volsync-mover-jitter`: VolSync's source mover Jobs get an init
+  container sleeping 0..jitterSeconds, on top of the spread schedules. It *appends* to the
+  existing init containers (the community version replaces the list and wipes them), and a
+  failure to mutate never blocks a backup (`failurePolicy: Ignore`).
+* ValidatingAdmissionPolicies `backups-storage-class-guard-*`: a backed-up PVC (labelled by this
+  program, or populated from a VolSync ReplicationDestination) and VolSync's own PiT/cache
+  volumes may not use a banned class. PVCs nothing backs up may: shared working storage on
+  CephFS is legitimate.
+
+No NFS-injection policy: `moverVolumes` mounts the repository, so the seeds' second mutating
+policy is unnecessary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import Field
+
+from . import labels
+from .volsync import Spec
+
+GROUP = "admissionregistration.k8s.io"
+JITTER_POLICY = "volsync-mover-jitter"
+PVC_GUARD = "backups-storage-class-guard-pvcs"
+VOLSYNC_GUARD = "backups-storage-class-guard-volsync"
+
+
+def mutating_api_version(kubernetes_minor: int) -> str:
+    """MutatingAdmissionPolicy is v1 from Kubernetes 1.36, v1beta1 (feature gate) on 1.34-1.35."""
+    return f"{GROUP}/v1" if kubernetes_minor >= 36 else f"{GROUP}/v1beta1"
+
+
+class ResourceRule(Spec):
+    api_groups: tuple[str, ...]
+    api_versions: tuple[str, ...]
+    resources: tuple[str, ...]
+    operations: tuple[str, ...]
+
+
+class MatchResources(Spec):
+    resource_rules: tuple[ResourceRule, ...]
+
+
+class NamedExpression(Spec):
+    name: str
+    expression: str
+
+
+class Validation(Spec):
+    expression: str
+    message_expression: str
+    reason: Literal["Forbidden", "Invalid", "Unauthorized", "RequestEntityTooLarge"] = "Forbidden"
+
+
+class ValidatingAdmissionPolicySpec(Spec):
+    failure_policy: Literal["Fail", "Ignore"] = "Fail"
+    match_constraints: MatchResources
+    match_conditions: tuple[NamedExpression, ...]
+    variables: tuple[NamedExpression, ...]
+    validations: tuple[Validation, ...]
+
+
+class JsonPatch(Spec):
+    expression: str
+
+
+class Mutation(Spec):
+    patch_type: Literal["JSONPatch"] = "JSONPatch"
+    json_patch: JsonPatch
+
+
+class MutatingAdmissionPolicySpec(Spec):
+    failure_policy: Literal["Fail", "Ignore"] = "Ignore"
+    reinvocation_policy: Literal["Never", "IfNeeded"] = "Never"
+    match_constraints: MatchResources
+    match_conditions: tuple[NamedExpression, ...]
+    variables: tuple[NamedExpression, ...]
+    mutations: tuple[Mutation, ...]
+
+
+class BindingSpec(Spec):
+    policy_name: str
+    validation_actions: Optional[tuple[Literal["Deny", "Warn", "Audit"], ...]] = Field(default=None)
+
+
+def _cel_string_list(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values))  # a JSON list of strings is a valid CEL list literal
+
+
+def _label_is(label: str, value: str) -> str:
+    return (
+        f'has(object.metadata.labels) && "{label}" in object.metadata.labels '
+        f'&& object.metadata.labels["{label}"] == "{value}"'
+    )
+
+
+def jitter_policy_spec(jitter_seconds: int, image: str) -> MutatingAdmissionPolicySpec:
+    # The random number comes from the container: CEL has none, and a per-object constant would
+    # be the same for every run of a Job name.
+    sleep = f"sleep $(( $(od -An -N2 -tu2 /dev/urandom) % {jitter_seconds + 1} ))"
+    container = (
+        "Object.spec.template.spec.initContainers{"
+        f'name: "volsync-jitter", image: "{image}", command: ["/bin/sh", "-c", "{sleep}"], '
+        "securityContext: Object.spec.template.spec.initContainers.securityContext{"
+        "allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, "
+        'capabilities: Object.spec.template.spec.initContainers.securityContext.capabilities{drop: ["ALL"]}}}'
+    )
+    return MutatingAdmissionPolicySpec(
+        match_constraints=MatchResources(
+            resource_rules=(ResourceRule(api_groups=("batch",), api_versions=("v1",), resources=("jobs",), operations=("CREATE",)),)
+        ),
+        match_conditions=(
+            NamedExpression(
+                name="volsync-source-mover",
+                expression='object.metadata.name.startsWith("volsync-src-") && '
+                + _label_is("app.kubernetes.io/created-by", "volsync"),
+            ),
+        ),
+        variables=(NamedExpression(name="jitter", expression=container),),
+        mutations=(
+            Mutation(
+                json_patch=JsonPatch(
+                    # Append to the existing init containers; create the list only if absent.
+                    expression=(
+                        "has(object.spec.template.spec.initContainers) ? "
+                        '[JSONPatch{op: "add", path: "/spec/template/spec/initContainers/-", value: variables.jitter}] : '
+                        '[JSONPatch{op: "add", path: "/spec/template/spec/initContainers", value: [variables.jitter]}]'
+                    )
+                )
+            ),
+        ),
+    )
+
+
+def pvc_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec:
+    return ValidatingAdmissionPolicySpec(
+        match_constraints=MatchResources(
+            resource_rules=(
+                ResourceRule(api_groups=("",), api_versions=("v1",), resources=("persistentvolumeclaims",), operations=("CREATE", "UPDATE")),
+            )
+        ),
+        match_conditions=(
+            NamedExpression(
+                name="backed-up",
+                expression=f'({_label_is(labels.BACKED_UP, "true")}) || '
+                '(has(object.spec.dataSourceRef) && object.spec.dataSourceRef.kind == "ReplicationDestination" '
+                '&& has(object.spec.dataSourceRef.apiGroup) && object.spec.dataSourceRef.apiGroup == "volsync.backube")',
+            ),
+        ),
+        variables=(
+            NamedExpression(
+                name="storageClass",
+                expression='has(object.spec.storageClassName) ? object.spec.storageClassName : ""',
+            ),
+        ),
+        validations=(
+            Validation(
+                expression=f"!(variables.storageClass in {_cel_string_list(banned)})",
+                message_expression=(
+                    '"PersistentVolumeClaim " + object.metadata.name + " is backed up by VolSync and may not use '
+                    'storage class " + variables.storageClass + ": restores onto it can silently zero sparse files. '
+                    'Use a block class such as ceph-block."'
+                ),
+            ),
+        ),
+    )
+
+
+def volsync_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec:
+    banned_list = _cel_string_list(banned)
+    return ValidatingAdmissionPolicySpec(
+        match_constraints=MatchResources(
+            resource_rules=(
+                ResourceRule(
+                    api_groups=("volsync.backube",), api_versions=("*",),
+                    resources=("replicationsources", "replicationdestinations"), operations=("CREATE", "UPDATE"),
+                ),
+            )
+        ),
+        match_conditions=(NamedExpression(name="kopia", expression="has(object.spec.kopia)"),),
+        variables=(
+            NamedExpression(
+                name="classes",
+                expression='[has(object.spec.kopia.storageClassName) ? object.spec.kopia.storageClassName : "", '
+                'has(object.spec.kopia.cacheStorageClassName) ? object.spec.kopia.cacheStorageClassName : ""]',
+            ),
+        ),
+        validations=(
+            Validation(
+                expression=f"!variables.classes.exists(c, c in {banned_list})",
+                message_expression=(
+                    'object.kind + " " + object.metadata.name + " puts a backup volume on a banned storage class '
+                    f'({", ".join(banned)}): use a block or node-local class for storageClassName and cacheStorageClassName."'
+                ),
+            ),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class AdmissionGuardrailsArgs:
+    kubernetes_minor: int
+    jitter_seconds: int
+    jitter_image: str
+    storage_class_guard: bool
+    banned_storage_classes: tuple[str, ...]
+
+
+class AdmissionGuardrails(pulumi.ComponentResource):
+    policy_names: pulumi.Output[list]
+
+    def __init__(self, name: str, args: AdmissionGuardrailsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("backups:admission:AdmissionGuardrails", name, None, opts)
+        names: list[str] = []
+        if args.jitter_seconds:
+            version = mutating_api_version(args.kubernetes_minor)
+            self._policy("MutatingAdmissionPolicy", version, JITTER_POLICY,
+                         jitter_policy_spec(args.jitter_seconds, args.jitter_image).to_wire(), None)
+            names.append(JITTER_POLICY)
+        if args.storage_class_guard:
+            for policy, spec in ((PVC_GUARD, pvc_guard_spec), (VOLSYNC_GUARD, volsync_guard_spec)):
+                self._policy("ValidatingAdmissionPolicy", f"{GROUP}/v1", policy,
+                             spec(args.banned_storage_classes).to_wire(), ("Deny",))
+                names.append(policy)
+        self.policy_names = pulumi.Output.from_input(names)
+        self.register_outputs({"policyNames": self.policy_names})
+
+    def _policy(self, kind: str, api_version: str, name: str, spec: dict[str, Any],
+                validation_actions: Optional[tuple[str, ...]]) -> None:
+        metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "labels": labels.MANAGED_BY}
+        policy = k8s.apiextensions.CustomResource(
+            name, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        binding = BindingSpec(policy_name=name, validation_actions=validation_actions)
+        k8s.apiextensions.CustomResource(
+            f"{name}-binding", api_version=api_version, kind=f"{kind}Binding",
+            metadata={"name": name, "labels": labels.MANAGED_BY}, spec=binding.to_wire(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )

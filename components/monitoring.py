@@ -1,0 +1,173 @@
+"""BackupAlerts: a PrometheusRule for backups that are quietly stale or quietly unrestorable.
+
+Metric names are the ones the VolSync Kopia fork exports: `volsync_volume_out_of_sync`,
+`volsync_sync_duration_seconds` (a summary; its `_count` grows by one per completed sync) and
+`volsync_missed_intervals_total`, all labelled obj_name/obj_namespace/role/method; the fork's
+maintenance metrics `volsync_kopia_maintenance_cronjob_failures_total` and
+`volsync_kopia_maintenance_last_run_timestamp_seconds`; and kube-state-metrics' job metrics for
+maintenance jobs that hang.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+from croniter import croniter
+from pydantic import Field
+
+from . import labels
+from .volsync import Spec
+
+API_VERSION = "monitoring.coreos.com/v1"
+RUNBOOK = "https://github.com/homelab-backups/homelab-backups/blob/main/README.md#troubleshooting"
+
+
+class Rule(Spec):
+    alert: str
+    expr: str
+    for_: str = Field(alias="for")
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+class RuleGroup(Spec):
+    name: str
+    rules: tuple[Rule, ...]
+
+
+class PrometheusRuleSpec(Spec):
+    groups: tuple[RuleGroup, ...]
+
+
+def longest_gap(cron: str) -> timedelta:
+    """The longest time between two runs of a 5-field cron over two weeks."""
+    start = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday: weekly schedules line up
+    end = start + timedelta(days=14)
+    times = croniter(cron, start)
+    runs = [times.get_next(datetime)]
+    while runs[-1] <= end:
+        runs.append(times.get_next(datetime))
+    return max(b - a for a, b in zip(runs, runs[1:])) if len(runs) > 1 else timedelta(days=14)
+
+
+def prometheus_duration(span: timedelta) -> str:
+    """Whole hours as a Prometheus duration: 3h, 2d, 2d1h."""
+    days, hours = divmod(int(span.total_seconds() // 3600), 24)
+    return (f"{days}d" if days else "") + (f"{hours}h" if hours or not days else "")
+
+
+@dataclass(frozen=True)
+class StaleWindow:
+    repository: str
+    crons: tuple[str, ...]
+    """Every concrete schedule of the repository's sources (apps may override)."""
+
+    @property
+    def window(self) -> timedelta:
+        # Two missed runs plus an hour for a slow mover: one late run is not an incident.
+        return 2 * max(longest_gap(c) for c in self.crons) + timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class BackupAlertsArgs:
+    namespace: str
+    rule_labels: dict[str, str]
+    repositories: tuple[StaleWindow, ...]
+    maintenance_crons: tuple[str, ...]
+    drill_crons: tuple[str, ...]
+    """Concrete drill schedules; empty when no app is drilled."""
+
+
+def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str) -> Rule:
+    return Rule(
+        alert=alert, expr=expr, for_=for_, labels={"severity": severity},
+        annotations={"summary": summary, "description": description, "runbook_url": RUNBOOK, "runbook": runbook},
+    )
+
+
+def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
+    volsync = [
+        _rule("VolSyncComponentAbsent", "absent(volsync_volume_out_of_sync)", "15m", "critical",
+              "VolSync metrics are gone",
+              "No volsync_volume_out_of_sync series for 15 minutes: the VolSync controller is down or not scraped.",
+              "kubectl -n volsync-system get pods,servicemonitor; check the controller logs and the scrape target."),
+        _rule("VolSyncVolumeOutOfSync", "volsync_volume_out_of_sync == 1", "15m", "critical",
+              "{{ $labels.obj_namespace }}/{{ $labels.obj_name }} is out of sync",
+              "The {{ $labels.role }} {{ $labels.obj_name }} has not completed its last scheduled sync.",
+              "kubectl -n {{ $labels.obj_namespace }} describe replicationsource {{ $labels.obj_name }}; read the volsync-src-* job logs; delete a stuck job."),
+    ]
+    for repo in args.repositories:
+        window = prometheus_duration(repo.window)
+        volsync.append(_rule(
+            f"BackupStale{''.join(p.capitalize() for p in repo.repository.split('-'))}",
+            f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="source", obj_name=~".+-{repo.repository}"}}[{window}])) == 0',
+            "10m", "warning",
+            "No backup of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} to " + repo.repository + " in " + window,
+            f"Backups to repository {repo.repository} run at least every {prometheus_duration(repo.window / 2)}; none completed in {window}.",
+            "Check the ReplicationSource status and mover logs; a wrong password shows as 'repository not initialized'.",
+        ))
+    maintenance = [
+        _rule("KopiaMaintenanceFailure", "increase(volsync_kopia_maintenance_cronjob_failures_total[1h]) > 0", "5m", "critical",
+              "Kopia maintenance failed for {{ $labels.repository }}",
+              "A KopiaMaintenance job failed ({{ $labels.failure_reason }}); unmaintained repositories grow and slow down.",
+              "kubectl -n {{ $labels.obj_namespace }} logs job/<latest kopia-maintenance job>; check the repository Secret and mount."),
+    ]
+    if args.maintenance_crons:
+        # The seeds' 8 days for weekly maintenance: the interval plus a day.
+        window = max(longest_gap(c) for c in args.maintenance_crons) + timedelta(days=1)
+        maintenance.append(_rule(
+            "KopiaMaintenanceMissing",
+            f"time() - volsync_kopia_maintenance_last_run_timestamp_seconds > {int(window.total_seconds())}",
+            "1h", "warning",
+            "No Kopia maintenance for {{ $labels.repository }} in " + prometheus_duration(window),
+            "Maintenance runs on a schedule; the last successful run is older than its interval plus a day.",
+            "kubectl get kopiamaintenance -A; check that the CronJob exists and is not suspended.",
+        ))
+    maintenance.append(_rule(
+        "KopiaMaintenanceTimeout",
+        '(time() - kube_job_status_start_time{job_name=~"kopia-maint.*"}) > 4 * 3600 '
+        'and on (namespace, job_name) kube_job_status_active{job_name=~"kopia-maint.*"} > 0',
+        "15m", "warning",
+        "Kopia maintenance job {{ $labels.job_name }} has run for over 4 hours",
+        "A maintenance job that runs this long is usually stuck on a lock or a slow repository.",
+        "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}; delete it if stuck; it runs again on schedule.",
+    ))
+    groups = [RuleGroup(name="volsync", rules=tuple(volsync)), RuleGroup(name="kopia-maintenance", rules=tuple(maintenance))]
+    if args.drill_crons:
+        window = prometheus_duration(2 * max(longest_gap(c) for c in args.drill_crons) + timedelta(hours=6))
+        groups.append(RuleGroup(name="restore-drills", rules=(
+            _rule("RestoreDrillFailing", 'volsync_volume_out_of_sync{role="destination", obj_name=~".+-drill"} == 1', "2h", "critical",
+                  "Restore drill {{ $labels.obj_namespace }}/{{ $labels.obj_name }} is failing",
+                  "The scheduled test restore of this app's latest snapshot did not complete: its backups may not be restorable.",
+                  "kubectl -n {{ $labels.obj_namespace }} describe replicationdestination {{ $labels.obj_name }}; read the volsync-dst-* job logs."),
+            _rule("RestoreDrillOverdue",
+                  f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="destination", obj_name=~".+-drill"}}[{window}])) == 0',
+                  "1h", "warning",
+                  "No successful restore drill of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} in " + window,
+                  "Restore drills run on a schedule; none succeeded within two intervals.",
+                  "Check the drill ReplicationDestination and its trigger schedule; run one by changing spec.trigger.manual."),
+        )))
+    return tuple(groups)
+
+
+class BackupAlerts(pulumi.ComponentResource):
+    rule_names: pulumi.Output[list]
+
+    def __init__(self, name: str, args: BackupAlertsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("backups:monitoring:BackupAlerts", name, None, opts)
+        groups = rule_groups(args)
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules",
+            api_version=API_VERSION,
+            kind="PrometheusRule",
+            metadata={"name": "homelab-backups", "namespace": args.namespace,
+                      "labels": {**labels.MANAGED_BY, **args.rule_labels}},
+            spec=PrometheusRuleSpec(groups=groups).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.rule_names = pulumi.Output.from_input([r.alert for g in groups for r in g.rules])
+        self.register_outputs({"ruleNames": self.rule_names})

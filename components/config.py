@@ -24,6 +24,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -91,12 +92,19 @@ def _rfc3339(value: str) -> str:
     return value
 
 
-Quantity = Annotated[str, AfterValidator(_quantity)]
-DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
-BucketName = Annotated[str, AfterValidator(_bucket)]
-Rfc3339 = Annotated[str, AfterValidator(_rfc3339)]
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+def _schema(pattern: str, description: str) -> WithJsonSchema:
+    """What editors see (the JSON schema); the validators above give the messages."""
+    return WithJsonSchema({"type": "string", "pattern": pattern, "description": description})
+
+
+Quantity = Annotated[str, AfterValidator(_quantity), _schema(_QUANTITY.pattern, "a Kubernetes quantity like 5Gi")]
+DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain), _schema(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "a DNS-1123 subdomain")]
+BucketName = Annotated[str, AfterValidator(_bucket), _schema(_BUCKET.pattern, "an S3 bucket name, no path")]
+Rfc3339 = Annotated[str, AfterValidator(_rfc3339), _schema(r"^\d{4}-\d{2}-\d{2}T", "an RFC 3339 time like 2026-01-14T12:00:00Z")]
+DnsLabel = Annotated[str, AfterValidator(_dns_label), WithJsonSchema(
+    {"type": "string", "pattern": _DNS_LABEL.pattern, "maxLength": 63, "description": "a DNS-1123 label"})]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path), WithJsonSchema(
+    {"type": "string", "pattern": "^/", "description": "an absolute path"})]
 Schedule = Annotated[str, AfterValidator(validate_schedule)]
 Count = Annotated[int, Field(strict=True, ge=0)]
 Id = Annotated[int, Field(strict=True, ge=0)]

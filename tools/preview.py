@@ -1,6 +1,7 @@
 """Offline preview: the real program under the SDK's mocks, plus the real policy pack in-process.
 
     python -m tools.preview [--stack NAME | --config-file FILE] [--render-dir DIR] [--report FILE]
+                            [--diff-against DIR] [--policy-config FILE] [--update]
 
 This is not the Pulumi engine: nothing is diffed against state, no provider is called, and
 `secure:` values are replaced by placeholder secrets. It shows what the program would register,
@@ -11,9 +12,11 @@ Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config, 3 a
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -101,6 +104,26 @@ def _without_provider_code(reg: Registration) -> dict:
     return reg.inputs
 
 
+def manifest_diff(before: Path, after: Path) -> str:
+    """A unified diff of two render directories (Kubernetes YAML only), for a PR comment.
+
+    Both sides were rendered with secret values redacted, so the diff cannot leak them.
+    """
+    def files(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*.yaml"))} if root.is_dir() else {}
+
+    old, new = files(before), files(after)
+    chunks = []
+    for name in sorted(old.keys() | new.keys()):
+        if old.get(name) == new.get(name):
+            continue
+        chunks.extend(difflib.unified_diff(
+            old.get(name, "").splitlines(keepends=True), new.get(name, "").splitlines(keepends=True),
+            fromfile=f"a/{name}" if name in old else "/dev/null", tofile=f"b/{name}" if name in new else "/dev/null",
+        ))
+    return "".join(chunks)
+
+
 def report_document(run: ProgramRun, policy: PolicyReport, summary: dict) -> dict:
     return {
         "resources": [
@@ -126,6 +149,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     source.add_argument("--config-file", type=Path, help="a file in the Pulumi.<stack>.yaml format")
     parser.add_argument("--render-dir", type=Path, help="write every Kubernetes object as YAML here")
     parser.add_argument("--report", type=Path, help="write a JSON report here")
+    parser.add_argument("--diff-against", type=Path, metavar="DIR",
+                        help="print a unified diff of the rendered objects against an earlier --render-dir")
     parser.add_argument("--policy-config", type=Path, help="policy pack config (JSON), as for --policy-pack-config")
     parser.add_argument("--update", action="store_true", help="run as `pulumi up` would (values known) instead of preview")
     args = parser.parse_args(argv)
@@ -170,9 +195,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"  secure values replaced by placeholder secrets: {', '.join(placeholders)}")
     for v in policy.violations:
         print(f"  [{v.level}] {v.policy} on {v.resource}: {v.message}")
-    if args.render_dir:
-        written = render(run.registrations, args.render_dir)
-        print(f"  wrote {written} Kubernetes objects to {args.render_dir}/ (secret values redacted)")
+    render_dir = args.render_dir
+    if args.diff_against and render_dir is None:
+        render_dir = Path(tempfile.mkdtemp(prefix="offline-preview-"))
+    if render_dir:
+        written = render(run.registrations, render_dir)
+        if args.render_dir:
+            print(f"  wrote {written} Kubernetes objects to {render_dir}/ (secret values redacted)")
+    if args.diff_against:
+        diff = manifest_diff(args.diff_against, render_dir)
+        print(f"--- manifest diff against {args.diff_against} (secret values redacted) ---")
+        print(diff.rstrip("\n") if diff else "no changes to rendered objects")
+        if args.render_dir is None:
+            shutil.rmtree(render_dir)
     if args.report:
         args.report.write_text(json.dumps(report_document(run, policy, summary), indent=2) + "\n")
         print(f"  wrote report to {args.report}")

@@ -9,7 +9,7 @@ repository backs it up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,7 +21,6 @@ from .volsync import (
     KopiaDestinationOptions,
     KopiaSourceOptions,
     MoverVolume,
-    PodSecurityContext,
     ReplicationDestinationSpec,
     ReplicationSourceSpec,
     Retain,
@@ -107,35 +106,19 @@ class BackupEnabledApp(pulumi.ComponentResource):
         super().__init__("backups:app:BackupEnabledApp", name, None, opts)
         app, volume = args.app, args.volume
         self._app, self._namespace = app.name, app.namespace
-        security = security_context_for(volume.mover)
 
+        self._prefix, self._args, self._security = name, args, security_context_for(volume.mover)
         bootstrap_name = f"{app.name}-bootstrap"
-        destination = k8s.apiextensions.CustomResource(
-            f"{name}-bootstrap",
-            api_version=API_VERSION,
-            kind="ReplicationDestination",
-            metadata=self._metadata(bootstrap_name),
-            spec=ReplicationDestinationSpec(
-                trigger=Trigger(manual=BOOTSTRAP_TRIGGER),
-                kopia=KopiaDestinationOptions(
-                    repository=args.bootstrap.secret_name,
-                    copy_method="Snapshot",
-                    capacity=volume.capacity,
-                    access_modes=volume.access_modes,
-                    storage_class_name=volume.storage_class,
-                    volume_snapshot_class_name=volume.snapshot_class,
-                    source_identity=SourceIdentity(
-                        source_name=args.bootstrap.source_name,
-                        source_namespace=app.namespace,
-                        source_pvc_name=volume.claim_name,
-                    ),
-                    mover_security_context=security,
-                    cache_capacity=args.cache.capacity,
-                    cache_storage_class_name=args.cache.storage_class,
-                    mover_volumes=args.bootstrap.mover_volumes,
-                ),
-            ).to_wire(),
-            opts=pulumi.ResourceOptions(parent=self),
+        destination = self._destination(
+            "bootstrap",
+            Trigger(manual=BOOTSTRAP_TRIGGER),
+            args.bootstrap,
+            self._own_identity(args.bootstrap),
+            copy_method="Snapshot",
+            capacity=volume.capacity,
+            access_modes=volume.access_modes,
+            storage_class_name=volume.storage_class,
+            volume_snapshot_class_name=volume.snapshot_class,
         )
 
         # The data lives here: never deleted by Pulumi, even when the app leaves the config.
@@ -177,7 +160,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
                         copy_method="Snapshot",
                         compression=args.compression,
                         retain=Retain(**target.retain.model_dump()),
-                        mover_security_context=security,
+                        mover_security_context=self._security,
                         cache_capacity=args.cache.capacity,
                         cache_storage_class_name=args.cache.storage_class,
                         storage_class_name=volume.storage_class,
@@ -189,80 +172,86 @@ class BackupEnabledApp(pulumi.ComponentResource):
             )
 
         if args.restore is not None:
-            self._restore(name, args, security, claim)
+            self._restore(args.restore, claim)
         if args.drill_schedule is not None:
-            self._drill(name, args, security)
+            self._drill(args.drill_schedule)
 
         self.claim_name = pulumi.Output.from_input(volume.claim_name)
         self.sources = pulumi.Output.from_input(inventory_entry(args)["repositories"])
         self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
 
-    def _restore(
-        self, name: str, args: BackupEnabledAppArgs, security: PodSecurityContext, claim: pulumi.Resource
-    ) -> None:
+    def _restore(self, request: RestoreRequest, claim: pulumi.Resource) -> None:
         """Restore into the app's own claim (scale the app to zero first: see the runbook)."""
-        request = args.restore
-        assert request is not None
-        k8s.apiextensions.CustomResource(
-            f"{name}-restore",
-            api_version=API_VERSION,
-            kind="ReplicationDestination",
-            metadata=self._metadata(f"{args.app.name}-restore"),
-            spec=ReplicationDestinationSpec(
-                trigger=Trigger(manual=request.trigger),
-                kopia=KopiaDestinationOptions(
-                    repository=request.target.secret_name,
-                    copy_method="Direct",
-                    destination_pvc=args.volume.claim_name,
-                    source_identity=SourceIdentity(
-                        source_name=request.source_name, source_namespace=request.source_namespace
-                    ),
-                    previous=request.previous,
-                    restore_as_of=request.restore_as_of,
-                    mover_security_context=security,
-                    cache_capacity=args.cache.capacity,
-                    cache_storage_class_name=args.cache.storage_class,
-                    mover_volumes=request.target.mover_volumes,
-                ),
-            ).to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[claim]),
+        self._destination(
+            "restore",
+            Trigger(manual=request.trigger),
+            request.target,
+            SourceIdentity(source_name=request.source_name, source_namespace=request.source_namespace),
+            depends_on=[claim],
+            copy_method="Direct",
+            destination_pvc=self._args.volume.claim_name,
+            previous=request.previous,
+            restore_as_of=request.restore_as_of,
         )
 
-    def _drill(self, name: str, args: BackupEnabledAppArgs, security: PodSecurityContext) -> None:
+    def _drill(self, schedule: str) -> None:
         """A scheduled test restore of the latest snapshot into a scratch volume nothing mounts.
 
         Same repository, identity, storage class and size as the bootstrap restore, so a passing
         drill means the real restore would work; VolSync deletes the scratch and cache volumes
         after each run (`cleanupTempPVC`, `cleanupCachePVC`).
         """
-        volume, bootstrap = args.volume, args.bootstrap
-        k8s.apiextensions.CustomResource(
-            f"{name}-drill",
+        volume, bootstrap = self._args.volume, self._args.bootstrap
+        self._destination(
+            "drill",
+            Trigger(schedule=schedule),
+            bootstrap,
+            self._own_identity(bootstrap),
+            copy_method="Direct",
+            capacity=volume.capacity,
+            access_modes=volume.access_modes,
+            storage_class_name=volume.storage_class,
+            cleanup_temp_pvc=True,
+            cleanup_cache_pvc=True,
+        )
+
+    def _own_identity(self, target: BackupTarget) -> SourceIdentity:
+        """The app's own snapshots in `target`: its source there, its namespace, its claim."""
+        return SourceIdentity(
+            source_name=target.source_name,
+            source_namespace=self._namespace,
+            source_pvc_name=self._args.volume.claim_name,
+        )
+
+    def _destination(
+        self,
+        role: str,
+        trigger: Trigger,
+        target: BackupTarget,
+        identity: SourceIdentity,
+        depends_on: Sequence[pulumi.Resource] = (),
+        **volume_options: Any,
+    ) -> pulumi.Resource:
+        """A ReplicationDestination `<app>-<role>` reading `identity` from `target`, as the app's
+        movers do (same security context, cache and repository volumes)."""
+        return k8s.apiextensions.CustomResource(
+            f"{self._prefix}-{role}",
             api_version=API_VERSION,
             kind="ReplicationDestination",
-            metadata=self._metadata(f"{args.app.name}-drill"),
+            metadata=self._metadata(f"{self._app}-{role}"),
             spec=ReplicationDestinationSpec(
-                trigger=Trigger(schedule=args.drill_schedule),
+                trigger=trigger,
                 kopia=KopiaDestinationOptions(
-                    repository=bootstrap.secret_name,
-                    copy_method="Direct",
-                    capacity=volume.capacity,
-                    access_modes=volume.access_modes,
-                    storage_class_name=volume.storage_class,
-                    source_identity=SourceIdentity(
-                        source_name=bootstrap.source_name,
-                        source_namespace=args.app.namespace,
-                        source_pvc_name=volume.claim_name,
-                    ),
-                    mover_security_context=security,
-                    cache_capacity=args.cache.capacity,
-                    cache_storage_class_name=args.cache.storage_class,
-                    mover_volumes=bootstrap.mover_volumes,
-                    cleanup_temp_pvc=True,
-                    cleanup_cache_pvc=True,
+                    repository=target.secret_name,
+                    source_identity=identity,
+                    mover_security_context=self._security,
+                    cache_capacity=self._args.cache.capacity,
+                    cache_storage_class_name=self._args.cache.storage_class,
+                    mover_volumes=target.mover_volumes,
+                    **volume_options,
                 ),
             ).to_wire(),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
 
     def _metadata(self, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:

@@ -106,8 +106,8 @@ class BackupEnabledApp(pulumi.ComponentResource):
         super().__init__("backups:app:BackupEnabledApp", name, None, opts)
         app, volume = args.app, args.volume
         self._app, self._namespace = app.name, app.namespace
-
         self._prefix, self._args, self._security = name, args, security_context_for(volume.mover)
+
         bootstrap_name = f"{app.name}-bootstrap"
         destination = self._destination(
             "bootstrap",

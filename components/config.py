@@ -583,6 +583,15 @@ class StackConfig(Model):
                      "credential needs the password from an external secret too "
                      "(password: {externalSecret: {store, key}})")
                 )
+            if repo.externally_held and isinstance(password, ExternalSecretSource):
+                assert repo.credentials is not None and repo.credentials.external_secret is not None
+                stores = {(ref.store, ref.store_kind) for ref in (password.external_secret, repo.credentials.external_secret)}
+                if len(stores) > 1:
+                    problems.append(
+                        (("repositories", index, "credentials", "externalSecret", "store"),
+                         "the password and the credentials come from different secret stores; one "
+                         "ExternalSecret writes the repository Secret, so use one store for both")
+                    )
             if repo.backend in S3_BACKENDS and isinstance(password, ExternalSecretSource) and not repo.externally_held:
                 problems.append(
                     (("repositories", index, "credentials"),

@@ -136,13 +136,8 @@ class SharedKopiaRepository(pulumi.ComponentResource):
 
     def _external_secret(self, namespace: str, metadata: k8s.meta.v1.ObjectMetaArgs) -> pulumi.Resource:
         access = self._args.access
-        stores = {(ref.store, ref.store_kind) for ref in access.external.values()}
-        if len(stores) != 1:  # one ExternalSecret reads from one store
-            raise pulumi.RunError(
-                f"repository {self._args.repository.name!r}: its password and credentials must "
-                "come from the same secret store"
-            )
-        ((store, kind),) = stores
+        # One ExternalSecret reads from one store; config validation guarantees there is one.
+        ((store, kind),) = {(ref.store, ref.store_kind) for ref in access.external.values()}
         spec = es.ExternalSecretSpec(
             secret_store_ref=es.StoreRef(name=store, kind=kind),
             target=es.Target(name=self.secret_name, template=es.Template(data=dict(access.plain))),

@@ -24,7 +24,6 @@ from . import labels
 from .volsync import Spec
 
 API_VERSION = "monitoring.coreos.com/v1"
-RUNBOOK = "https://github.com/homelab-backups/homelab-backups/blob/main/README.md#troubleshooting"
 
 
 class Rule(Spec):
@@ -94,7 +93,8 @@ class BackupAlertsArgs:
 def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str) -> Rule:
     return Rule(
         alert=alert, expr=expr, for_=for_, labels={"severity": severity},
-        annotations={"summary": summary, "description": description, "runbook_url": RUNBOOK, "runbook": runbook},
+        # `runbook` is the first thing to do; the README's Troubleshooting section has the rest.
+        annotations={"summary": summary, "description": description, "runbook": runbook},
     )
 
 

@@ -23,7 +23,6 @@ user asked for that exact shape.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -196,7 +195,3 @@ def _expand(field: str, low: int, high: int) -> list[int]:
                 end = high
         values.update(range(start, end + 1, int(step) if step else 1))
     return sorted(values)
-
-
-def ceil_div(count: int, slots: int) -> int:
-    return math.ceil(count / slots)

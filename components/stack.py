@@ -9,13 +9,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .admission import AdmissionGuardrails, AdmissionGuardrailsArgs
 from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, RestoreRequest, inventory_entry
 from .backends import access_of
 from .config import App, Repository, StackConfig, source_name, volume_of
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, secret_name
-from .admission import AdmissionGuardrails, AdmissionGuardrailsArgs
-from .monitoring import BackupAlerts, BackupAlertsArgs, StaleWindow
 from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs
+from .monitoring import BackupAlerts, BackupAlertsArgs, StaleWindow
 from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs, PgRepository, default_schedules
 from .schedule import ScheduledJob, plan_schedules, stable_hash
 
@@ -52,17 +52,29 @@ class BackupStack(pulumi.ComponentResource):
             )
             child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": provider})
 
-        schedules = plan_schedules(self._jobs(config), config.defaults.window)
-        access = {r.name: access_of(r, config.password_of(r)) for r in config.repositories}
+        self._config, self._child = config, child
+        self._schedules = plan_schedules(self._jobs(config), config.defaults.window)
+        self._access = {r.name: access_of(r, config.password_of(r)) for r in config.repositories}
         self._s3_providers: dict[tuple, aws.Provider] = {}
 
-        repositories: dict[str, SharedKopiaRepository] = {}
-        for repo in config.repositories:
-            repositories[repo.name] = SharedKopiaRepository(
+        repositories = self._repositories()
+        self._kopia_extras(repositories)
+        inventory = self._apps()
+        databases = self._databases()
+        self._guardrails()
+
+        self.inventory = pulumi.Output.from_input(inventory)
+        self.database_plugins = pulumi.Output.from_input(databases)
+        self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
+
+    def _repositories(self) -> dict[str, SharedKopiaRepository]:
+        config, schedules = self._config, self._schedules
+        return {
+            repo.name: SharedKopiaRepository(
                 repo.name,
                 SharedKopiaRepositoryArgs(
                     repository=repo,
-                    access=access[repo.name],
+                    access=self._access[repo.name],
                     bucket_provider=self._bucket_provider(repo) if repo.s3 and repo.manage_bucket else None,
                     namespaces=config.namespaces_of(repo),
                     maintained=repo.name not in config.mirror_targets,
@@ -71,12 +83,17 @@ class BackupStack(pulumi.ComponentResource):
                     maintenance_identity=config.defaults.mover,
                     cache=config.defaults.cache,
                 ),
-                opts=child,
+                opts=self._child,
             )
+            for repo in config.repositories
+        }
 
+    def _kopia_extras(self, repositories: dict[str, SharedKopiaRepository]) -> None:
+        """The optional web UI and mirror, after the Secrets they read exist."""
+        config = self._config
         for repo in config.repositories:
-            pod = KopiaPod(repo, access[repo.name], secret_name(repo), config.defaults.mover)
-            after = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[repositories[repo.name]]))
+            pod = KopiaPod(repo, self._access[repo.name], secret_name(repo), config.defaults.mover)
+            after = pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[repositories[repo.name]]))
             if repo.ui.enabled:
                 KopiaWebUi(f"{repo.name}-ui", pod, opts=after)
             if repo.mirror_to:
@@ -87,13 +104,16 @@ class BackupStack(pulumi.ComponentResource):
                         source=pod,
                         target=target,
                         target_secret_name=secret_name(target),
-                        schedule=schedules[(_MIRROR, repo.maintenance.namespace, repo.name)],
+                        schedule=self._schedules[(_MIRROR, repo.maintenance.namespace, repo.name)],
                     ),
                     opts=pulumi.ResourceOptions.merge(
                         after, pulumi.ResourceOptions(depends_on=[repositories[target.name]])
                     ),
                 )
 
+    def _apps(self) -> dict[str, dict]:
+        """Every app's component; returns the inventory (known now: one Output, not one per app)."""
+        config, schedules = self._config, self._schedules
         inventory: dict[str, dict] = {}
         for app in config.apps:
             targets = tuple(
@@ -103,7 +123,7 @@ class BackupStack(pulumi.ComponentResource):
                     secret_name=secret_name(repo),
                     schedule=schedules[(app.name, app.namespace, repo.name)],
                     retain=repo.retain,
-                    mover_volumes=access[repo.name].mover_volumes,
+                    mover_volumes=self._access[repo.name].mover_volumes,
                 )
                 for repo in config.repositories_of(app)
             )
@@ -119,12 +139,15 @@ class BackupStack(pulumi.ComponentResource):
                 restore=_restore_request(app, by_repo, bootstrap_repo),
                 drill_schedule=schedules.get((app.name, app.namespace, _DRILL)),
             )
-            BackupEnabledApp(f"{app.namespace}-{app.name}", app_args, opts=child)
-            # Known at construction: one plain Output for the whole inventory, not one per app.
+            BackupEnabledApp(f"{app.namespace}-{app.name}", app_args, opts=self._child)
             inventory[f"{app.namespace}/{app.name}"] = inventory_entry(app_args)
+        return inventory
 
-        databases: dict[str, pulumi.Output] = {}
+    def _databases(self) -> dict[str, pulumi.Output]:
+        """Every database's pgBackRest backup; returns the Cluster plugin entries."""
+        config = self._config
         by_name = {r.name: r for r in config.repositories}
+        plugins: dict[str, pulumi.Output] = {}
         for db in config.databases:
             targets = []
             for position, repo_name in enumerate(db.repositories):
@@ -143,10 +166,13 @@ class BackupStack(pulumi.ComponentResource):
                 PgBackRestClusterBackupArgs(
                     database=db, repositories=tuple(targets), wal_storage_class=config.defaults.storage_class
                 ),
-                opts=child,
+                opts=self._child,
             )
-            databases[f"{db.namespace}/{db.name}"] = backup.plugins
+            plugins[f"{db.namespace}/{db.name}"] = backup.plugins
+        return plugins
 
+    def _guardrails(self) -> None:
+        config = self._config
         AdmissionGuardrails(
             "admission",
             AdmissionGuardrailsArgs(
@@ -156,14 +182,10 @@ class BackupStack(pulumi.ComponentResource):
                 storage_class_guard=config.admission.storage_class_guard,
                 banned_storage_classes=config.guardrails.banned_storage_classes,
             ),
-            opts=child,
+            opts=self._child,
         )
         if config.alerts.enabled:
-            BackupAlerts("alerts", self._alerts_args(config, schedules), opts=child)
-
-        self.inventory = pulumi.Output.from_input(inventory)
-        self.database_plugins = pulumi.Output.from_input(databases)
-        self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
+            BackupAlerts("alerts", self._alerts_args(config, self._schedules), opts=self._child)
 
     @staticmethod
     def _alerts_args(config: StackConfig, schedules: dict) -> BackupAlertsArgs:

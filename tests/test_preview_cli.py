@@ -84,5 +84,14 @@ def test_secure_values_become_placeholder_secrets(tmp_path):
 def test_it_never_clears_a_directory_it_did_not_write(tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
     result = preview("--render-dir", str(tmp_path))
-    assert result.returncode != 0 and "not written by the offline preview" in result.stderr
+    assert result.returncode == 2 and "not written by the offline preview" in result.stderr
+    assert "Traceback" not in result.stderr
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_a_wrong_policy_config_is_a_usage_error(tmp_path):
+    config = tmp_path / "pack.json"
+    config.write_text('{"no-such-policy": "advisory"}')
+    result = preview("--policy-config", str(config))
+    assert result.returncode == 2 and "unknown policies: no-such-policy" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -6,7 +6,8 @@
 This is not the Pulumi engine: nothing is diffed against state, no provider is called, and
 `secure:` values are replaced by placeholder secrets. It shows what the program would register,
 every Kubernetes object it would create (secret values redacted), and what the policy pack says.
-Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config, 3 a program bug.
+Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config or command line,
+3 a program bug.
 """
 
 from __future__ import annotations
@@ -74,9 +75,13 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+class UsageError(Exception):
+    """A wrong command line (not the stack config): exit 2 with the message, no traceback."""
+
+
 def render(registrations: list[Registration], directory: Path) -> int:
     if directory.exists() and any(directory.iterdir()) and not (directory / RENDER_MARKER).exists():
-        raise SystemExit(
+        raise UsageError(
             f"--render-dir {directory} is not empty and was not written by the offline preview; "
             "choose another directory"
         )
@@ -143,6 +148,14 @@ def report_document(run: ProgramRun, policy: PolicyReport, summary: dict) -> dic
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    try:
+        return _main(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _main(argv: Optional[list[str]]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use")
@@ -161,7 +174,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_CONFIG
     stack = args.stack if args.config_file is None else path.stem.removeprefix("Pulumi.")
     config, secret_keys, placeholders = load_stack_file(path)
-    pack_config = json.loads(args.policy_config.read_text()) if args.policy_config else None
+    try:
+        pack_config = json.loads(args.policy_config.read_text()) if args.policy_config else None
+    except (OSError, json.JSONDecodeError) as error:
+        raise UsageError(f"--policy-config {args.policy_config}: {error}") from None
 
     started = time.perf_counter()
     try:
@@ -173,7 +189,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         traceback.print_exc()
         print("error: the program itself failed (a bug, not a config problem); see above", file=sys.stderr)
         return EXIT_PROGRAM
-    policy = run_policies(run.registrations, pack_config)
+    try:
+        policy = run_policies(run.registrations, pack_config)
+    except ValueError as error:  # a policy name or enforcement level that does not exist
+        raise UsageError(f"--policy-config: {error}") from None
     elapsed = time.perf_counter() - started
 
     by_type = Counter(r.type for r in run.registrations)

@@ -17,10 +17,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import external_secrets as es
 from . import labels
 from .backends import RepositoryAccess, cephfs_claim_name
 from .config import CacheSettings, MoverIdentity, Repository
+from .secrets import cluster_secret
 from .volsync import (
     API_VERSION,
     KopiaMaintenanceSpec,
@@ -115,44 +115,14 @@ class SharedKopiaRepository(pulumi.ComponentResource):
 
     def _credentials(self, namespace: str) -> pulumi.Resource:
         access, repo = self._args.access, self._args.repository
-        metadata = k8s.meta.v1.ObjectMetaArgs(
-            name=self.secret_name,
-            namespace=namespace,
-            labels=labels.repository(repo.name),
-            annotations={labels.TARGET: repo.target, labels.PASSWORD_SOURCE: self._args.password_source},
-        )
-        if access.external:
-            return self._external_secret(namespace, metadata)
-        values = {key: value.get_secret_value() for key, value in access.secret.items()}
-        return k8s.core.v1.Secret(
-            f"{self._prefix}-{namespace}",
-            metadata=metadata,
-            type="Opaque",
-            # Every value is a Pulumi secret, including the non-secret ones next to them: the
-            # SDK would mark the whole map secret anyway, and this says so.
-            string_data=pulumi.Output.secret({**access.plain, **values}),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _external_secret(self, namespace: str, metadata: k8s.meta.v1.ObjectMetaArgs) -> pulumi.Resource:
-        access = self._args.access
-        # One ExternalSecret reads from one store; config validation guarantees there is one.
-        ((store, kind),) = {(ref.store, ref.store_kind) for ref in access.external.values()}
-        spec = es.ExternalSecretSpec(
-            secret_store_ref=es.StoreRef(name=store, kind=kind),
-            target=es.Target(name=self.secret_name, template=es.Template(data=dict(access.plain))),
-            data=tuple(
-                es.DataItem(secret_key=key, remote_ref=es.RemoteRef(key=ref.key, property=ref.property or key))
-                for key, ref in sorted(access.external.items())
-            ),
-        )
-        return k8s.apiextensions.CustomResource(
-            f"{self._prefix}-{namespace}",
-            api_version=es.API_VERSION,
-            kind="ExternalSecret",
-            metadata=metadata,
-            spec=spec.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self),
+        metadata: k8s.meta.v1.ObjectMetaArgsDict = {
+            "name": self.secret_name,
+            "namespace": namespace,
+            "labels": labels.repository(repo.name),
+            "annotations": {labels.TARGET: repo.target, labels.PASSWORD_SOURCE: self._args.password_source},
+        }
+        return cluster_secret(
+            f"{self._prefix}-{namespace}", metadata, access.plain, access.secret, access.external, parent=self
         )
 
     # -- storage ---------------------------------------------------------------------------

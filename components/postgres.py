@@ -20,9 +20,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from pydantic import SecretStr
 
-from . import external_secrets as es
 from . import labels
 from .config import Database, ExternalSecretSource, Repository
 from .pgbackrest import (
@@ -44,6 +42,7 @@ from .pgbackrest import (
     StanzaSpec,
     StorageConfig,
 )
+from .secrets import cluster_secret
 from .stanza_lock import StanzaLock
 
 ACCESS_KEY = "ACCESS_KEY_ID"
@@ -211,19 +210,18 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         name = f"pgbackrest-{db.name}-{repo.name}"
         credentials = repo.credentials
         assert credentials is not None
+        secret, external = {}, {}
         if credentials.external_secret is not None:
+            # The same item the Kopia repository reads its keys from, same field names.
             ref = credentials.external_secret
-            made = self._external_secret(
-                f"{self._prefix}-{repo.name}-credentials", name, ref.store, ref.store_kind,
-                # The same item as the Kopia repository reads its keys from, same field names.
-                {ACCESS_KEY: (ref.key, "AWS_ACCESS_KEY_ID"), SECRET_KEY: (ref.key, "AWS_SECRET_ACCESS_KEY")},
-            )
+            external = {ACCESS_KEY: ref.model_copy(update={"property": "AWS_ACCESS_KEY_ID"}),
+                        SECRET_KEY: ref.model_copy(update={"property": "AWS_SECRET_ACCESS_KEY"})}
         else:
             assert credentials.access_key_id is not None and credentials.secret_access_key is not None
-            made = self._secret(
-                f"{self._prefix}-{repo.name}-credentials", name,
-                {ACCESS_KEY: credentials.access_key_id, SECRET_KEY: credentials.secret_access_key},
-            )
+            secret = {ACCESS_KEY: credentials.access_key_id, SECRET_KEY: credentials.secret_access_key}
+        made = cluster_secret(
+            f"{self._prefix}-{repo.name}-credentials", self._metadata(name), {}, secret, external, parent=self
+        )
         return name, [made]
 
     def _encryption_secret(self) -> str:
@@ -231,41 +229,10 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         assert db.encryption is not None
         name = f"pgbackrest-{db.name}-encryption"
         passphrase = db.encryption.passphrase
+        secret, external = {}, {}
         if isinstance(passphrase, ExternalSecretSource):
-            ref = passphrase.external_secret
-            self._external_secret(
-                f"{self._prefix}-encryption", name, ref.store, ref.store_kind,
-                {ENCRYPTION_KEY: (ref.key, ref.property or ENCRYPTION_KEY)},
-            )
+            external = {ENCRYPTION_KEY: passphrase.external_secret}
         else:
-            self._secret(f"{self._prefix}-encryption", name, {ENCRYPTION_KEY: passphrase})
+            secret = {ENCRYPTION_KEY: passphrase}
+        cluster_secret(f"{self._prefix}-encryption", self._metadata(name), {}, secret, external, parent=self)
         return name
-
-    def _secret(self, resource_name: str, name: str, values: dict[str, SecretStr]) -> pulumi.Resource:
-        return k8s.core.v1.Secret(
-            resource_name,
-            metadata=self._metadata(name),
-            type="Opaque",
-            string_data=pulumi.Output.secret({k: v.get_secret_value() for k, v in values.items()}),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _external_secret(
-        self, resource_name: str, name: str, store: str, store_kind: str, values: dict[str, tuple[str, str]]
-    ) -> pulumi.Resource:
-        spec = es.ExternalSecretSpec(
-            secret_store_ref=es.StoreRef(name=store, kind=store_kind),
-            target=es.Target(name=name, template=es.Template()),
-            data=tuple(
-                es.DataItem(secret_key=key, remote_ref=es.RemoteRef(key=remote, property=prop))
-                for key, (remote, prop) in sorted(values.items())
-            ),
-        )
-        return k8s.apiextensions.CustomResource(
-            resource_name,
-            api_version=es.API_VERSION,
-            kind="ExternalSecret",
-            metadata=self._metadata(name),
-            spec=spec.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self),
-        )

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import gc
 import functools
+import gc
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 import pulumi
+import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.stack import run_pulumi_func
@@ -212,19 +214,14 @@ def load_stack_file(path: Path) -> tuple[dict[str, str], list[str], list[str]]:
     Returns (config, secret keys, keys whose `secure:` values could not be decrypted). Offline
     there is no secrets provider, so each `secure:` value becomes a placeholder, still a secret.
     """
-    import json
-
-    import yaml
-
     document = yaml.safe_load(path.read_text()) or {}
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     placeholders: list[str] = []
     for key, value in (document.get("config") or {}).items():
-        has_secure = _replace_secure(value, key, placeholders)
-        if has_secure[1]:
+        plain, is_secret = _replace_secure(value, key, placeholders)
+        if is_secret:
             secret_keys.append(key)
-        plain = has_secure[0]
         config[key] = plain if isinstance(plain, str) else json.dumps(plain)
     return config, secret_keys, placeholders
 

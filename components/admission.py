@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field
 
 from . import labels
+from .outputs import known
 from .volsync import Spec
 
 GROUP = "admissionregistration.k8s.io"
@@ -231,7 +232,7 @@ class AdmissionGuardrails(pulumi.ComponentResource):
                 self._policy("ValidatingAdmissionPolicy", f"{GROUP}/v1", policy,
                              spec(args.banned_storage_classes).to_wire(), ("Deny",))
                 names.append(policy)
-        self.policy_names = pulumi.Output.from_input(names)
+        self.policy_names = known(names)
         self.register_outputs({"policyNames": self.policy_names})
 
     def _policy(self, kind: str, api_version: str, name: str, spec: dict[str, Any],

@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 
 from . import labels
 from .config import App, AppVolume, CacheSettings, Retention
+from .outputs import known
 from .volsync import (
     API_VERSION,
     KopiaDestinationOptions,
@@ -177,7 +178,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
             self._drill(args.drill_schedule)
 
         self.claim_name = pulumi.Output.from_input(volume.claim_name)
-        self.sources = pulumi.Output.from_input(inventory_entry(args)["repositories"])
+        self.sources = known(inventory_entry(args)["repositories"])
         self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
 
     def _restore(self, request: RestoreRequest, claim: pulumi.Resource) -> None:

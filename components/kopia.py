@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 from . import labels
 from .backends import RepositoryAccess, cephfs_claim_name
 from .config import CacheSettings, MoverIdentity, Repository
+from .outputs import known
 from .secrets import cluster_secret
 from .volsync import (
     API_VERSION,
@@ -85,7 +86,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             self._maintenance(made[maintenance_ns] + ([bucket] if bucket else []))
 
         self.url = pulumi.Output.from_input(args.access.url)
-        self.namespaces = pulumi.Output.from_input(list(args.namespaces))
+        self.namespaces = known(list(args.namespaces))
         self.register_outputs(
             {"secretName": self.secret_name, "url": self.url, "namespaces": self.namespaces}
         )

@@ -21,6 +21,7 @@ from croniter import croniter
 from pydantic import Field
 
 from . import labels
+from .outputs import known
 from .volsync import Spec
 
 API_VERSION = "monitoring.coreos.com/v1"
@@ -178,5 +179,5 @@ class BackupAlerts(pulumi.ComponentResource):
             spec=PrometheusRuleSpec(groups=groups).to_wire(),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.rule_names = pulumi.Output.from_input([r.alert for g in groups for r in g.rules])
+        self.rule_names = known([r.alert for g in groups for r in g.rules])
         self.register_outputs({"ruleNames": self.rule_names})

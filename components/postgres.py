@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from . import labels
 from .config import Database, ExternalSecretSource, Repository
+from .outputs import known
 from .pgbackrest import (
     CNPG_API_VERSION,
     PLUGIN_API_VERSION,
@@ -152,7 +153,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[stanza_cr], retain_on_delete=True),
             )
 
-        self.plugins = pulumi.Output.from_input([plugin.to_wire()])
+        self.plugins = known([plugin.to_wire()])
         self.stanza_name = pulumi.Output.from_input(stanza)
         self.register_outputs({"plugins": self.plugins, "stanzaName": self.stanza_name})
 

@@ -16,6 +16,7 @@ from .config import App, Repository, StackConfig, source_name, volume_of
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs, secret_name
 from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs
 from .monitoring import BackupAlerts, BackupAlertsArgs, StaleWindow
+from .outputs import known
 from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs, PgRepository, default_schedules
 from .schedule import ScheduledJob, plan_schedules, stable_hash
 
@@ -63,8 +64,8 @@ class BackupStack(pulumi.ComponentResource):
         databases = self._databases()
         self._guardrails()
 
-        self.inventory = pulumi.Output.from_input(inventory)
-        self.database_plugins = pulumi.Output.from_input(databases)
+        self.inventory = known(inventory)
+        self.database_plugins = known(databases)
         self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
 
     def _repositories(self) -> dict[str, SharedKopiaRepository]:

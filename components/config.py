@@ -31,7 +31,7 @@ from pydantic.alias_generators import to_camel
 
 from croniter import croniter
 
-from .schedule import NightWindow, validate_schedule
+from .schedule import NightWindow, identity_of_pin, validate_schedule
 
 NAMESPACE = "backups"
 
@@ -454,6 +454,29 @@ def _six_field_cron(value: str) -> str:
 SixFieldCron = Annotated[str, AfterValidator(_six_field_cron)]
 
 
+_PIN_KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _pin_key(value: str) -> str:
+    if not _PIN_KEY.match(value):
+        raise ValueError(f"{value!r} is not namespace/name/repository (like media/radarr/nas)")
+    return value
+
+
+def _pinned_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or "H" in value or not fields[0].isdigit():
+        raise ValueError(
+            f"{value!r} is not a pinned schedule: a 5-field cron with a fixed minute, like "
+            "'21 * * * *' (make pin-schedules writes these)"
+        )
+    return validate_schedule(value)
+
+
+PinKey = Annotated[str, AfterValidator(_pin_key), _schema(_PIN_KEY.pattern, "namespace/name/repository")]
+PinnedCron = Annotated[str, AfterValidator(_pinned_cron), _schema(r"^[0-9]+ ", "a 5-field cron with a fixed minute")]
+
+
 class DatabaseSchedule(Model):
     """When backups run, per repository in the order of `repositories`: a weekly full backup and
     a differential one on the other days. Defaults: 03:00 for the first repository, 04:00 for
@@ -545,6 +568,10 @@ class StackConfig(Model):
     alerts: Alerts = Alerts()
     drills: Drills = Drills()
     guardrails: Guardrails = Guardrails()
+    schedule_pins: dict[PinKey, PinnedCron] = {}
+    """Where each preset-scheduled job already runs (`make pin-schedules` writes them): pinned
+    jobs never move when apps are added or removed. Pins of jobs no longer in the config, or
+    that no longer fit their preset, are ignored."""
 
     #: Config keys the engine marked secret (`pulumi config set --secret`); set by the loader.
     _secret_keys: frozenset[str] = PrivateAttr(default_factory=frozenset)
@@ -671,6 +698,11 @@ class StackConfig(Model):
     # Derived views used by the components: computed here so every component agrees.
 
     @property
+    def pins(self) -> dict[tuple[str, str, str], str]:
+        """`schedule_pins` by job identity (name, namespace, repository)."""
+        return {identity_of_pin(key): cron for key, cron in self.schedule_pins.items()}
+
+    @property
     def primary_repository(self) -> Repository:
         return next((r for r in self.repositories if r.primary), self.repositories[0])
 
@@ -782,11 +814,19 @@ class ConfigError(pulumi.RunError):
         super().__init__(f"invalid stack config ({count}):\n  " + "\n  ".join(problems))
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def format_path(loc: tuple) -> str:
+    """`backups:apps[0].capacity`, and map keys that are not plain names the way `pulumi config
+    set --path` spells them: `backups:schedulePins["media/radarr/nas"]`."""
     path = NAMESPACE + ":"
-    for index, part in enumerate(loc):
+    parts = [part for part in loc if part != "[key]"]  # pydantic's marker for "the key itself"
+    for index, part in enumerate(parts):
         if isinstance(part, int):
             path += f"[{part}]"
+        elif index and not _PLAIN_KEY.match(str(part)):
+            path += f'["{part}"]'
         else:
             path += ("." if index else "") + str(part)
     return path
@@ -886,14 +926,22 @@ def load_stack_config() -> StackConfig:
     Values are read raw: secret keys (`pulumi config set --secret`) are decrypted by the engine
     before the program starts, and the secret-typed fields keep them out of reprs and logs.
     """
-    prefix = NAMESPACE + ":"
     keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
-    raw: dict[str, Any] = {}
-    for key in sorted(k for k in keys if k.startswith(prefix)):
-        raw[key[len(prefix):]] = decode_config_value(key, pulumi.runtime.get_config(key))
-    config = parse_stack_config(raw)
+    config = stack_config_of({key: pulumi.runtime.get_config(key) for key in keys})
     config._secret_keys = frozenset(k for k in keys if pulumi.runtime.is_config_secret(k))
     return config
+
+
+def stack_config_of(values: Mapping[str, Any]) -> StackConfig:
+    """Parse the `backups:*` entries of a config map (key -> value as the engine passes it):
+    the running stack's, or a stack file's read by a tool."""
+    prefix = NAMESPACE + ":"
+    return parse_stack_config(
+        {
+            key[len(prefix):]: decode_config_value(key, values[key])
+            for key in sorted(k for k in values if k.startswith(prefix))
+        }
+    )
 
 
 def decode_config_value(key: str, value: Any) -> Any:

@@ -1,23 +1,31 @@
-"""Backup schedules: presets, validated 5-field cron, and deterministic spreading.
+"""Backup schedules: presets, validated 5-field cron, deterministic spreading, and pins.
 
 Every seed put all movers at `0 * * * *`, so every backup in the cluster started in the same
 minute. Here a schedule is either a preset (`hourly`, `daily`, `weekly`) or a 5-field cron
 expression in which `H` (Jenkins-style "hashed") tokens stand for a value derived from a stable
 hash of what is scheduled, so one config line never produces a thundering herd.
 
-Two guarantees, and why they are met the way they are:
+Three guarantees, and how they are met:
 
 * Balance: N jobs of one preset never start more than ceil(N / slots) in the same minute
-  (slots = 60 for `hourly`, the night window's minutes for `daily`/`weekly`). Presets are
-  assigned greedily, each job taking the least-loaded minute nearest to its hash.
-* Stability: a job's minute depends only on itself and the jobs listed *before* it in the
-  config. Appending an app (the usual way apps are added) or removing the last one never moves
-  another app. No pure function of the app set can promise both properties for arbitrary edits
-  (two apps whose hashes collide would have to move apart), so the order of the config list is
-  the tie-breaker, and that is documented for users: append new apps at the end.
+  (slots = 60 for `hourly`, the night window's minutes for `daily`/`weekly`). Jobs are placed
+  greedily, each taking the least-loaded minute nearest after its hash.
+* Stability: a pinned job (`backups:schedulePins`, written by `make pin-schedules`) keeps its
+  minute whatever else is added or removed; unpinned jobs are placed around the pinned ones.
+  Adding an app therefore never moves another, and removing one leaves a hole that the next
+  new app fills (it is the least-loaded minute).
+* Without pins, a job's minute depends only on itself and the jobs listed *before* it in the
+  config, so appending an app or removing the last one still moves nothing.
+
+Why pins (state) and not a cleverer pure function: if adding or removing any one app may never
+move another, then by removing the others one at a time every app's minute is a function of
+the app alone, a hash; and some 61 app names always include two with the same hash minute, so a
+set of 60 containing both has a peak of 2. Balance and stability under arbitrary edits need
+memory of where apps already are; the pins are that memory, kept in the stack file so a pull
+request shows them.
 
 Explicit cron expressions with `H` tokens are resolved from the hash alone (no balancing): the
-user asked for that exact shape.
+user asked for that exact shape, and a hash never moves.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Optional
 
 from croniter import croniter
 
@@ -125,6 +133,19 @@ class ScheduledJob:
         return (self.name, self.namespace, self.repository)
 
 
+def pin_key(identity: tuple[str, str, str]) -> str:
+    """`namespace/name/repository`: how `backups:schedulePins` names a job (`repository` is
+    `restore-drill` for an app's drill; `name` is `kopia-maintenance` or `kopia-mirror` for a
+    repository's own jobs)."""
+    name, namespace, repository = identity
+    return f"{namespace}/{name}/{repository}"
+
+
+def identity_of_pin(key: str) -> tuple[str, str, str]:
+    namespace, name, repository = key.split("/")
+    return (name, namespace, repository)
+
+
 def _slots_for(preset: str, window: NightWindow) -> int:
     return 60 if preset == "hourly" else window.minutes
 
@@ -137,21 +158,36 @@ def _preset_cron(preset: str, slot: int, window: NightWindow) -> str:
 
 
 def plan_schedules(
-    jobs: Iterable[ScheduledJob], window: NightWindow = NightWindow()
-) -> Mapping[tuple[str, str, str], str]:
-    """Concrete 5-field cron for every job, spread as the module docstring promises.
+    jobs: Iterable[ScheduledJob],
+    window: NightWindow = NightWindow(),
+    pins: Optional[Mapping[tuple[str, str, str], str]] = None,
+) -> dict[tuple[str, str, str], str]:
+    """Concrete 5-field cron for every job (in the order given), as the module docstring promises.
 
-    Jobs of one preset and one repository share the slots; each job, in config order, takes the
-    least-loaded slot, ties going to the slot nearest after its hash ("home") slot.
+    Jobs of one preset and one repository share the slots. Pinned jobs keep their slot; a pin
+    that no longer fits the job (its preset or the night window changed) is ignored. Every other
+    job, in config order, takes the least-loaded slot, ties going to the slot nearest after its
+    hash ("home") slot.
     """
+    jobs = list(jobs)
+    pins = pins or {}
     plan: dict[tuple[str, str, str], str] = {}
     loads: dict[tuple[str, str], list[int]] = {}
+    unplaced: list[ScheduledJob] = []
     for job in jobs:
         if job.spec not in PRESETS:
             plan[job.identity] = resolve_hashed(job.spec, *job.identity)
             continue
-        slots = _slots_for(job.spec, window)
-        load = loads.setdefault((job.repository, job.spec), [0] * slots)
+        load = loads.setdefault((job.repository, job.spec), [0] * _slots_for(job.spec, window))
+        slot = pinned_slot(pins.get(job.identity), job.spec, window)
+        if slot is None:
+            unplaced.append(job)
+        else:
+            load[slot] += 1
+            plan[job.identity] = _preset_cron(job.spec, slot, window)
+    for job in unplaced:
+        load = loads[(job.repository, job.spec)]
+        slots = len(load)
         home = stable_hash(*job.identity) % slots
         lowest = min(load)
         # Walk forward from home to the first least-loaded slot: O(slots) at worst.
@@ -162,7 +198,21 @@ def plan_schedules(
         )
         load[slot] += 1
         plan[job.identity] = _preset_cron(job.spec, slot, window)
-    return plan
+    return {job.identity: plan[job.identity] for job in jobs}
+
+
+def pinned_slot(cron: Optional[str], preset: str, window: NightWindow) -> Optional[int]:
+    """The slot a pinned cron stands for, or None when it is not one of the preset's slots."""
+    if cron is None:
+        return None
+    fields = cron.split()
+    if len(fields) != 5 or not (fields[0].isdigit() and (fields[1].isdigit() or fields[1] == "*")):
+        return None
+    minute, hour = int(fields[0]), int(fields[1]) if fields[1].isdigit() else window.start_hour
+    slot = minute if preset == "hourly" else ((hour - window.start_hour) % 24) * 60 + minute
+    in_range = minute < 60 and slot < _slots_for(preset, window)
+    # The round trip rejects every other shape: another preset's fields, a day of week, ...
+    return slot if in_range and _preset_cron(preset, slot, window) == cron else None
 
 
 def peak_starts_per_minute(crons: Iterable[str]) -> int:

@@ -54,7 +54,7 @@ class BackupStack(pulumi.ComponentResource):
             child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": provider})
 
         self._config, self._child = config, child
-        self._schedules = plan_schedules(self._jobs(config), config.defaults.window)
+        self._schedules = plan_schedules(scheduled_jobs(config), config.defaults.window, config.pins)
         self._access = {r.name: access_of(r, config.password_of(r)) for r in config.repositories}
         self._s3_providers: dict[tuple, aws.Provider] = {}
 
@@ -242,29 +242,30 @@ class BackupStack(pulumi.ComponentResource):
             )
         return self._s3_providers[key]
 
-    @staticmethod
-    def _jobs(config: StackConfig) -> list[ScheduledJob]:
-        """Every scheduled job in config order: apps x their repositories, then maintenance."""
-        jobs = [
-            ScheduledJob(app.name, app.namespace, repo.name, app.schedule or repo.schedule)
-            for app in config.apps
-            for repo in config.repositories_of(app)
-        ]
-        jobs += [
-            ScheduledJob(_MAINTENANCE, repo.maintenance.namespace, repo.name, repo.maintenance.schedule)
-            for repo in config.repositories
-        ]
-        jobs += [
-            ScheduledJob(_MIRROR, repo.maintenance.namespace, repo.name, repo.mirror.schedule)
-            for repo in config.repositories
-            if repo.mirror_to
-        ]
-        jobs += [
-            ScheduledJob(app.name, app.namespace, _DRILL, config.drills.schedule)
-            for app in config.apps
-            if config.drills.covers(app.name)
-        ]
-        return jobs
+
+def scheduled_jobs(config: StackConfig) -> list[ScheduledJob]:
+    """Every scheduled job in config order: apps x their repositories, then each repository's
+    maintenance and mirror, then the restore drills."""
+    jobs = [
+        ScheduledJob(app.name, app.namespace, repo.name, app.schedule or repo.schedule)
+        for app in config.apps
+        for repo in config.repositories_of(app)
+    ]
+    jobs += [
+        ScheduledJob(_MAINTENANCE, repo.maintenance.namespace, repo.name, repo.maintenance.schedule)
+        for repo in config.repositories
+    ]
+    jobs += [
+        ScheduledJob(_MIRROR, repo.maintenance.namespace, repo.name, repo.mirror.schedule)
+        for repo in config.repositories
+        if repo.mirror_to
+    ]
+    jobs += [
+        ScheduledJob(app.name, app.namespace, _DRILL, config.drills.schedule)
+        for app in config.apps
+        if config.drills.covers(app.name)
+    ]
+    return jobs
 
 
 def _restore_request(app: App, targets: dict[str, BackupTarget], default_repo: str) -> Optional[RestoreRequest]:

@@ -11,6 +11,7 @@ from components.schedule import (
     NightWindow,
     ScheduledJob,
     peak_starts_per_minute,
+    pinned_slot,
     plan_schedules,
     resolve_hashed,
     validate_schedule,
@@ -39,6 +40,56 @@ def test_removing_the_last_app_moves_no_other_app():
     before = plan_schedules(jobs)
     after = plan_schedules(jobs[:-1])
     assert after == {k: v for k, v in before.items() if k != jobs[-1].identity}
+
+
+def test_with_pins_removing_apps_anywhere_moves_no_other_app():
+    jobs = hourly_jobs(150)
+    pins = plan_schedules(jobs)
+    kept = [job for i, job in enumerate(jobs) if i not in (0, 37, 90)]
+    after = plan_schedules(kept, pins=pins)
+    assert after == {job.identity: pins[job.identity] for job in kept}
+
+
+def test_with_pins_inserting_an_app_anywhere_moves_no_other_app():
+    jobs = hourly_jobs(90)
+    pins = plan_schedules(jobs)
+    newcomer = ScheduledJob("newcomer", "media", "nas", "hourly")
+    after = plan_schedules(jobs[:5] + [newcomer] + jobs[5:], pins=pins)
+    assert {k: v for k, v in after.items() if k != newcomer.identity} == pins
+
+
+@pytest.mark.parametrize("count", [60, 120, 600])
+def test_a_new_app_takes_the_minute_a_removed_app_left_so_the_peak_holds(count):
+    jobs = hourly_jobs(count)
+    pins = plan_schedules(jobs)
+    removed = jobs[count // 3]
+    newcomer = ScheduledJob("newcomer", "media", "nas", "hourly")
+    after = plan_schedules([j for j in jobs if j != removed] + [newcomer], pins=pins)
+    assert after[newcomer.identity] == pins[removed.identity]
+    assert peak_starts_per_minute(after.values()) == math.ceil(count / 60)
+
+
+def test_a_pin_that_no_longer_fits_its_preset_is_planned_afresh():
+    window = NightWindow(1, 5)
+    job = ScheduledJob("radarr", "media", "b2", "daily")  # was hourly when it was pinned
+    plan = plan_schedules([job], window, pins={job.identity: "21 * * * *"})
+    minute, hour, *rest = plan[job.identity].split()
+    assert rest == ["*", "*", "*"] and 1 <= int(hour) < 5
+
+
+@pytest.mark.parametrize(
+    ("cron", "preset", "slot"),
+    [
+        ("21 * * * *", "hourly", 21),
+        ("5 23 * * *", "daily", 65),   # a window from 22:00 across midnight to 04:00
+        ("59 3 * * 0", "weekly", 359),
+        ("5 23 * * 0", "daily", None),  # a weekly shape for a daily job
+        ("0 5 * * *", "daily", None),   # outside the window
+        ("21 * * * 1", "hourly", None),
+    ],
+)
+def test_a_pin_stands_for_exactly_one_slot_of_its_preset(cron, preset, slot):
+    assert pinned_slot(cron, preset, NightWindow(22, 4)) == slot
 
 
 def test_a_schedule_is_the_same_on_every_run():

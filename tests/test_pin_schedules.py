@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tools import pin_schedules
@@ -52,8 +53,10 @@ def pin(path: Path) -> int:
     return pin_schedules.main(["--stack", "lab", "--dir", str(path.parent)])
 
 
-def test_the_dev_stack_pins_are_current():
-    assert pin_schedules.main(["--check"]) == 0
+@pytest.mark.parametrize("stack", ["dev", "garage", "cephfs", "nfs-b2-r2"])
+def test_the_shipped_stacks_are_pinned(stack):
+    directory = DEV.parent if stack == "dev" else DEV.parent / "examples"
+    assert pin_schedules.main(["--stack", stack, "--dir", str(directory), "--check"]) == 0
 
 
 def test_pinning_adds_one_block_and_keeps_everything_else(tmp_path):

@@ -95,3 +95,13 @@ def test_a_wrong_policy_config_is_a_usage_error(tmp_path):
     result = preview("--policy-config", str(config))
     assert result.returncode == 2 and "unknown policies: no-such-policy" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_stack_with_unpinned_schedules_gets_a_note_and_its_report_says_so(tmp_path):
+    path = write_stack(tmp_path / "Pulumi.lab.yaml", apps=[*dev_config()["apps"], {"name": "sonarr", "namespace": "media"}])
+    report = tmp_path / "report.json"
+    result = preview("--config-file", str(path), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    note = "schedule pins not current (2 unpinned): run `make pin-schedules`"  # sonarr's backup and drill
+    assert f"note: {note}" in result.stdout
+    assert json.loads(report.read_text())["summary"]["schedulePins"] == note

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -82,3 +85,14 @@ def registration(resource_type: str, manifest: dict, secret_fields: tuple[str, .
         type=resource_type, name=name, parent="", custom=True, protect=False,
         retain_on_delete=False, dependencies=[], wire=wire, inputs=decode(wire),
     )
+
+
+def run_preview(*args: str) -> subprocess.CompletedProcess:
+    """`python -m tools.preview ARGS` in this process (a subprocess costs ~1.5 s of imports):
+    same exit code and output. tests/test_preview_cli.py keeps one true subprocess run."""
+    from tools import preview
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = preview.main(list(args))
+    return subprocess.CompletedProcess(["tools.preview", *args], code, out.getvalue(), err.getvalue())

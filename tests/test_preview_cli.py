@@ -10,12 +10,17 @@ import yaml
 
 from tools.offline import stack_file
 
-from .conftest import PROJECT_DIR, dev_config
+from .conftest import PROJECT_DIR, dev_config, run_preview
 
 DEV_PASSWORD = dev_config()["password"]
 
 
 def preview(*args: str) -> subprocess.CompletedProcess:
+    return run_preview(*args)
+
+
+def preview_process(*args: str) -> subprocess.CompletedProcess:
+    """The real command, as a user and the workflows run it."""
     return subprocess.run(
         [sys.executable, "-m", "tools.preview", *args], cwd=PROJECT_DIR, capture_output=True, text=True
     )
@@ -31,7 +36,7 @@ def write_stack(path, **changes):
 
 def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
     render, report = tmp_path / "rendered", tmp_path / "report.json"
-    result = preview("--stack", "dev", "--render-dir", str(render), "--report", str(report))
+    result = preview_process("--stack", "dev", "--render-dir", str(render), "--report", str(report))
     assert result.returncode == 0, result.stderr
     assert "policy pack passed: 6 rules ran, 0 mandatory and 3 advisory" in result.stdout
     assert "kubernetes:volsync.backube/v1alpha1:ReplicationSource" in result.stdout

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if 100 in rounds and 200 in rounds:
         growth = statistics.median(
-            (big[0] + big[1]) / (small[0] + small[1]) for small, big in zip(rounds[100], rounds[200])
+            (big[0] + big[1]) / (small[0] + small[1]) for small, big in zip(rounds[100], rounds[200], strict=True)
         )
         print(f"growth: total at 200 apps / total at 100 apps = {growth:.2f} (median of rounds)")
     return 0

@@ -927,7 +927,9 @@ def load_stack_config() -> StackConfig:
     before the program starts, and the secret-typed fields keep them out of reprs and logs.
     """
     keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
-    config = stack_config_of({key: pulumi.runtime.get_config(key) for key in keys})
+    config = stack_config_of(
+        {key: pulumi.runtime.get_config(key) for key in keys if key.startswith(NAMESPACE + ":")}
+    )
     config._secret_keys = frozenset(k for k in keys if pulumi.runtime.is_config_secret(k))
     return config
 

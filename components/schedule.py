@@ -19,7 +19,7 @@ Three guarantees, and how they are met:
 
 Why pins (state) and not a cleverer pure function: if adding or removing any one app may never
 move another, then by removing the others one at a time every app's minute is a function of
-the app alone, a hash; and some 61 app names always include two with the same hash minute, so a
+the app alone, a hash; and any 61 app names include two with the same hash minute, so a
 set of 60 containing both has a peak of 2. Balance and stability under arbitrary edits need
 memory of where apps already are; the pins are that memory, kept in the stack file so a pull
 request shows them.

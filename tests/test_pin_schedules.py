@@ -133,3 +133,13 @@ def test_pins_of_apps_that_left_are_dropped(tmp_path):
     assert pin(path) == 0
     pins = yaml.safe_load(path.read_text())["config"][KEY]
     assert not any("/prowlarr/" in key for key in pins) and "media/radarr/nas" in pins
+
+
+def test_a_layout_it_cannot_edit_safely_is_left_alone_with_exit_3(tmp_path, capsys):
+    path = tmp_path / "Pulumi.lab.yaml"
+    document = yaml.safe_load(DEV.read_text())
+    document["config"].pop(KEY)
+    path.write_text(yaml.safe_dump(document, default_flow_style=True))  # `{config: {...}}` on one line
+    before = path.read_text()
+    assert pin(path) == 3
+    assert "set backups:schedulePins by hand" in capsys.readouterr().err and path.read_text() == before

@@ -95,6 +95,16 @@ def with_pins(text: str, pins: dict[str, str]) -> str:
     return "\n".join(lines[: config_at + 1] + body + ([""] if trailer else []) + trailer) + "\n"
 
 
+def _places_exactly(text: str, pins: dict[str, str]) -> bool:
+    """Whether the edit of `text` reads back as the same config plus exactly these pins."""
+    try:
+        reread = yaml.safe_load(with_pins(text, pins))["config"]
+    except (ValueError, yaml.YAMLError, KeyError, TypeError):
+        return False
+    original = yaml.safe_load(text)["config"]
+    return reread.pop(KEY, {}) == pins and {k: v for k, v in original.items() if k != KEY} == reread
+
+
 def _is_top_level(line: str) -> bool:
     return bool(line.strip()) and not line[0].isspace() and not line.startswith("#")
 
@@ -126,14 +136,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1 if report else 0
     pins = current_pins(config)
     text = path.read_text()
-    updated = with_pins(text, pins)
-    # Written only if it reads back as the same config with exactly these pins.
-    reread = yaml.safe_load(updated)["config"]
-    original = yaml.safe_load(text)["config"]
-    if reread.pop(KEY, {}) != pins or {k: v for k, v in original.items() if k != KEY} != reread:
-        print(f"error: {path.name}: could not place the pins without changing other config; "
-              f"set {KEY} by hand", file=sys.stderr)
+    if not _places_exactly(text, pins):
+        print(f"error: {path.name}: its layout (a block `config:` mapping is needed) does not let the "
+              f"pins be written without touching other config; set {KEY} by hand", file=sys.stderr)
         return 3
+    updated = with_pins(text, pins)
     if updated != text:
         path.write_text(updated)
     print(f"{path.name}: {len(pins)} schedules pinned" + ("" if report else " (already current)"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 from croniter import croniter
@@ -109,6 +110,15 @@ def test_daily_jobs_spread_over_the_night_window():
     hours = {int(c.split()[1]) for c in plan.values()}
     assert hours == {1, 2, 3, 4}
     assert peak_starts_per_minute(plan.values()) == 2  # 480 jobs over 240 minutes
+
+
+def test_a_night_window_across_midnight_is_filled_evenly():
+    window = NightWindow(22, 4)  # defaults.nightWindow: "22-04"
+    jobs = [ScheduledJob(f"app{i}", "media", "b2", "daily") for i in range(720)]
+    plan = plan_schedules(jobs, window)
+    per_hour = Counter(int(c.split()[1]) for c in plan.values())
+    assert per_hour == {hour: 120 for hour in (22, 23, 0, 1, 2, 3)}  # 2 per minute, every minute
+    assert peak_starts_per_minute(plan.values()) == 2
 
 
 def test_weekly_runs_on_sunday_inside_the_window():

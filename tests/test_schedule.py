@@ -147,3 +147,14 @@ def test_valid_schedules(spec):
 def test_invalid_schedules_say_what_is_allowed(spec):
     with pytest.raises(ValueError, match="hourly, daily, weekly|H is allowed only"):
         validate_schedule(spec)
+
+
+def test_the_configured_night_window_reaches_what_the_program_emits():
+    from .conftest import of_kind, run_config, with_changes
+
+    config = with_changes(defaults={**with_changes()["defaults"], "nightWindow": "22-02"})
+    # The dev stack's drill pins were made for 01-05: they no longer fit and are planned afresh.
+    assert any(" 3 * * 0" in cron for cron in config["schedulePins"].values())
+    drills = [r for r in of_kind(run_config(config), "ReplicationDestination") if r.inputs["metadata"]["name"].endswith("-drill")]
+    hours = {int(r.inputs["spec"]["trigger"]["schedule"].split()[1]) for r in drills}
+    assert drills and hours <= {22, 23, 0, 1}

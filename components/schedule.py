@@ -7,9 +7,11 @@ hash of what is scheduled, so one config line never produces a thundering herd.
 
 Three guarantees, and how they are met:
 
-* Balance: N jobs of one preset never start more than ceil(N / slots) in the same minute
-  (slots = 60 for `hourly`, the night window's minutes for `daily`/`weekly`). Jobs are placed
-  greedily, each taking the least-loaded minute nearest after its hash.
+* Balance: N jobs of one preset planned together never start more than ceil(N / slots) in the
+  same minute (slots = 60 for `hourly`, the night window's minutes for `daily`/`weekly`). Jobs
+  are placed greedily, each taking the least-loaded minute nearest after its hash. (Pinned jobs
+  stay put when others are removed, so removals can leave the peak above ceil(N / slots) for
+  the smaller N; it never rises, and new jobs fill the holes first.)
 * Stability: a pinned job (`backups:schedulePins`, written by `make pin-schedules`) keeps its
   minute whatever else is added or removed; unpinned jobs are placed around the pinned ones.
   Adding an app therefore never moves another, and removing one leaves a hole that the next

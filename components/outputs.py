@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pulumi
 
@@ -16,8 +16,21 @@ def known(value: T) -> pulumi.Output[T]:
     a gather for every nested container and leaf on the way: about fifteen per app for the
     inventory alone, 15% of all the SDK's function calls in a 100-app preview (cProfile, via
     tools.bench's stack). An apply's plain result is taken as it is, so one apply on a known
-    scalar yields the same value, known and not secret, for one task. Only for values that hold
-    no Output (an Output nested inside would stay unresolved): everything here is built from
-    the validated config.
+    scalar yields the same value, known and not secret, for one task.
+
+    Raises TypeError when `value` holds an Output (it would stay unresolved inside): use
+    `Output.from_input` for those. The check is a plain walk, far cheaper than Outputs.
     """
+    _refuse_outputs(value, "value")
     return pulumi.Output.from_input(True).apply(lambda _: value)
+
+
+def _refuse_outputs(value: Any, path: str) -> None:
+    if isinstance(value, pulumi.Output):
+        raise TypeError(f"known(): {path} is an Output; use pulumi.Output.from_input for values holding Outputs")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_outputs(item, f"{path}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _refuse_outputs(item, f"{path}[{index}]")

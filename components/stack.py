@@ -65,7 +65,8 @@ class BackupStack(pulumi.ComponentResource):
         self._guardrails()
 
         self.inventory = known(inventory)
-        self.database_plugins = known(databases)
+        # Each entry is a component's Output: from_input lifts them (known() is for plain data).
+        self.database_plugins = pulumi.Output.from_input(databases)
         self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
 
     def _repositories(self) -> dict[str, SharedKopiaRepository]:

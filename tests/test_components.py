@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pulumi
+import pytest
+
+from components.outputs import known
 from tools.offline import Secret
 
 from .conftest import dev_config, named, of_kind, run_config, with_changes
@@ -128,3 +132,9 @@ def test_removing_an_app_leaves_other_apps_untouched(dev_run):
     for key in before:
         if key[0].endswith("ReplicationSource"):
             assert before[key]["spec"]["trigger"] == after[key]["spec"]["trigger"]
+
+
+def test_known_refuses_a_value_that_holds_an_output():
+    """known() is for plain data; an Output inside would reach consumers unresolved."""
+    with pytest.raises(TypeError, match=r"value\['db'\]\[0\] is an Output"):
+        known({"db": [pulumi.Output.secret("x")]})

@@ -40,9 +40,11 @@ def current_pins(config: StackConfig) -> dict[str, str]:
     return {pin_key(job.identity): plan[job.identity] for job in jobs}
 
 
-def pin_report(config: StackConfig) -> Optional[str]:
-    """One line saying how the stack's pins differ from current ones, or None when they match."""
-    wanted, have = current_pins(config), config.schedule_pins
+def pin_report(config: StackConfig, wanted: Optional[dict[str, str]] = None) -> Optional[str]:
+    """One line saying how the stack's pins differ from `wanted` (default: current_pins(config)),
+    or None when they match."""
+    wanted = current_pins(config) if wanted is None else wanted
+    have = config.schedule_pins
     new = sum(1 for key in wanted if key not in have)
     moved = sum(1 for key in wanted if key in have and have[key] != wanted[key])
     gone = sum(1 for key in have if key not in wanted)
@@ -95,14 +97,16 @@ def with_pins(text: str, pins: dict[str, str]) -> str:
     return "\n".join(lines[: config_at + 1] + body + ([""] if trailer else []) + trailer) + "\n"
 
 
-def _places_exactly(text: str, pins: dict[str, str]) -> bool:
-    """Whether the edit of `text` reads back as the same config plus exactly these pins."""
+def _edited(text: str, pins: dict[str, str]) -> Optional[str]:
+    """`with_pins(text, pins)` if it reads back as the same config plus exactly these pins."""
     try:
-        reread = yaml.safe_load(with_pins(text, pins))["config"]
+        updated = with_pins(text, pins)
+        reread = yaml.safe_load(updated)["config"]
     except (ValueError, yaml.YAMLError, KeyError, TypeError):
-        return False
+        return None
     original = yaml.safe_load(text)["config"]
-    return reread.pop(KEY, {}) == pins and {k: v for k, v in original.items() if k != KEY} == reread
+    same = reread.pop(KEY, {}) == pins and {k: v for k, v in original.items() if k != KEY} == reread
+    return updated if same else None
 
 
 def _is_top_level(line: str) -> bool:
@@ -130,17 +134,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {path.name}: {error}", file=sys.stderr)
         return 2
 
-    report = pin_report(config)
+    pins = current_pins(config)
+    report = pin_report(config, pins)
     if args.check:
         print(report or f"{path.name}: schedule pins are current")
         return 1 if report else 0
-    pins = current_pins(config)
     text = path.read_text()
-    if not _places_exactly(text, pins):
+    updated = _edited(text, pins)
+    if updated is None:
         print(f"error: {path.name}: its layout (a block `config:` mapping is needed) does not let the "
               f"pins be written without touching other config; set {KEY} by hand", file=sys.stderr)
         return 3
-    updated = with_pins(text, pins)
     if updated != text:
         path.write_text(updated)
     print(f"{path.name}: {len(pins)} schedules pinned" + ("" if report else " (already current)"))

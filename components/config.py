@@ -109,6 +109,8 @@ Schedule = Annotated[str, AfterValidator(validate_schedule)]
 Count = Annotated[int, Field(strict=True, ge=0)]
 Id = Annotated[int, Field(strict=True, ge=0)]
 AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"]
+AccessModes = Annotated[tuple[AccessMode, ...], Field(min_length=1)]
+RepositoryNames = Annotated[tuple[DnsLabel, ...], Field(min_length=1)]
 
 
 class Model(BaseModel):
@@ -188,7 +190,7 @@ class Defaults(Model):
     storage_class: str = "ceph-block"
     snapshot_class: Optional[str] = "csi-ceph-blockpool"
     capacity: Quantity = "5Gi"
-    access_modes: tuple[AccessMode, ...] = ("ReadWriteOnce",)
+    access_modes: AccessModes = ("ReadWriteOnce",)
     compression: str = "zstd-fastest"
     mover: MoverIdentity = MoverIdentity()
     cache: CacheSettings = CacheSettings()
@@ -416,12 +418,12 @@ class App(Model):
     capacity: Optional[Quantity] = None
     storage_class: Optional[str] = None
     snapshot_class: Optional[str] = None
-    access_modes: Optional[tuple[AccessMode, ...]] = None
+    access_modes: Optional[AccessModes] = None
     run_as_user: Optional[Id] = None
     run_as_group: Optional[Id] = None
     fs_group: Optional[Id] = None
     schedule: Optional[Schedule] = None
-    repositories: Optional[tuple[DnsLabel, ...]] = None
+    repositories: Optional[RepositoryNames] = None
     restore: Optional[Restore] = None
 
 
@@ -505,7 +507,7 @@ class Database(Model):
 
     name: DnsLabel
     namespace: DnsLabel
-    repositories: tuple[DnsLabel, ...]
+    repositories: RepositoryNames
     retention: DatabaseRetention = DatabaseRetention()
     #: Bucket in every repository's store; default: the database name.
     bucket: Optional[BucketName] = None
@@ -887,6 +889,8 @@ def _describe(error: dict) -> str:
         message = f"{error['input']!r} is not a list (write it as [a, b])"
     elif kind == "greater_than_equal":
         message = f"{error['input']!r} is negative; use 0 or more"
+    elif kind == "too_short":
+        message = "is empty; list at least one"
     elif kind == "string_pattern_mismatch":
         message = f"{error['input']!r} does not match the form {error['ctx']['pattern']}"
     return f"{format_path(loc)}: {message}"

@@ -18,7 +18,6 @@ median of each round's ratios: the figures the performance issue asks about.
 from __future__ import annotations
 
 import argparse
-import contextvars
 import gc
 import json
 import statistics
@@ -28,7 +27,7 @@ from typing import Callable
 
 import pulumi
 
-from .offline import Registration, Secret, _RecordingMonitor, gc_paused, run_program, run_then_drain
+from .offline import Registration, Secret, _RecordingMonitor, run_isolated, run_program
 from .policy import run_policies
 
 
@@ -51,22 +50,19 @@ def stack_config(apps: int) -> dict[str, str]:
 
 def floor(registrations: list[Registration]) -> None:
     """Replay `registrations` bare: same types, names and inputs, straight to the SDK."""
+    monitor = _RecordingMonitor()
 
-    def body() -> None:
-        monitor = _RecordingMonitor()
+    def set_up() -> None:
         pulumi.runtime.set_mocks(monitor.mocks, "bench", "bench", True, monitor=monitor)
 
-        def program() -> None:
-            for reg in registrations:
-                if reg.custom:
-                    pulumi.CustomResource(reg.type, reg.name, _as_inputs(reg.inputs))
-                else:
-                    pulumi.ComponentResource(reg.type, reg.name)
+    def program() -> None:
+        for reg in registrations:
+            if reg.custom:
+                pulumi.CustomResource(reg.type, reg.name, _as_inputs(reg.inputs))
+            else:
+                pulumi.ComponentResource(reg.type, reg.name)
 
-        run_then_drain(program)  # exactly as the program is run
-
-    with gc_paused():  # the same conditions as the program's run
-        contextvars.Context().run(body)
+    run_isolated(set_up, program, lambda: None)  # exactly as the program is run
 
 
 def _as_inputs(value):

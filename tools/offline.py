@@ -8,6 +8,8 @@ parent, and the resource options `protect` and `retainOnDelete` exactly as the p
 
 from __future__ import annotations
 
+import _thread
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -16,18 +18,19 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
 
 import pulumi
 import yaml
 from google.protobuf import json_format, struct_pb2
-from pulumi.runtime import mocks, rpc
+from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "homelab-backups"
 PROGRAM = PROJECT_DIR / "__main__.py"
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=1)
@@ -133,7 +136,7 @@ class _RecordingMonitor(mocks.MockMonitor):
 class ProgramRun:
     registrations: list[Registration]
     outputs: dict[str, Any]
-    """Stack outputs, secrets as Secret."""
+    """Stack outputs as the engine would receive them: secrets as Secret, where they are."""
 
 
 def run_program(
@@ -143,9 +146,81 @@ def run_program(
     preview: bool = True,
 ) -> ProgramRun:
     """Run `__main__.py` under mocks with this config. Exceptions from the program propagate."""
-    # A fresh context per run: the SDK keeps its settings (root stack, config) in ContextVars.
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    monitor = _RecordingMonitor()
+
+    def set_up() -> None:
+        pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+        pulumi.runtime.set_mocks(monitor.mocks, PROJECT, stack, preview, monitor=monitor)
+
+    def stack_outputs() -> dict[str, Any]:
+        root = pulumi.runtime.get_root_resource()
+        return _sync_await(_serialized(getattr(root, "outputs", {}) or {}))
+
+    # exec through functools.partial: C calls only, so `__main__.py` is the thread's second frame.
+    program = functools.partial(exec, _program_code(), {"__name__": "__main__", "__file__": str(PROGRAM)})
+    outputs = run_isolated(set_up, program, stack_outputs)
+    return ProgramRun(monitor.registrations, outputs)
+
+
+def run_isolated(set_up: Callable[[], None], program: Callable[[], None], finish: Callable[[], T]) -> T:
+    """Run a Pulumi program under mocks on a thread of its own, and return what `finish` gives.
+
+    * A fresh context and event loop: the SDK keeps its settings (root stack, config, mocks) in
+      ContextVars and its Outputs on the loop, so runs in one process never see each other.
+    * `program` (the resource constructors) is called from the thread's first frame, outside the
+      event loop. The SDK records a stack trace for every resource, converting each frame below
+      the resource's constructor (a path-to-URI and a protobuf message per frame). Called from
+      the caller's stack, every frame of this tool and of its caller (ten and more in the bench)
+      was converted for each of the hundreds of resources; now only the thread's entry frame,
+      `__main__.py` and the components are. A bare `_thread` rather than `threading.Thread`,
+      whose bootstrap would add three frames of its own to every trace.
+    * Then the SDK finishes every registration the constructors queued (`run_pulumi_func`
+      drains them), even when the program raised, whose error is the one reported.
+    * The cyclic GC is paused for the length of the run (see gc_paused).
+    """
+    context = contextvars.Context()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    finished = _thread.allocate_lock()
+    finished.acquire()
+
+    def thread_main() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            context.run(_track_outputs_per_run)
+            context.run(set_up)
+            program_error: Optional[BaseException] = None
+            try:
+                context.run(program)
+            except BaseException as error:  # noqa: BLE001 re-raised once the queued work has drained
+                program_error = error
+            try:
+                context.run(_drain)
+            except BaseException:  # noqa: BLE001
+                if program_error is None:
+                    raise
+            if program_error is not None:
+                raise program_error
+            outcome.append(context.run(finish))
+        except BaseException as error:  # noqa: BLE001 handed to the calling thread
+            failure.append(error)
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_default_executor())  # the SDK's RPC threads
+                asyncio.set_event_loop(None)
+                loop.close()
+            finally:
+                finished.release()
+
     with gc_paused():
-        return contextvars.Context().run(_run, dict(config), list(secret_keys), stack, preview)
+        _thread.start_new_thread(thread_main, ())
+        finished.acquire()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 @contextlib.contextmanager
@@ -166,46 +241,29 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _run(config: dict, secret_keys: list, stack: str, preview: bool) -> ProgramRun:
-    if str(PROJECT_DIR) not in sys.path:
-        sys.path.insert(0, str(PROJECT_DIR))
-    monitor = _RecordingMonitor()
-    pulumi.runtime.set_all_config(config, secret_keys)
-    pulumi.runtime.set_mocks(monitor.mocks, PROJECT, stack, preview, monitor=monitor)
-    root = pulumi.runtime.get_root_resource()
-    run_then_drain(lambda: exec(_program_code(), {"__name__": "__main__", "__file__": str(PROGRAM)}))
-    outputs = _sync_await(_resolve(getattr(root, "outputs", {}) or {}))
-    return ProgramRun(monitor.registrations, outputs)
+def _track_outputs_per_run() -> None:
+    """A set of outstanding Outputs for this run alone.
 
-
-def run_then_drain(program) -> None:
-    """Run the program's constructors, then let the SDK finish every registration they queued.
-
-    The constructors run outside the event loop, as in the SDK's own unit-test pattern: the SDK
-    records a stack trace for every resource, and calling from inside the loop would add the
-    loop's frames to each of them (a measurable share of a large preview).
+    The SDK's drain awaits every Output in `SETTINGS.outputs`, but `set_mocks` does not give a
+    run its own set: a fresh context falls back to one set shared by the whole process. An Output
+    made outside any run (a test building one on the main thread) would then sit in the next
+    run's set, tied to another thread's event loop, and the drain would wait for it forever.
     """
-    failure: Optional[BaseException] = None
-    try:
-        program()
-    except BaseException as error:  # noqa: BLE001 re-raised once the queued work has drained
-        failure = error
-    try:
-        _sync_await(run_pulumi_func(lambda: None))
-    except BaseException:  # noqa: BLE001
-        if failure is None:
-            raise
-    if failure is not None:
-        raise failure
+    settings.SETTINGS.outputs = set()
 
 
-async def _resolve(outputs: dict) -> dict:
-    resolved: dict[str, Any] = {}
-    for name, value in outputs.items():
-        out = pulumi.Output.from_input(value)
-        plain = await out.future()
-        resolved[name] = Secret(plain) if await out.is_secret() else plain
-    return resolved
+def _drain() -> None:
+    """Let the SDK finish every registration the constructors queued."""
+    _sync_await(run_pulumi_func(lambda: None))
+
+
+async def _serialized(outputs: dict) -> dict:
+    """Stack outputs serialized as the SDK sends them to the engine, then decoded.
+
+    One walk over the values (Outputs awaited where they are, secrets kept as markers), where
+    `Output.from_input` would build an Output for every nested dict, list and leaf first.
+    """
+    return decode(await rpc.serialize_properties(outputs, {}))
 
 
 def load_stack_file(path: Path) -> tuple[dict[str, str], list[str], list[str]]:

@@ -711,12 +711,35 @@ class StackConfig(Model):
     def password_of(self, repository: Repository) -> SecretValue:
         return repository.password if repository.password is not None else self.password
 
-    def password_source_of(self, repository: Repository) -> Literal["external", "secret-config", "plain-config"]:
-        """Where the repository's password came from, for the policy that flags plain config."""
-        if isinstance(self.password_of(repository), ExternalSecretSource):
-            return "external"
-        key = "repositories" if repository.password is not None else "password"
-        return "secret-config" if f"{NAMESPACE}:{key}" in self._secret_keys else "plain-config"
+    @property
+    def plain_passwords(self) -> tuple[str, ...]:
+        """Key paths of the Kopia passwords in use that are plain config, in config order.
+
+        Plain config sits unencrypted in `Pulumi.<stack>.yaml`, in git. Only the program knows
+        this (the engine marks secret keys; on the wire every password is a Pulumi secret either
+        way), so it is advice given here, once per key, not a rule run over every Secret.
+        """
+        paths: dict[str, None] = {}
+        for index, repo in enumerate(self.repositories):
+            if isinstance(self.password_of(repo), ExternalSecretSource):
+                continue
+            if repo.password is not None:
+                key, path = "repositories", f"repositories[{index}].password"
+            else:
+                key, path = "password", "password"
+            if f"{NAMESPACE}:{key}" not in self._secret_keys:
+                paths[f"{NAMESPACE}:{path}"] = None
+        return tuple(paths)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Advice on a config that works but should change; each names its key path."""
+        return tuple(
+            f"{path}: the Kopia password is plain config, unencrypted in the stack file. Set it with "
+            f"`pulumi config set --secret{' --path' if '.' in path else ''} {path}` "
+            "(or use externalSecret)."
+            for path in self.plain_passwords
+        )
 
     @property
     def mirror_targets(self) -> frozenset[str]:
@@ -935,6 +958,8 @@ def load_stack_config() -> StackConfig:
         {key: pulumi.runtime.get_config(key) for key in keys if key.startswith(NAMESPACE + ":")}
     )
     config._secret_keys = frozenset(k for k in keys if pulumi.runtime.is_config_secret(k))
+    for warning in config.warnings:
+        pulumi.log.warn(warning)  # `pulumi preview` lists it under Diagnostics; the offline preview prints it
     return config
 
 

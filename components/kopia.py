@@ -45,8 +45,6 @@ class SharedKopiaRepositoryArgs:
     cache: CacheSettings
     bucket_provider: Optional[aws.Provider] = None
     """The aws provider of the repository's S3 endpoint; None for filesystem repositories."""
-    password_source: str = "secret-config"
-    """Where the password came from (external, secret-config, plain-config), for the guardrails."""
     maintained: bool = True
     """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
 
@@ -120,7 +118,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             "name": self.secret_name,
             "namespace": namespace,
             "labels": labels.repository(repo.name),
-            "annotations": {labels.TARGET: repo.target, labels.PASSWORD_SOURCE: self._args.password_source},
+            "annotations": {labels.TARGET: repo.target},
         }
         return cluster_secret(
             f"{self._prefix}-{namespace}", metadata, access.plain, access.secret, access.external, parent=self

@@ -11,8 +11,6 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "homelab-backups"}
 REPOSITORY = "backups.homelab.dev/repository"
 #: Annotation on every repository Secret: the real target (a filesystem URL does not say it).
 TARGET = "backups.homelab.dev/target"
-#: Annotation on every repository Secret: external, secret-config or plain-config.
-PASSWORD_SOURCE = "backups.homelab.dev/password-source"
 #: On every PVC whose data a ReplicationSource backs up.
 BACKED_UP = "backups.homelab.dev/backed-up"
 #: On every object of one database's pgBackRest backup; the value is the database name.

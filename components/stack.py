@@ -80,7 +80,6 @@ class BackupStack(pulumi.ComponentResource):
                     bucket_provider=self._bucket_provider(repo) if repo.s3 and repo.manage_bucket else None,
                     namespaces=config.namespaces_of(repo),
                     maintained=repo.name not in config.mirror_targets,
-                    password_source=config.password_source_of(repo),
                     maintenance_schedule=schedules[(_MAINTENANCE, repo.maintenance.namespace, repo.name)],
                     maintenance_identity=config.defaults.mover,
                     cache=config.defaults.cache,

@@ -125,3 +125,35 @@ def test_bad_config_registers_nothing_and_exits_2_without_traceback(tmp_path):
     assert "backups:apps[0].capacity: '10Gx' is not a positive Kubernetes quantity" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "r.json").exists()
+
+
+# -- advice: a config that works but should change ----------------------------------------------
+
+NAS = dev_config()["repositories"][0]
+SECOND = {**NAS, "name": "nas-too", "primary": False, "nfs": {"server": "nas2.home", "path": "/kopia"}}
+
+
+def test_a_plain_password_draws_one_warning_naming_its_key_not_its_value():
+    config = with_changes(apps=[APP, {"name": "bookstack", "namespace": "default"}, {"name": "x", "namespace": "games"}])
+    run = run_config(config)
+    (warning,) = run.warnings  # one per key, not one per namespace's Secret
+    assert warning.startswith("backups:password: the Kopia password is plain config")
+    assert "pulumi config set --secret backups:password" in warning
+    assert config["password"] not in warning
+
+
+def test_a_secret_or_external_password_draws_no_warning():
+    assert run_config(dev_config(), secret_keys=["backups:password"]).warnings == []
+    external = {"externalSecret": {"store": "onepassword", "key": "kopia"}}
+    assert run_config(with_changes(password=external)).warnings == []
+
+
+def test_a_repository_password_in_plain_config_is_named_by_its_path():
+    run = run_config(with_changes(repositories=[NAS, {**SECOND, "password": "another"}]), secret_keys=["backups:password"])
+    (warning,) = run.warnings
+    assert warning.startswith("backups:repositories[1].password: ")
+    assert "pulumi config set --secret --path backups:repositories[1].password" in warning
+    assert run_config(
+        with_changes(repositories=[NAS, {**SECOND, "password": "another"}]),
+        secret_keys=["backups:password", "backups:repositories"],
+    ).warnings == []

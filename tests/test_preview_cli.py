@@ -38,14 +38,18 @@ def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
     render, report = tmp_path / "rendered", tmp_path / "report.json"
     result = preview_process("--stack", "dev", "--render-dir", str(render), "--report", str(report))
     assert result.returncode == 0, result.stderr
-    assert "policy pack passed: 6 rules ran, 0 mandatory and 3 advisory" in result.stdout
+    # Its password is plain config on purpose (it runs with no secrets provider): one warning,
+    # naming the key, not one per Secret.
+    assert "  warning: backups:password: the Kopia password is plain config" in result.stdout
+    assert "36 resources, 1 warning; policy pack passed: 5 rules ran, 0 mandatory and 0 advisory" in result.stdout
     assert "kubernetes:volsync.backube/v1alpha1:ReplicationSource" in result.stdout
 
     document = json.loads(report.read_text())
     assert set(document) >= {"resources", "policy", "summary"}
     claim = next(r for r in document["resources"] if r["type"] == "kubernetes:core/v1:PersistentVolumeClaim")
     assert claim["options"] == {"protect": False, "retainOnDelete": True}
-    assert document["summary"]["policyRulesRun"] == 6
+    assert document["summary"]["policyRulesRun"] == 5
+    assert [w.split(":", 2)[:2] for w in document["summary"]["warnings"]] == [["backups", "password"]]
 
     files = sorted(render.rglob("*.yaml"))
     objects = [r for r in document["resources"] if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from components.config import ConfigError
 from tools.offline import load_stack_file, run_program
-from tools.policy import run_policies
+from tools.policy import backup_policies, run_policies
 from tools.preview import kubernetes_object
 
 from . import conformance
@@ -155,7 +155,7 @@ def test_any_config_renders_conformant_objects_or_stops_with_a_config_error(conf
         assert error.problems and all(p.startswith("backups:") for p in error.problems)
         return
     report = run_policies(run.registrations)
-    assert report.rules_run == 6
+    assert report.rules_run == len(backup_policies.POLICIES)
     if CRDS_DIR.is_dir():
         version = run_config_version(config)
         manifests = [m for m in map(kubernetes_object, run.registrations) if m]

@@ -15,6 +15,7 @@ import contextvars
 import functools
 import gc
 import json
+import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,30 @@ class ProgramRun:
     registrations: list[Registration]
     outputs: dict[str, Any]
     """Stack outputs as the engine would receive them: secrets as Secret, where they are."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged at warning level (`pulumi.log.warn`), in order."""
+
+
+class _KeepWarnings(logging.Filter):
+    """Takes the warnings the program logs through the engine; other levels pass on as ever."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING:
+            self.warnings.append(record.getMessage())
+            return False
+        return True
+
+
+def _engine_log(keep: _KeepWarnings) -> logging.Logger:
+    """The logger the mock engine writes `pulumi.log` to: one per run, outside logging's registry."""
+    log = logging.Logger("pulumi.engine")
+    log.parent = logging.getLogger()
+    log.addFilter(keep)
+    return log
 
 
 def run_program(
@@ -148,11 +173,11 @@ def run_program(
     """Run `__main__.py` under mocks with this config. Exceptions from the program propagate."""
     if str(PROJECT_DIR) not in sys.path:
         sys.path.insert(0, str(PROJECT_DIR))
-    monitor = _RecordingMonitor()
+    monitor, warnings = _RecordingMonitor(), _KeepWarnings()
 
     def set_up() -> None:
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
-        pulumi.runtime.set_mocks(monitor.mocks, PROJECT, stack, preview, monitor=monitor)
+        pulumi.runtime.set_mocks(monitor.mocks, PROJECT, stack, preview, _engine_log(warnings), monitor)
 
     def stack_outputs() -> dict[str, Any]:
         root = pulumi.runtime.get_root_resource()
@@ -161,7 +186,7 @@ def run_program(
     # exec through functools.partial: C calls only, so `__main__.py` is the thread's second frame.
     program = functools.partial(exec, _program_code(), {"__name__": "__main__", "__file__": str(PROGRAM)})
     outputs = run_isolated(set_up, program, stack_outputs)
-    return ProgramRun(monitor.registrations, outputs)
+    return ProgramRun(monitor.registrations, outputs, warnings.warnings)
 
 
 def run_isolated(set_up: Callable[[], None], program: Callable[[], None], finish: Callable[[], T]) -> T:

@@ -148,6 +148,10 @@ def report_document(run: ProgramRun, policy: PolicyReport, summary: dict) -> dic
     }
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         return _main(argv)
@@ -205,6 +209,7 @@ def _main(argv: Optional[list[str]]) -> int:
         "policyRulesRun": policy.rules_run,
         "violations": {"mandatory": len(policy.mandatory), "total": len(policy.violations)},
         "placeholderSecrets": placeholders,
+        "warnings": run.warnings,
         "schedulePins": pin_report(stack_config_of(config)) or "current",
         "seconds": round(elapsed, 3),
     }
@@ -214,6 +219,8 @@ def _main(argv: Optional[list[str]]) -> int:
         print(f"  {count:4d}  {resource_type}")
     if placeholders:
         print(f"  secure values replaced by placeholder secrets: {', '.join(placeholders)}")
+    for warning in run.warnings:
+        print(f"  warning: {warning}")
     for v in policy.violations:
         print(f"  [{v.level}] {v.policy} on {v.resource}: {v.message}")
     if summary["schedulePins"] != "current":
@@ -236,7 +243,8 @@ def _main(argv: Optional[list[str]]) -> int:
         print(f"  wrote report to {args.report}")
     verdict = "FAILED" if policy.mandatory else "passed"
     print(
-        f"{len(run.registrations)} resources; policy pack {verdict}: {policy.rules_run} rules ran, "
+        f"{len(run.registrations)} resources, {_count(len(run.warnings), 'warning')}; "
+        f"policy pack {verdict}: {policy.rules_run} rules ran, "
         f"{len(policy.mandatory)} mandatory and {len(policy.violations) - len(policy.mandatory)} "
         f"advisory violations ({elapsed:.2f}s)"
     )

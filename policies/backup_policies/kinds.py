@@ -13,7 +13,6 @@ VOLSYNC_GROUP = "volsync.backube"
 REPOSITORY_LABEL = "backups.homelab.dev/repository"
 TARGET_ANNOTATION = "backups.homelab.dev/target"
 BACKED_UP_LABEL = "backups.homelab.dev/backed-up"
-PASSWORD_SOURCE_ANNOTATION = "backups.homelab.dev/password-source"
 
 
 def kind_of(resource_type: str) -> tuple[str, str]:

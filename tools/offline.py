@@ -158,7 +158,7 @@ class _KeepWarnings(logging.Filter):
 
 def _engine_log(keep: _KeepWarnings) -> logging.Logger:
     """The logger the mock engine writes `pulumi.log` to: one per run, outside logging's registry."""
-    log = logging.Logger("pulumi.engine")
+    log = logging.Logger("pulumi.engine", logging.WARNING)  # warnings kept whatever the root's level
     log.parent = logging.getLogger()
     log.addFilter(keep)
     return log

@@ -149,11 +149,8 @@ def test_a_secret_or_external_password_draws_no_warning():
 
 
 def test_a_repository_password_in_plain_config_is_named_by_its_path():
-    run = run_config(with_changes(repositories=[NAS, {**SECOND, "password": "another"}]), secret_keys=["backups:password"])
-    (warning,) = run.warnings
+    config = with_changes(repositories=[NAS, {**SECOND, "password": "another"}])
+    (warning,) = run_config(config, secret_keys=["backups:password"]).warnings
     assert warning.startswith("backups:repositories[1].password: ")
     assert "pulumi config set --secret --path backups:repositories[1].password" in warning
-    assert run_config(
-        with_changes(repositories=[NAS, {**SECOND, "password": "another"}]),
-        secret_keys=["backups:password", "backups:repositories"],
-    ).warnings == []
+    assert run_config(config, secret_keys=["backups:password", "backups:repositories"]).warnings == []

@@ -15,14 +15,24 @@ from .conftest import dev_config, run_config, with_changes
 HANG_LIMIT_S = 60
 
 
-def _finishes(run) -> list:
-    """Call `run` on a watcher thread; the test fails, rather than hangs, if it never returns."""
-    results: list = []
-    watcher = threading.Thread(target=lambda: results.append(run()), daemon=True)
+def _finishes(run):
+    """What `run` returns, called on a watcher thread: the test fails, rather than hangs, if it
+    never returns, and an error it raises is raised here."""
+    outcome: dict = {}
+
+    def watched() -> None:
+        try:
+            outcome["result"] = run()
+        except BaseException as error:  # noqa: BLE001 re-raised on the test's thread
+            outcome["error"] = error
+
+    watcher = threading.Thread(target=watched, daemon=True)
     watcher.start()
     watcher.join(HANG_LIMIT_S)
     assert not watcher.is_alive(), f"the run did not finish within {HANG_LIMIT_S} s"
-    return results
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def test_an_output_made_outside_any_run_does_not_stall_the_next_run():
@@ -35,7 +45,7 @@ def test_an_output_made_outside_any_run_does_not_stall_the_next_run():
             run_config(with_changes(apps=[{"name": "radarr", "namespace": "media", "capacity": "10Gx"}]))
         return run_config(dev_config())
 
-    (run,) = _finishes(failing_then_clean)
+    run = _finishes(failing_then_clean)
     assert any(r.type.endswith(":ReplicationSource") for r in run.registrations)
 
 

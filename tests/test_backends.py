@@ -40,7 +40,7 @@ def test_each_seed_topology_renders_conformant_objects_and_passes_the_pack(path,
     run = run_program(config, secret_keys)
     manifests = [m for m in map(kubernetes_object, run.registrations) if m]
     assert [p for m in manifests for p in conformance.problems(m, crds_dir, "1.35")] == []
-    assert run_policies(run.registrations).violations == ()
+    assert run_policies(run.as_engine_sees_it()).violations == ()
 
 
 # -- S3: Garage ---------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_cephfs_static_volume_per_namespace_on_one_volume_handle(cephfs):
 
 def test_the_cephfs_repository_volume_is_not_a_banned_app_volume(cephfs):
     # The repository's own CephFS volume is fine; only backed-up app volumes are guarded.
-    assert run_policies(cephfs.registrations).violations == ()
+    assert run_policies(cephfs.as_engine_sees_it()).violations == ()
 
 
 # -- restores as config -------------------------------------------------------------------

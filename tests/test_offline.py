@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from importlib import metadata
 
 import pulumi
 import pytest
 
 from components.config import ConfigError
+from tools.offline import PROJECT_DIR, load_stack_file, run_program
 
 from .conftest import dev_config, run_config, with_changes
 
@@ -54,3 +56,24 @@ def test_each_run_records_only_its_own_resources():
     second = run_config(with_changes(apps=dev_config()["apps"][:1]))
     assert len(second.registrations) < len(first.registrations)
     assert len({r.urn for r in second.registrations}) == len(second.registrations)
+
+
+def test_the_engine_view_adds_the_stack_and_each_default_provider_before_its_first_user():
+    """Resources that name no provider get the package's default provider from the engine,
+    and the policy pack is asked about that provider too (it travels with their requests)."""
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+    run = run_program(config, secret_keys)
+    seen = run.as_engine_sees_it()
+    position = {r.urn: i for i, r in enumerate(seen)}
+
+    def provider_of(r):
+        return seen[position[r.provider.rsplit("::", 1)[0]]]
+
+    assert seen[0].type == "pulumi:pulumi:Stack" and seen[0].urn == run.stack.urn
+    users = [r for r in seen if r.custom and not r.type.startswith("pulumi:providers:")]
+    assert all(position[provider_of(r).urn] < position[r.urn] for r in users)
+    named_none = {r.urn for r in run.registrations if r.custom and not r.provider}
+    defaults = {provider_of(r).name for r in users if r.urn in named_none}
+    kubernetes = "default_" + metadata.version("pulumi-kubernetes").replace(".", "_")
+    assert defaults == {kubernetes, "default"}  # the engine's names; "default" is the dynamic provider's
+    assert len(seen) == len(run.registrations) + 1 + len(defaults)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from google.protobuf import json_format
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from tools.policy import backup_policies, run_policies
 
@@ -24,7 +26,7 @@ def kopia_secret(namespace: str, password: str, target: str = "nfs://nas.home/mn
 
 
 def test_the_dev_stack_passes_every_rule(dev_run):
-    report = run_policies(dev_run.registrations)
+    report = run_policies(dev_run.as_engine_sees_it())
     assert report.rules_run == len(backup_policies.POLICIES) == 5
     assert report.violations == ()
 
@@ -34,7 +36,7 @@ def test_the_dev_stack_passes_every_rule(dev_run):
 def test_a_password_per_app_is_stopped_without_showing_either_password(dev_run):
     # Seed 000's first attempt: ${APP}-volsync-backup-password.
     extra = [kopia_secret("media", "radarr-volsync-backup-password"), kopia_secret("games", "other-password")]
-    report = run_policies(dev_run.registrations + extra)
+    report = run_policies(dev_run.as_engine_sees_it() + extra)
     (violation,) = report.mandatory
     assert violation.policy == "kopia-shared-password"
     assert "3 different KOPIA_PASSWORDs" in violation.message and "nfs://nas.home/mnt/ssdtank/kopia" in violation.message
@@ -51,7 +53,7 @@ def test_different_passwords_for_different_targets_are_fine():
 
 def test_an_app_on_ceph_filesystem_is_stopped():
     config = with_changes(apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])
-    report = run_policies(run_config(config).registrations)
+    report = run_policies(run_config(config).as_engine_sees_it())
     messages = [v.message for v in report.mandatory if v.policy == "no-banned-storage-class-for-backups"]
     assert any("PersistentVolumeClaim media/radarr is backed up but uses storage class 'ceph-filesystem'" in m for m in messages)
     assert any("ReplicationSource media/radarr-nas sets spec.kopia.storageClassName" in m for m in messages)
@@ -61,7 +63,7 @@ def test_an_app_on_ceph_filesystem_is_stopped():
 def test_a_cache_on_ceph_filesystem_is_stopped():
     config = dev_config()
     config["defaults"]["cache"]["storageClass"] = "ceph-filesystem"
-    report = run_policies(run_config(config).registrations)
+    report = run_policies(run_config(config).as_engine_sees_it())
     assert any("spec.kopia.cacheStorageClassName" in v.message for v in report.mandatory)
 
 
@@ -71,7 +73,7 @@ def test_a_volume_nothing_backs_up_may_use_ceph_filesystem(dev_run):
         "metadata": {"name": "media-scratch", "namespace": "media"},
         "spec": {"storageClassName": "ceph-filesystem", "accessModes": ["ReadWriteMany"]},
     })
-    assert run_policies(dev_run.registrations + [shared]).mandatory == ()
+    assert run_policies(dev_run.as_engine_sees_it() + [shared]).mandatory == ()
 
 
 def test_a_hand_written_claim_that_a_source_backs_up_is_caught(dev_run):
@@ -82,21 +84,21 @@ def test_a_hand_written_claim_that_a_source_backs_up_is_caught(dev_run):
         "metadata": {"name": "radarr", "namespace": "media"},
         "spec": {"storageClassName": "ceph-filesystem"},
     })
-    others = [r for r in dev_run.registrations if r.type != PVC]
+    others = [r for r in dev_run.as_engine_sees_it() if r.type != PVC]
     report = run_policies(others + claims + [handmade])
     assert [v.policy for v in report.mandatory] == ["no-banned-storage-class-for-backups"]
 
 
 def test_the_banned_list_is_pack_config():
     config = with_changes(apps=[{"name": "radarr", "namespace": "media", "storageClass": "nfs-client"}])
-    registrations = run_config(config).registrations
+    registrations = run_config(config).as_engine_sees_it()
     assert run_policies(registrations).mandatory == ()
     report = run_policies(registrations, {"no-banned-storage-class-for-backups": {"bannedStorageClasses": ["nfs-client"]}})
     assert report.mandatory
 
 
 def test_a_rule_can_be_made_advisory_or_disabled_by_pack_config():
-    registrations = run_config(with_changes(apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])).registrations
+    registrations = run_config(with_changes(apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])).as_engine_sees_it()
     advisory = run_policies(registrations, {"no-banned-storage-class-for-backups": "advisory"})
     assert advisory.mandatory == () and advisory.violations
     disabled = run_policies(registrations, {"no-banned-storage-class-for-backups": "disabled"})
@@ -185,7 +187,7 @@ def garage_at(endpoint: str):
     repository = {"name": "garage", "backend": "garage", "s3": {"endpoint": endpoint, "bucket": "volsync-backups"},
                   "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}
     run = run_config(with_changes(repositories=[repository]), secret_keys=["backups:password"])
-    return run_policies(run.registrations)
+    return run_policies(run.as_engine_sees_it())
 
 
 def test_plain_http_towards_a_public_endpoint_is_advised_against():
@@ -198,3 +200,37 @@ def test_plain_http_towards_a_public_endpoint_is_advised_against():
 @pytest.mark.parametrize("endpoint", ["http://192.168.1.58:3900", "http://garage.home:3900", "http://garage:3900"])
 def test_plain_http_on_a_private_network_is_fine(endpoint):
     assert garage_at(endpoint).violations == ()
+
+
+# -- the engine's questions ---------------------------------------------------------------------
+
+def test_the_pack_is_asked_what_the_engine_asks_it(dev_run, monkeypatch):
+    """Remediate then Analyze for every resource the engine steps through (the stack and the
+    components too), then AnalyzeStack once, on outputs: a stack by its exports, a component by
+    what it registered, a custom resource with its provider."""
+    asked: list[tuple[str, object]] = []
+    for method in ("Remediate", "Analyze", "AnalyzeStack"):
+        answer = getattr(_PolicyAnalyzerServicer, method)
+
+        def spy(self, request, context, _method=method, _answer=answer):
+            asked.append((_method, request))
+            return _answer(self, request, context)
+
+        monkeypatch.setattr(_PolicyAnalyzerServicer, method, spy)
+
+    run_policies(dev_run.as_engine_sees_it())
+
+    urns = [dev_run.stack.urn] + [r.urn for r in dev_run.registrations]
+    assert [(method, request.urn) for method, request in asked[:-1]] == [
+        (method, urn) for urn in urns for method in ("Remediate", "Analyze")
+    ]
+    method, stack_request = asked[-1]
+    assert method == "AnalyzeStack"
+    seen = {r.urn: r for r in stack_request.resources}
+    assert list(seen) == urns
+    assert set(json_format.MessageToDict(seen[dev_run.stack.urn].properties)) == set(dev_run.outputs) != set()
+    (app,) = [r for r in dev_run.registrations if r.type == "backups:app:BackupEnabledApp" and r.name == "media-radarr"]
+    assert json_format.MessageToDict(seen[app.urn].properties)["claimName"] == "radarr"
+    (provider,) = [r for r in dev_run.registrations if r.type == "pulumi:providers:kubernetes"]
+    custom = [r for r in dev_run.registrations if r.custom and r.type != provider.type]
+    assert custom and all(seen[r.urn].provider.urn == provider.urn for r in custom)

@@ -154,7 +154,7 @@ def test_any_config_renders_conformant_objects_or_stops_with_a_config_error(conf
     except ConfigError as error:
         assert error.problems and all(p.startswith("backups:") for p in error.problems)
         return
-    report = run_policies(run.registrations)
+    report = run_policies(run.as_engine_sees_it())
     assert report.rules_run == len(backup_policies.POLICIES)
     if CRDS_DIR.is_dir():
         version = run_config_version(config)

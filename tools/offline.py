@@ -17,7 +17,7 @@ import gc
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
 
@@ -43,6 +43,7 @@ def _program_code():
 SECRET_SIG = rpc._special_secret_sig  # pylint: disable=protected-access
 SIG_KEY = rpc._special_sig_key  # pylint: disable=protected-access
 UNKNOWN = rpc.UNKNOWN
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 class Secret:
@@ -78,6 +79,13 @@ class Registration:
     """Properties exactly as sent to the engine."""
     inputs: dict = field(default_factory=dict)
     """The same, decoded: secrets as Secret, unknowns as Unknown."""
+    provider: str = ""
+    """Reference (`urn::id`) of the explicit provider; "" means the package's default provider."""
+    version: str = ""
+    """Version of the package the SDK asked for (what a default provider is created with)."""
+    outputs: Optional[struct_pb2.Struct] = None
+    """What a component (or the stack) registered as its outputs; None for a custom resource,
+    whose outputs under these mocks are its inputs."""
 
 
 def decode(wire: struct_pb2.Struct) -> dict:
@@ -112,34 +120,101 @@ class _RecordingMonitor(mocks.MockMonitor):
     def __init__(self) -> None:
         super().__init__(_EchoMocks())
         self.registrations: list[Registration] = []
+        """Every resource the program registered, in order, without the stack itself."""
+        self.stack: Optional[Registration] = None
+        self.registered_outputs: dict[str, struct_pb2.Struct] = {}
 
     def RegisterResource(self, request):  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(
-                Registration(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=request.parent,
-                    custom=request.custom,
-                    protect=bool(request.protect),
-                    retain_on_delete=bool(request.retainOnDelete),
-                    dependencies=list(request.dependencies),
-                    wire=request.object,
-                    inputs=decode(request.object),
-                )
-            )
+        registration = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=request.custom,
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            dependencies=list(request.dependencies),
+            wire=request.object,
+            inputs=decode(request.object),
+            provider=request.provider,
+            version=request.version,
+        )
+        if request.type == STACK_TYPE:
+            self.stack = registration
+        else:
+            self.registrations.append(registration)
         return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 (the gRPC method name)
+        self.registered_outputs[request.urn] = request.outputs
+        return super().RegisterResourceOutputs(request)
+
+    def attach_outputs(self) -> None:
+        for registration in self.registrations:
+            if not registration.custom:
+                registration.outputs = self.registered_outputs.get(registration.urn, struct_pb2.Struct())
 
 
 @dataclass
 class ProgramRun:
     registrations: list[Registration]
+    """What the program registered, in order, without the stack resource itself."""
     outputs: dict[str, Any]
     """Stack outputs as the engine would receive them: secrets as Secret, where they are."""
     warnings: list[str] = field(default_factory=list)
     """What the program logged at warning level (`pulumi.log.warn`), in order."""
+    stack: Optional[Registration] = None
+    """The stack resource (`pulumi:pulumi:Stack`), its outputs attached."""
+
+    def as_engine_sees_it(self) -> list[Registration]:
+        """Every resource the engine steps through, in order: the stack first, then each
+        package's default provider before the first resource that uses it (the engine creates
+        it; the SDK names no provider), then the program's resources, each custom resource
+        naming its provider. This is what a policy pack is asked about."""
+        assert self.stack is not None, "a program run always registers its stack"
+        seen = [self.stack]
+        defaults: dict[str, Registration] = {}
+        for registration in self.registrations:
+            if registration.custom and not registration.provider and not _is_provider(registration):
+                package = registration.type.split(":", 1)[0]
+                if package not in defaults:
+                    defaults[package] = _default_provider(package, registration.version, self.stack)
+                    seen.append(defaults[package])
+                registration = replace(registration, provider=_reference(defaults[package]))
+            seen.append(registration)
+        return seen
+
+
+def _is_provider(registration: Registration) -> bool:
+    return registration.type.startswith("pulumi:providers:")
+
+
+def _reference(provider: Registration) -> str:
+    return f"{provider.urn}::{provider.name}-id"
+
+
+def _default_provider(package: str, version: str, stack: Registration) -> Registration:
+    """The provider the engine registers for resources that name none: `default_<version>`,
+    with the version as its only input (and the package's stack config, none here)."""
+    name = "default_" + version.replace(".", "_") if version else "default"
+    wire = struct_pb2.Struct()
+    if version:
+        wire.update({"version": version})
+    stack_and_project = stack.urn.split("::", 2)[:2]  # urn:pulumi:<stack>, <project>
+    return Registration(
+        urn="::".join([*stack_and_project, f"pulumi:providers:{package}", name]),
+        type=f"pulumi:providers:{package}",
+        name=name,
+        parent="",
+        custom=True,
+        protect=False,
+        retain_on_delete=False,
+        dependencies=[],
+        wire=wire,
+        inputs=decode(wire),
+        version=version,
+    )
 
 
 class _KeepWarnings(logging.Filter):
@@ -179,14 +254,19 @@ def run_program(
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         pulumi.runtime.set_mocks(monitor.mocks, PROJECT, stack, preview, _engine_log(warnings), monitor)
 
-    def stack_outputs() -> dict[str, Any]:
+    def stack_outputs() -> struct_pb2.Struct:
         root = pulumi.runtime.get_root_resource()
         return _sync_await(_serialized(getattr(root, "outputs", {}) or {}))
 
     # exec through functools.partial: C calls only, so `__main__.py` is the thread's second frame.
     program = functools.partial(exec, _program_code(), {"__name__": "__main__", "__file__": str(PROGRAM)})
     outputs = run_isolated(set_up, program, stack_outputs)
-    return ProgramRun(monitor.registrations, outputs, warnings.warnings)
+    monitor.attach_outputs()
+    if monitor.stack is not None:
+        # Under mocks the stack registers its outputs before the program exports them; the
+        # engine receives them once the program has run, which is what this is.
+        monitor.stack.outputs = outputs
+    return ProgramRun(monitor.registrations, decode(outputs), warnings.warnings, monitor.stack)
 
 
 def run_isolated(set_up: Callable[[], None], program: Callable[[], None], finish: Callable[[], T]) -> T:
@@ -282,13 +362,15 @@ def _drain() -> None:
     _sync_await(run_pulumi_func(lambda: None))
 
 
-async def _serialized(outputs: dict) -> dict:
-    """Stack outputs serialized as the SDK sends them to the engine, then decoded.
+async def _serialized(outputs: dict) -> struct_pb2.Struct:
+    """Stack outputs serialized as the SDK sends them to the engine.
 
     One walk over the values (Outputs awaited where they are, secrets kept as markers), where
     `Output.from_input` would build an Output for every nested dict, list and leaf first.
     """
-    return decode(await rpc.serialize_properties(outputs, {}))
+    wire = struct_pb2.Struct()
+    wire.update(await rpc.serialize_properties(outputs, {}))
+    return wire
 
 
 def load_stack_file(path: Path) -> tuple[dict[str, str], list[str], list[str]]:

@@ -1,9 +1,12 @@
 """Run the policy pack in-process, through the pulumi-policy SDK's own analyzer servicer.
 
-The engine talks to a policy pack over gRPC: `Analyze` once per resource, `AnalyzeStack` once
-with all of them. We call the very same servicer methods with the very same request messages,
-built from what the program registered, so enforcement levels, pack config, secret handling and
-unknown values during preview behave as under `pulumi preview --policy-pack policies`.
+The engine talks to a policy pack over gRPC: `Remediate` and then `Analyze` once for every
+resource it steps through (components, providers and the stack included), `AnalyzeStack` once
+with all of them (pulumi/pulumi, pkg/resource/deploy/step_generator.go: generateSteps and
+AnalyzeResources). We call the very same servicer methods with the very same request messages,
+built from what the program registered, so enforcement levels, pack config, secret handling,
+unknown values during preview, and the pack's cost behave as under
+`pulumi preview --policy-pack policies`.
 """
 
 from __future__ import annotations
@@ -111,38 +114,56 @@ def _options(reg: Registration) -> proto.AnalyzerResourceOptions:
     return proto.AnalyzerResourceOptions(protect=reg.protect, parent=reg.parent)
 
 
+def _provider(reg: Registration, by_urn: Mapping[str, Registration]) -> Optional[proto.AnalyzerProviderResource]:
+    """The provider resource the engine attaches to a custom resource's request (its inputs)."""
+    provider = by_urn.get(reg.provider.rsplit("::", 1)[0]) if reg.provider else None
+    if provider is None:
+        return None
+    return proto.AnalyzerProviderResource(
+        type=provider.type, properties=provider.wire, urn=provider.urn, name=provider.name
+    )
+
+
 def run_policies(
-    registrations: Iterable[Registration], pack_config: Optional[Mapping[str, Any]] = None
+    resources: Iterable[Registration], pack_config: Optional[Mapping[str, Any]] = None
 ) -> PolicyReport:
+    """Ask the pack about `resources` as the engine does during a preview.
+
+    `resources` is what the engine steps through (`ProgramRun.as_engine_sees_it()`: the stack,
+    providers, components and custom resources). For each in turn the engine calls `Remediate`,
+    then `Analyze`, on its inputs; once all are registered, `AnalyzeStack` on everyone's outputs
+    (under these mocks a custom resource's outputs are its inputs; a component's are what it
+    registered). So the pack's cost here is the pack's cost under `pulumi preview`.
+    """
     with gc_paused():
-        return _run_policies(list(registrations), pack_config)
+        return _run_policies(list(resources), pack_config)
 
 
-def _run_policies(registrations: list[Registration], pack_config: Optional[Mapping[str, Any]]) -> PolicyReport:
+def _run_policies(resources: list[Registration], pack_config: Optional[Mapping[str, Any]]) -> PolicyReport:
     servicer = analyzer(pack_config)
-    # The engine analyzes resources a provider manages, not component resources.
-    resources = [r for r in registrations if r.custom]
+    by_urn = {r.urn: r for r in resources}
     # (response, the resource it was about: resource policies report no URN of their own)
-    responses = [
-        (
-            servicer.Analyze(
-                proto.AnalyzeRequest(
-                    type=r.type, properties=r.wire, urn=r.urn, name=r.name, options=_options(r)
-                ),
-                None,
-            ),
-            r.urn,
+    responses: list[tuple[Any, str]] = []
+    for r in resources:
+        request = proto.AnalyzeRequest(
+            type=r.type, properties=r.wire, urn=r.urn, name=r.name, options=_options(r),
+            provider=_provider(r, by_urn),
         )
-        for r in resources
-    ]
+        if servicer.Remediate(request, None).remediations:
+            # Not reachable with this pack: no policy implements `remediate`, so the SDK never
+            # returns a remediation. A pack that gains one needs this tool to apply the new
+            # properties before Analyze, as the engine does.
+            raise NotImplementedError(f"a policy remediated {r.urn}; the offline preview cannot apply that")
+        responses.append((servicer.Analyze(request, None), r.urn))
     stack_request = proto.AnalyzeStackRequest(
         resources=[
             proto.AnalyzerResource(
                 type=r.type,
-                properties=r.wire,
+                properties=r.wire if r.outputs is None else r.outputs,
                 urn=r.urn,
                 name=r.name,
                 options=_options(r),
+                provider=_provider(r, by_urn),
                 parent=r.parent,
                 dependencies=r.dependencies,
             )

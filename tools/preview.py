@@ -195,7 +195,7 @@ def _main(argv: Optional[list[str]]) -> int:
         print("error: the program itself failed (a bug, not a config problem); see above", file=sys.stderr)
         return EXIT_PROGRAM
     try:
-        policy = run_policies(run.registrations, pack_config)
+        policy = run_policies(run.as_engine_sees_it(), pack_config)
     except ValueError as error:  # a policy name or enforcement level that does not exist
         raise UsageError(f"--policy-config: {error}") from None
     elapsed = time.perf_counter() - started

@@ -98,7 +98,8 @@ def test_the_banned_list_is_pack_config():
 
 
 def test_a_rule_can_be_made_advisory_or_disabled_by_pack_config():
-    registrations = run_config(with_changes(apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])).as_engine_sees_it()
+    apps = [{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}]
+    registrations = run_config(with_changes(apps=apps)).as_engine_sees_it()
     advisory = run_policies(registrations, {"no-banned-storage-class-for-backups": "advisory"})
     assert advisory.mandatory == () and advisory.violations
     disabled = run_policies(registrations, {"no-banned-storage-class-for-backups": "disabled"})
@@ -229,7 +230,7 @@ def test_the_pack_is_asked_what_the_engine_asks_it(dev_run, monkeypatch):
     seen = {r.urn: r for r in stack_request.resources}
     assert list(seen) == urns
     assert set(json_format.MessageToDict(seen[dev_run.stack.urn].properties)) == set(dev_run.outputs) != set()
-    (app,) = [r for r in dev_run.registrations if r.type == "backups:app:BackupEnabledApp" and r.name == "media-radarr"]
+    (app,) = [r for r in dev_run.registrations if r.name == "media-radarr" and not r.custom]
     assert json_format.MessageToDict(seen[app.urn].properties)["claimName"] == "radarr"
     (provider,) = [r for r in dev_run.registrations if r.type == "pulumi:providers:kubernetes"]
     custom = [r for r in dev_run.registrations if r.custom and r.type != provider.type]

@@ -114,7 +114,9 @@ def _options(reg: Registration) -> proto.AnalyzerResourceOptions:
     return proto.AnalyzerResourceOptions(protect=reg.protect, parent=reg.parent)
 
 
-def _provider(reg: Registration, by_urn: Mapping[str, Registration]) -> Optional[proto.AnalyzerProviderResource]:
+def _provider(
+    reg: Registration, by_urn: Mapping[str, Registration]
+) -> Optional[proto.AnalyzerProviderResource]:
     """The provider resource the engine attaches to a custom resource's request (its inputs)."""
     provider = by_urn.get(reg.provider.rsplit("::", 1)[0]) if reg.provider else None
     if provider is None:

@@ -106,11 +106,15 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _mock_id(name: str) -> str:
+    return f"{name}-id"
+
+
 class _EchoMocks(pulumi.runtime.Mocks):
     """Every resource's outputs are its inputs; ids are derived from names."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        return f"{args.name}-id", args.inputs
+        return _mock_id(args.name), args.inputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}
@@ -122,7 +126,7 @@ class _RecordingMonitor(mocks.MockMonitor):
         self.registrations: list[Registration] = []
         """Every resource the program registered, in order, without the stack itself."""
         self.stack: Optional[Registration] = None
-        self.registered_outputs: dict[str, struct_pb2.Struct] = {}
+        self._by_urn: dict[str, Registration] = {}
 
     def RegisterResource(self, request):  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
@@ -139,7 +143,9 @@ class _RecordingMonitor(mocks.MockMonitor):
             inputs=decode(request.object),
             provider=request.provider,
             version=request.version,
+            outputs=None if request.custom else struct_pb2.Struct(),  # until it registers some
         )
+        self._by_urn[registration.urn] = registration
         if request.type == STACK_TYPE:
             self.stack = registration
         else:
@@ -147,13 +153,8 @@ class _RecordingMonitor(mocks.MockMonitor):
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 (the gRPC method name)
-        self.registered_outputs[request.urn] = request.outputs
+        self._by_urn[request.urn].outputs = request.outputs
         return super().RegisterResourceOutputs(request)
-
-    def attach_outputs(self) -> None:
-        for registration in self.registrations:
-            if not registration.custom:
-                registration.outputs = self.registered_outputs.get(registration.urn, struct_pb2.Struct())
 
 
 @dataclass
@@ -191,7 +192,7 @@ def _is_provider(registration: Registration) -> bool:
 
 
 def _reference(provider: Registration) -> str:
-    return f"{provider.urn}::{provider.name}-id"
+    return f"{provider.urn}::{_mock_id(provider.name)}"
 
 
 def _default_provider(package: str, version: str, stack: Registration) -> Registration:
@@ -261,7 +262,6 @@ def run_program(
     # exec through functools.partial: C calls only, so `__main__.py` is the thread's second frame.
     program = functools.partial(exec, _program_code(), {"__name__": "__main__", "__file__": str(PROGRAM)})
     outputs = run_isolated(set_up, program, stack_outputs)
-    monitor.attach_outputs()
     if monitor.stack is not None:
         # Under mocks the stack registers its outputs before the program exports them; the
         # engine receives them once the program has run, which is what this is.

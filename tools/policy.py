@@ -144,12 +144,13 @@ def run_policies(
 def _run_policies(resources: list[Registration], pack_config: Optional[Mapping[str, Any]]) -> PolicyReport:
     servicer = analyzer(pack_config)
     by_urn = {r.urn: r for r in resources}
+    providers = {r.urn: _provider(r, by_urn) for r in resources}
     # (response, the resource it was about: resource policies report no URN of their own)
     responses: list[tuple[Any, str]] = []
     for r in resources:
         request = proto.AnalyzeRequest(
             type=r.type, properties=r.wire, urn=r.urn, name=r.name, options=_options(r),
-            provider=_provider(r, by_urn),
+            provider=providers[r.urn],
         )
         if servicer.Remediate(request, None).remediations:
             # Not reachable with this pack: no policy implements `remediate`, so the SDK never
@@ -165,7 +166,7 @@ def _run_policies(resources: list[Registration], pack_config: Optional[Mapping[s
                 urn=r.urn,
                 name=r.name,
                 options=_options(r),
-                provider=_provider(r, by_urn),
+                provider=providers[r.urn],
                 parent=r.parent,
                 dependencies=r.dependencies,
             )

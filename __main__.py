@@ -1,11 +1,14 @@
-"""homelab-backups: stack config -> BackupStack -> exports. Nothing else happens here."""
+"""homelab-backups: stack config -> plan -> BackupStack -> exports. Nothing else happens here."""
 
 import pulumi
 
 from components.config import load_stack_config
+from components.plan import plan_stack
 from components.stack import BackupStack, BackupStackArgs
 
-config = load_stack_config()  # raises ConfigError (a clean RunError) before any resource exists
-stack = BackupStack("backups", BackupStackArgs(config=config))
+# Both raise ConfigError (a clean RunError) before any resource exists.
+config = load_stack_config()
+plan = plan_stack(config)
+stack = BackupStack("backups", BackupStackArgs(plan=plan))
 pulumi.export("inventory", stack.inventory)
 pulumi.export("databasePlugins", stack.database_plugins)

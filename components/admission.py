@@ -17,7 +17,6 @@ policy is unnecessary.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
@@ -93,8 +92,26 @@ class BindingSpec(Spec):
     validation_actions: Optional[tuple[Literal["Deny", "Warn", "Audit"], ...]] = Field(default=None)
 
 
+def cel_string(value: str) -> str:
+    """`value` as a CEL string literal. Config text reaches these expressions (the jitter image,
+    the banned classes), and a quote in it would otherwise rewrite the policy: everything but
+    printable ASCII other than `"` and `\\` is escaped, code points as \\u or \\U escapes."""
+    out = []
+    for char in value:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
 def _cel_string_list(values: tuple[str, ...]) -> str:
-    return json.dumps(list(values))  # a JSON list of strings is a valid CEL list literal
+    return "[" + ", ".join(cel_string(v) for v in values) + "]"
 
 
 def _label_is(label: str, value: str) -> str:
@@ -110,7 +127,7 @@ def jitter_policy_spec(jitter_seconds: int, image: str) -> MutatingAdmissionPoli
     sleep = f"sleep $(( $(od -An -N2 -tu2 /dev/urandom) % {jitter_seconds + 1} ))"
     container = (
         "Object.spec.template.spec.initContainers{"
-        f'name: "volsync-jitter", image: "{image}", command: ["/bin/sh", "-c", "{sleep}"], '
+        f'name: "volsync-jitter", image: {cel_string(image)}, command: ["/bin/sh", "-c", {cel_string(sleep)}], '
         "securityContext: Object.spec.template.spec.initContainers.securityContext{"
         "allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, "
         'capabilities: Object.spec.template.spec.initContainers.securityContext.capabilities{drop: ["ALL"]}}}'
@@ -199,8 +216,9 @@ def volsync_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec
             Validation(
                 expression=f"!variables.classes.exists(c, c in {banned_list})",
                 message_expression=(
-                    'object.kind + " " + object.metadata.name + " puts a backup volume on a banned storage class '
-                    f'({", ".join(banned)}): use a block or node-local class for storageClassName and cacheStorageClassName."'
+                    'object.kind + " " + object.metadata.name + " puts a backup volume on a banned storage class ("'
+                    f" + {cel_string(', '.join(banned))} + "
+                    '"): use a block or node-local class for storageClassName and cacheStorageClassName."'
                 ),
             ),
         ),
@@ -217,7 +235,7 @@ class AdmissionGuardrailsArgs:
 
 
 class AdmissionGuardrails(pulumi.ComponentResource):
-    policy_names: pulumi.Output[list]
+    policy_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: AdmissionGuardrailsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("backups:admission:AdmissionGuardrails", name, None, opts)

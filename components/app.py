@@ -8,14 +8,16 @@ repository backs it up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import labels
+from . import labels, names
 from .config import App, AppVolume, CacheSettings, Retention
+from .names import Role
 from .outputs import known
 from .volsync import (
     API_VERSION,
@@ -78,7 +80,7 @@ class BackupEnabledAppArgs:
     """Concrete 5-field cron of the app's restore drill; None when it is not drilled."""
 
 
-def inventory_entry(args: BackupEnabledAppArgs) -> dict:
+def inventory_entry(args: BackupEnabledAppArgs) -> dict[str, Any]:
     """What the stack reports for the app: claim, bootstrap repository, and per repository the
     source, its concrete schedule and the Kopia identity its snapshots carry."""
     return {
@@ -98,7 +100,7 @@ def inventory_entry(args: BackupEnabledAppArgs) -> dict:
 class BackupEnabledApp(pulumi.ComponentResource):
     claim_name: pulumi.Output[str]
     """The PVC the app mounts."""
-    sources: pulumi.Output[dict]
+    sources: pulumi.Output[dict[str, Any]]
     """repository -> {source, schedule, identity}."""
 
     def __init__(
@@ -109,9 +111,8 @@ class BackupEnabledApp(pulumi.ComponentResource):
         self._app, self._namespace = app.name, app.namespace
         self._prefix, self._args, self._security = name, args, security_context_for(volume.mover)
 
-        bootstrap_name = f"{app.name}-bootstrap"
         destination = self._destination(
-            "bootstrap",
+            Role.BOOTSTRAP,
             Trigger(manual=BOOTSTRAP_TRIGGER),
             args.bootstrap,
             self._own_identity(args.bootstrap),
@@ -135,11 +136,11 @@ class BackupEnabledApp(pulumi.ComponentResource):
             "data_source_ref": {
                 "api_group": "volsync.backube",
                 "kind": "ReplicationDestination",
-                "name": bootstrap_name,
+                "name": names.destination(app.name, Role.BOOTSTRAP),
             },
         }
         claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-volume",
+            names.child(name, "volume"),
             metadata=metadata,
             spec=spec,
             opts=pulumi.ResourceOptions(
@@ -149,7 +150,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
 
         for target in args.targets:
             k8s.apiextensions.CustomResource(
-                f"{name}-{target.repository}",
+                names.child(name, target.repository),
                 api_version=API_VERSION,
                 kind="ReplicationSource",
                 metadata=self._metadata(target.source_name),
@@ -184,7 +185,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
     def _restore(self, request: RestoreRequest, claim: pulumi.Resource) -> None:
         """Restore into the app's own claim (scale the app to zero first: see the runbook)."""
         self._destination(
-            "restore",
+            Role.RESTORE,
             Trigger(manual=request.trigger),
             request.target,
             SourceIdentity(source_name=request.source_name, source_namespace=request.source_namespace),
@@ -204,7 +205,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
         """
         volume, bootstrap = self._args.volume, self._args.bootstrap
         self._destination(
-            "drill",
+            Role.DRILL,
             Trigger(schedule=schedule),
             bootstrap,
             self._own_identity(bootstrap),
@@ -226,7 +227,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
 
     def _destination(
         self,
-        role: str,
+        role: Role,
         trigger: Trigger,
         target: BackupTarget,
         identity: SourceIdentity,
@@ -236,10 +237,10 @@ class BackupEnabledApp(pulumi.ComponentResource):
         """A ReplicationDestination `<app>-<role>` reading `identity` from `target`, as the app's
         movers do (same security context, cache and repository volumes)."""
         return k8s.apiextensions.CustomResource(
-            f"{self._prefix}-{role}",
+            names.child(self._prefix, role.value),
             api_version=API_VERSION,
             kind="ReplicationDestination",
-            metadata=self._metadata(f"{self._app}-{role}"),
+            metadata=self._metadata(names.destination(self._app, role)),
             spec=ReplicationDestinationSpec(
                 trigger=trigger,
                 kopia=KopiaDestinationOptions(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
+from . import names
 from .config import ExternalSecretRef, ExternalSecretSource, Repository, SecretValue
 from .volsync import (
     FILESYSTEM_REPOSITORY_URL,
@@ -44,11 +45,6 @@ class RepositoryAccess:
         return self.plain["KOPIA_REPOSITORY"]
 
 
-def cephfs_claim_name(repository: Repository) -> str:
-    """The per-namespace PVC bound to the repository's static CephFS volume."""
-    return f"kopia-{repository.name}"
-
-
 def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess:
     secret: dict[str, SecretStr] = {}
     external: dict[str, ExternalSecretRef] = {}
@@ -62,7 +58,7 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
             (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),),
         )
     if repository.cephfs is not None:
-        claim = ClaimVolumeSource(claim_name=cephfs_claim_name(repository))
+        claim = ClaimVolumeSource(claim_name=names.cephfs_claim(repository.name))
         source = MoverVolumeSource(persistent_volume_claim=claim)
         return RepositoryAccess(
             {"KOPIA_REPOSITORY": FILESYSTEM_REPOSITORY_URL}, secret, external,
@@ -89,7 +85,7 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
     return RepositoryAccess(plain, secret, external)
 
 
-def _put(name: str, value: SecretValue, secret: dict, external: dict) -> None:
+def _put(name: str, value: SecretValue, secret: dict[str, SecretStr], external: dict[str, ExternalSecretRef]) -> None:
     if isinstance(value, ExternalSecretSource):
         external[name] = value.external_secret
     else:

@@ -17,8 +17,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import labels
-from .backends import RepositoryAccess, cephfs_claim_name
+from . import labels, names
+from .backends import RepositoryAccess
 from .config import CacheSettings, MoverIdentity, Repository
 from .outputs import known
 from .secrets import cluster_secret
@@ -49,10 +49,6 @@ class SharedKopiaRepositoryArgs:
     """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
 
 
-def secret_name(repository: Repository) -> str:
-    return f"volsync-kopia-{repository.name}"
-
-
 class SharedKopiaRepository(pulumi.ComponentResource):
     """Repository Secrets for every namespace with apps, its storage, and its maintenance."""
 
@@ -70,7 +66,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
         super().__init__("backups:kopia:SharedKopiaRepository", name, None, opts)
         self._prefix, self._args = name, args
         repo = args.repository
-        self.secret_name = secret_name(repo)
+        self.secret_name = names.repository_secret(repo.name)
 
         bucket = self._bucket() if repo.s3 is not None and repo.manage_bucket else None
         maintenance_ns = repo.maintenance.namespace
@@ -100,11 +96,12 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             cache_storage_class_name=args.cache.storage_class,
         )
         k8s.apiextensions.CustomResource(
-            f"{self._prefix}-maintenance",
+            names.child(self._prefix, "maintenance"),
             api_version=API_VERSION,
             kind="KopiaMaintenance",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"kopia-{repo.name}", namespace=repo.maintenance.namespace, labels=labels.repository(repo.name)
+                name=names.kopia_maintenance(repo.name), namespace=repo.maintenance.namespace,
+                labels=labels.repository(repo.name),
             ),
             spec=spec.to_wire(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
@@ -121,7 +118,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             "annotations": {labels.TARGET: repo.target},
         }
         return cluster_secret(
-            f"{self._prefix}-{namespace}", metadata, access.plain, access.secret, access.external, parent=self
+            names.child(self._prefix, namespace), metadata, access.plain, access.secret, access.external, parent=self
         )
 
     # -- storage ---------------------------------------------------------------------------
@@ -135,14 +132,14 @@ class SharedKopiaRepository(pulumi.ComponentResource):
         repo = self._args.repository
         ceph = repo.cephfs
         assert ceph is not None
-        claim_name = cephfs_claim_name(repo)
-        pv_name = f"kopia-{repo.name}-{namespace}"
+        claim_name = names.cephfs_claim(repo.name)
+        pv_name = names.cephfs_volume(repo.name, namespace)
         attributes = {"clusterID": ceph.cluster_id, "fsName": ceph.fs_name, "staticVolume": "true"}
         if ceph.root_path:
             attributes["rootPath"] = ceph.root_path
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         volume = k8s.core.v1.PersistentVolume(
-            f"{self._prefix}-{namespace}-volume",
+            names.child(self._prefix, namespace, "volume"),
             metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name, labels=labels.repository(repo.name)),
             spec=k8s.core.v1.PersistentVolumeSpecArgs(
                 access_modes=["ReadWriteMany"],
@@ -163,7 +160,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             opts=keep,
         )
         return k8s.core.v1.PersistentVolumeClaim(
-            f"{self._prefix}-{namespace}-claim",
+            names.child(self._prefix, namespace, "claim"),
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=claim_name, namespace=namespace, labels=labels.repository(repo.name)
             ),
@@ -181,7 +178,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
         s3 = self._args.repository.s3
         assert s3 is not None and self._args.bucket_provider is not None
         return aws.s3.Bucket(
-            f"{self._prefix}-bucket",
+            names.child(self._prefix, "bucket"),
             bucket=s3.bucket,
             opts=pulumi.ResourceOptions(
                 parent=self, provider=self._args.bucket_provider, protect=True, retain_on_delete=True

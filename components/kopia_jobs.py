@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import labels
+from . import labels, names
 from .backends import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RepositoryAccess
 from .config import MoverIdentity, Repository
 from .volsync import REPOSITORY_MOUNT, MoverVolume
@@ -57,7 +57,7 @@ class KopiaPod:
     secret_name: str
     identity: MoverIdentity
 
-    def volumes(self) -> tuple[list, list]:
+    def volumes(self) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
         volumes = [k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())]
         mounts = [k8s.core.v1.VolumeMountArgs(name="work", mount_path=_WORK)]
         for volume in self.access.mover_volumes:
@@ -76,7 +76,8 @@ class KopiaPod:
         )
 
     def container(
-        self, name: str, image: str, script: str, extra_env: Optional[list] = None, **kwargs
+        self, name: str, image: str, script: str, extra_env: Optional[list[k8s.core.v1.EnvVarArgs]] = None,
+        **kwargs: Any,
     ) -> k8s.core.v1.ContainerArgs:
         _, mounts = self.volumes()
         return k8s.core.v1.ContainerArgs(
@@ -119,7 +120,7 @@ class KopiaWebUi(pulumi.ComponentResource):
     def __init__(self, name: str, args: KopiaPod, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("backups:kopia:KopiaWebUi", name, None, opts)
         repo = args.repository
-        app_name = f"kopia-ui-{repo.name}"
+        app_name = names.web_ui(repo.name)
         namespace = repo.maintenance.namespace
         selector = {"app.kubernetes.io/name": "kopia-ui", "app.kubernetes.io/instance": app_name}
         script = (
@@ -131,7 +132,7 @@ class KopiaWebUi(pulumi.ComponentResource):
             name=app_name, namespace=namespace, labels={**labels.repository(repo.name), **selector}
         )
         k8s.apps.v1.Deployment(
-            f"{name}-deployment",
+            names.child(name, "deployment"),
             metadata=metadata,
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
@@ -158,7 +159,7 @@ class KopiaWebUi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         service = k8s.core.v1.Service(
-            f"{name}-service",
+            names.child(name, "service"),
             metadata=metadata,
             spec=k8s.core.v1.ServiceSpecArgs(
                 selector=selector,
@@ -166,7 +167,8 @@ class KopiaWebUi(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.service_name = service.metadata.apply(lambda m: m.name if hasattr(m, "name") else m["name"])
+        # The name is known; taking it through the Service makes it resolve once the Service exists.
+        self.service_name = service.urn.apply(lambda _: app_name)
         self.register_outputs({"serviceName": self.service_name})
 
 
@@ -203,9 +205,9 @@ class RepositoryMirror(pulumi.ComponentResource):
         ]
         volumes, _ = args.source.volumes()
         k8s.batch.v1.CronJob(
-            f"{name}-cronjob",
+            names.child(name, "cronjob"),
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"kopia-mirror-{source.name}-to-{target.name}",
+                name=names.mirror_cronjob(source.name, target.name),
                 namespace=source.maintenance.namespace,
                 labels=labels.repository(source.name),
             ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Optional
 
 import pulumi
@@ -52,9 +52,9 @@ def longest_gap(cron: str) -> timedelta:
     return _longest_gap(" ".join(["0" if minute.isdigit() else minute, "0" if hour.isdigit() else hour, *rest]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _longest_gap(cron: str) -> timedelta:
-    start = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday: weekly schedules line up
+    start = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday: weekly schedules line up
     end = start + timedelta(days=14)
     times = croniter(cron, start)
     runs = [times.get_next(datetime)]
@@ -74,6 +74,10 @@ class StaleWindow:
     repository: str
     crons: tuple[str, ...]
     """Every concrete schedule of the repository's sources (apps may override)."""
+    alert: str
+    """The alert's name (names.stale_alert)."""
+    sources: tuple[str, ...]
+    """The exact ReplicationSource names writing to the repository."""
 
     @functools.cached_property
     def window(self) -> timedelta:
@@ -111,13 +115,14 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
               "kubectl -n {{ $labels.obj_namespace }} describe replicationsource {{ $labels.obj_name }}; read the volsync-src-* job logs; delete a stuck job."),
     ]
     for repo in args.repositories:
-        window = prometheus_duration(repo.window)
+        stale_for = prometheus_duration(repo.window)
         volsync.append(_rule(
-            f"BackupStale{''.join(p.capitalize() for p in repo.repository.split('-'))}",
-            f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="source", obj_name=~".+-{repo.repository}"}}[{window}])) == 0',
+            repo.alert,
+            # Exact names: Prometheus anchors the regex, and DNS labels hold no metacharacter.
+            f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="source", obj_name=~"{"|".join(repo.sources)}"}}[{stale_for}])) == 0',
             "10m", "warning",
-            "No backup of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} to " + repo.repository + " in " + window,
-            f"Backups to repository {repo.repository} run at least every {prometheus_duration(repo.window / 2)}; none completed in {window}.",
+            "No backup of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} to " + repo.repository + " in " + stale_for,
+            f"Backups to repository {repo.repository} run at least every {prometheus_duration(repo.window / 2)}; none completed in {stale_for}.",
             "Check the ReplicationSource status and mover logs; a wrong password shows as 'repository not initialized'.",
         ))
     maintenance = [
@@ -148,16 +153,16 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
     ))
     groups = [RuleGroup(name="volsync", rules=tuple(volsync)), RuleGroup(name="kopia-maintenance", rules=tuple(maintenance))]
     if args.drill_crons:
-        window = prometheus_duration(2 * max(longest_gap(c) for c in args.drill_crons) + timedelta(hours=6))
+        overdue = prometheus_duration(2 * max(longest_gap(c) for c in args.drill_crons) + timedelta(hours=6))
         groups.append(RuleGroup(name="restore-drills", rules=(
             _rule("RestoreDrillFailing", 'volsync_volume_out_of_sync{role="destination", obj_name=~".+-drill"} == 1', "2h", "critical",
                   "Restore drill {{ $labels.obj_namespace }}/{{ $labels.obj_name }} is failing",
                   "The scheduled test restore of this app's latest snapshot did not complete: its backups may not be restorable.",
                   "kubectl -n {{ $labels.obj_namespace }} describe replicationdestination {{ $labels.obj_name }}; read the volsync-dst-* job logs."),
             _rule("RestoreDrillOverdue",
-                  f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="destination", obj_name=~".+-drill"}}[{window}])) == 0',
+                  f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="destination", obj_name=~".+-drill"}}[{overdue}])) == 0',
                   "1h", "warning",
-                  "No successful restore drill of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} in " + window,
+                  "No successful restore drill of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} in " + overdue,
                   "Restore drills run on a schedule; none succeeded within two intervals.",
                   "Check the drill ReplicationDestination and its trigger schedule; run one by changing spec.trigger.manual."),
         )))
@@ -165,7 +170,7 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
 
 
 class BackupAlerts(pulumi.ComponentResource):
-    rule_names: pulumi.Output[list]
+    rule_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: BackupAlertsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("backups:monitoring:BackupAlerts", name, None, opts)

@@ -15,13 +15,13 @@ is the safe direction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import labels
+from . import labels, names
 from .config import Database, ExternalSecretSource, Repository
 from .outputs import known
 from .pgbackrest import (
@@ -51,12 +51,6 @@ SECRET_KEY = "ACCESS_SECRET_KEY"
 ENCRYPTION_KEY = "ENCRYPTION_PASS"
 
 
-def default_schedules(position: int) -> tuple[str, str]:
-    """(full, diff) 6-field crons for the repository at `position`: 03:00, 04:00, ..."""
-    hour = (3 + position) % 24
-    return f"0 0 {hour} * * 0", f"0 0 {hour} * * 1-6"
-
-
 @dataclass(frozen=True)
 class PgRepository:
     repository: Repository
@@ -74,7 +68,7 @@ class PgBackRestClusterBackupArgs:
 
 
 class PgBackRestClusterBackup(pulumi.ComponentResource):
-    plugins: pulumi.Output[list]
+    plugins: pulumi.Output[list[dict[str, Any]]]
     """The `spec.plugins` entry the CNPG Cluster needs to archive WAL through pgBackRest."""
     stanza_name: pulumi.Output[str]
 
@@ -84,9 +78,9 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         super().__init__("backups:postgres:PgBackRestClusterBackup", name, None, opts)
         self._prefix, self._args = name, args
         db = args.database
-        stanza = db.stanza or db.name
+        stanza = db.stanza_name
         StanzaLock(
-            f"{name}-stanza-lock", db.name, db.namespace, stanza, db.allow_stanza_rename,
+            names.child(name, "stanza-lock"), db.name, db.namespace, stanza, db.allow_stanza_rename,
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -98,7 +92,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
             waits += made
             repositories.append(self._repository_entry(target, secret_name, encryption_secret))
         stanza_cr = k8s.apiextensions.CustomResource(
-            f"{name}-stanza",
+            names.child(name, "stanza"),
             api_version=PLUGIN_API_VERSION,
             kind="Stanza",
             metadata=self._metadata(db.name),
@@ -107,9 +101,9 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
             ).to_wire(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
         )
-        plugin_config_name = f"{db.name}-pgbackrest"
+        plugin_config_name = names.plugin_config(db.name)
         k8s.apiextensions.CustomResource(
-            f"{name}-plugin-config",
+            names.child(name, "plugin-config"),
             api_version=PLUGIN_API_VERSION,
             kind="PluginConfig",
             metadata=self._metadata(plugin_config_name),
@@ -125,10 +119,10 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         for number, target in enumerate(args.repositories, start=1):
             for kind, schedule in (("full", target.full_schedule), ("diff", target.diff_schedule)):
                 k8s.apiextensions.CustomResource(
-                    f"{name}-{target.repository.name}-{kind}",
+                    names.child(name, target.repository.name, kind),
                     api_version=CNPG_API_VERSION,
                     kind="ScheduledBackup",
-                    metadata=self._metadata(f"{db.name}-{target.repository.name}-{kind}"),
+                    metadata=self._metadata(names.scheduled_backup(db.name, target.repository.name, kind)),
                     spec=ScheduledBackupSpec(
                         cluster=ClusterRef(name=db.name),
                         schedule=schedule,
@@ -141,7 +135,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
 
         if db.manage_cluster:
             k8s.apiextensions.CustomResource(
-                f"{name}-cluster",
+                names.child(name, "cluster"),
                 api_version=CNPG_API_VERSION,
                 kind="Cluster",
                 metadata=self._metadata(db.name),
@@ -162,8 +156,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         return {"name": name, "namespace": db.namespace, "labels": {**labels.MANAGED_BY, labels.DATABASE: db.name}}
 
     def _bucket_name(self) -> str:
-        db = self._args.database
-        return db.bucket or db.name
+        return self._args.database.bucket_name
 
     def _repository_entry(
         self, target: PgRepository, secret_name: str, encryption_secret: Optional[str]
@@ -173,7 +166,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         assert s3 is not None and repo.region is not None
         if target.bucket_provider is not None:
             aws.s3.Bucket(
-                f"{self._prefix}-{repo.name}-bucket",
+                names.child(self._prefix, repo.name, "bucket"),
                 bucket=self._bucket_name(),
                 opts=pulumi.ResourceOptions(
                     parent=self, provider=target.bucket_provider, protect=True, retain_on_delete=True
@@ -208,7 +201,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
     def _credentials(self, repo: Repository) -> tuple[str, list[pulumi.Resource]]:
         """The repository's S3 keys in the database namespace, under the plugin's key names."""
         db = self._args.database
-        name = f"pgbackrest-{db.name}-{repo.name}"
+        name = names.pgbackrest_credentials(db.name, repo.name)
         credentials = repo.credentials
         assert credentials is not None
         secret, external = {}, {}
@@ -221,19 +214,19 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
             assert credentials.access_key_id is not None and credentials.secret_access_key is not None
             secret = {ACCESS_KEY: credentials.access_key_id, SECRET_KEY: credentials.secret_access_key}
         made = cluster_secret(
-            f"{self._prefix}-{repo.name}-credentials", self._metadata(name), {}, secret, external, parent=self
+            names.child(self._prefix, repo.name, "credentials"), self._metadata(name), {}, secret, external, parent=self
         )
         return name, [made]
 
     def _encryption_secret(self) -> str:
         db = self._args.database
         assert db.encryption is not None
-        name = f"pgbackrest-{db.name}-encryption"
+        name = names.pgbackrest_encryption(db.name)
         passphrase = db.encryption.passphrase
         secret, external = {}, {}
         if isinstance(passphrase, ExternalSecretSource):
             external = {ENCRYPTION_KEY: passphrase.external_secret}
         else:
             secret = {ENCRYPTION_KEY: passphrase}
-        cluster_secret(f"{self._prefix}-encryption", self._metadata(name), {}, secret, external, parent=self)
+        cluster_secret(names.child(self._prefix, "encryption"), self._metadata(name), {}, secret, external, parent=self)
         return name

@@ -34,15 +34,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional
+from typing import Optional
 
-from croniter import croniter
+from .names import JobKey
 
 PRESETS = ("hourly", "daily", "weekly")
 
 #: `H`, `H(a-b)` and `H/n` in a minute or hour field.
-_H_TOKEN = re.compile(r"^H(?:\((\d+)-(\d+)\))?(?:/(\d+))?$")
+_H_TOKEN = re.compile(r"H(?:\((\d{1,2})-(\d{1,2})\))?(?:/(\d{1,2}))?")
 _FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 _FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 
@@ -59,29 +60,114 @@ def stable_hash(*parts: str) -> int:
 
 
 def validate_schedule(spec: str) -> str:
-    """Return `spec` if it is a preset or a valid 5-field cron (H tokens allowed).
+    """Return `spec` if it is a preset or a 5-field cron that runs (H tokens allowed).
 
-    Raises ValueError with a message that says what is allowed.
+    Raises ValueError with a message that says what is allowed. The grammar is the part of
+    cron every consumer agrees on (numbers, `*`, ranges, steps, lists): VolSync's CRD pattern
+    and robfig/cron differ on names (`MON`), `L`, `#` and `?`, so none of them is accepted.
     """
     if spec in PRESETS:
         return spec
-    fields = spec.split()
-    if len(fields) != 5:
-        raise ValueError(f"{spec!r} is not a schedule: {CRON_HELP}; got {len(fields)} fields")
-    probe = []
+    fields = spec.split(" ")
+    if len(fields) != 5 or any(not f for f in fields):
+        raise ValueError(f"{_shown(spec)} is not a schedule: {CRON_HELP}; got {len(spec.split())} fields")
+    values = []
     for index, field in enumerate(fields):
         if "H" in field:
-            if index > 1 or not _H_TOKEN.match(field):
-                raise ValueError(
-                    f"{spec!r}: H is allowed only as H, H(a-b) or H/n in the minute or hour "
-                    f"field, not {field!r} in the {_FIELD_NAMES[index]} field"
-                )
-            probe.append(str(_FIELD_RANGES[index][0]))
+            values.append(_hashed_field(spec, index, field))
         else:
-            probe.append(field)
-    if not croniter.is_valid(" ".join(probe)):
-        raise ValueError(f"{spec!r} is not a valid cron expression: {CRON_HELP}")
+            values.append(_cron_field(spec, index, field, _FIELD_RANGES[index]))
+    _runs(spec, values)
     return spec
+
+
+def validate_six_field_schedule(spec: str) -> str:
+    """A CloudNative-PG ScheduledBackup schedule: seconds first, then the 5 cron fields."""
+    fields = spec.split(" ")
+    problem = f"{_shown(spec)} is not a 6-field CloudNative-PG schedule (seconds first, like '0 0 3 * * *')"
+    if len(fields) != 6 or any(not f for f in fields) or "H" in spec:
+        raise ValueError(problem)
+    try:
+        _cron_field(spec, -1, fields[0], (0, 59))
+        values = [_cron_field(spec, i, f, _FIELD_RANGES[i]) for i, f in enumerate(fields[1:])]
+    except ValueError as error:
+        raise ValueError(f"{problem}: {error}") from None
+    _runs(spec, values)
+    return spec
+
+
+def _shown(spec: str) -> str:
+    text = repr(spec)
+    return text if len(text) <= 72 else text[:60] + "...'"
+
+
+_NUMBER = re.compile(r"[0-9]{1,2}")
+
+
+def _cron_field(spec: str, index: int, field: str, bounds: tuple[int, int]) -> set[int]:
+    """The values a field stands for; ValueError when it is outside the shared grammar."""
+    low, high = bounds
+    name = _FIELD_NAMES[index] if index >= 0 else "seconds"
+    values: set[int] = set()
+    for item in field.split(","):
+        body, slash, step_text = item.partition("/")
+        step = 1
+        if slash:
+            if not _NUMBER.fullmatch(step_text) or int(step_text) == 0:
+                raise ValueError(f"{_shown(spec)} is not a valid cron expression: step {step_text!r} in the {name} field; {CRON_HELP}")
+            step = int(step_text)
+        if body == "*":
+            start, end = low, high
+        elif "-" in body:
+            first, _, last = body.partition("-")
+            if not (_NUMBER.fullmatch(first) and _NUMBER.fullmatch(last)):
+                raise ValueError(f"{_shown(spec)} is not a valid cron expression: {item!r} in the {name} field; {CRON_HELP}")
+            start, end = int(first), int(last)
+        elif _NUMBER.fullmatch(body):
+            start = int(body)
+            end = high if slash else start
+        else:
+            raise ValueError(f"{_shown(spec)} is not a valid cron expression: {item!r} in the {name} field; {CRON_HELP}")
+        if not (low <= start <= end <= high):
+            raise ValueError(
+                f"{_shown(spec)} is not a valid cron expression: {item!r} is outside {low}-{high} "
+                f"in the {name} field"
+            )
+        values.update(range(start, end + 1, step))
+    return values
+
+
+def _hashed_field(spec: str, index: int, field: str) -> set[int]:
+    """An `H` field (minute or hour only): H, H(a-b), H/n, H(a-b)/n, with a-b inside the field's
+    range and n at least 1. Returns every value the hash may pick."""
+    match = _H_TOKEN.fullmatch(field)
+    if index > 1 or not match:
+        raise ValueError(
+            f"{_shown(spec)}: H is allowed only as H, H(a-b) or H/n in the minute or hour "
+            f"field, not {field!r} in the {_FIELD_NAMES[index]} field"
+        )
+    low, high = _FIELD_RANGES[index]
+    if match.group(1) is not None:
+        first, last = int(match.group(1)), int(match.group(2))
+        if not (low <= first <= last <= high):
+            raise ValueError(f"{_shown(spec)}: H({first}-{last}) must lie within {low}-{high} in the {_FIELD_NAMES[index]} field")
+        low, high = first, last
+    if match.group(3) is not None and not 1 <= int(match.group(3)) <= high - low + 1:
+        raise ValueError(f"{_shown(spec)}: the step of {field!r} must be 1 to {high - low + 1}")
+    return set(range(low, high + 1))
+
+
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February can have 29
+
+
+def _runs(spec: str, values: list[set[int]]) -> None:
+    """Refuse a schedule that never fires, like `0 0 31 2 *` (February 31st): cron accepts it,
+    and the backup silently never runs. With a day of week set, cron runs on either match."""
+    _, _, days, months, weekdays = values
+    if weekdays != set(range(0, 7)):
+        return  # a restricted day of week runs every week, whatever the day of month says
+    if not any(day <= _DAYS_IN_MONTH[month - 1] for month in months for day in days):
+        raise ValueError(f"{_shown(spec)} never runs: no month in it has that day")
 
 
 def resolve_hashed(spec: str, *identity: str) -> str:
@@ -89,7 +175,7 @@ def resolve_hashed(spec: str, *identity: str) -> str:
     fields = spec.split()
     seed = stable_hash(*identity)
     for index in (0, 1):
-        match = _H_TOKEN.match(fields[index])
+        match = _H_TOKEN.fullmatch(fields[index])
         if not match:
             continue
         low, high = _FIELD_RANGES[index]
@@ -123,29 +209,11 @@ class NightWindow:
 
 @dataclass(frozen=True)
 class ScheduledJob:
-    """Something that runs on a schedule: a mover of (app, namespace) to a repository."""
+    """Something that runs on a schedule, and the schedule the config gives it."""
 
-    name: str
-    namespace: str
-    repository: str
+    key: JobKey
     spec: str
-
-    @property
-    def identity(self) -> tuple[str, str, str]:
-        return (self.name, self.namespace, self.repository)
-
-
-def pin_key(identity: tuple[str, str, str]) -> str:
-    """`namespace/name/repository`: how `backups:schedulePins` names a job (`repository` is
-    `restore-drill` for an app's drill; `name` is `kopia-maintenance` or `kopia-mirror` for a
-    repository's own jobs)."""
-    name, namespace, repository = identity
-    return f"{namespace}/{name}/{repository}"
-
-
-def identity_of_pin(key: str) -> tuple[str, str, str]:
-    namespace, name, repository = key.split("/")
-    return (name, namespace, repository)
+    """A preset or a 5-field cron (H tokens allowed)."""
 
 
 def _slots_for(preset: str, window: NightWindow) -> int:
@@ -162,35 +230,35 @@ def _preset_cron(preset: str, slot: int, window: NightWindow) -> str:
 def plan_schedules(
     jobs: Iterable[ScheduledJob],
     window: NightWindow = NightWindow(),
-    pins: Optional[Mapping[tuple[str, str, str], str]] = None,
-) -> dict[tuple[str, str, str], str]:
+    pins: Optional[Mapping[JobKey, str]] = None,
+) -> dict[JobKey, str]:
     """Concrete 5-field cron for every job (in the order given), as the module docstring promises.
 
-    Jobs of one preset and one repository share the slots. Pinned jobs keep their slot; a pin
-    that no longer fits the job (its preset or the night window changed) is ignored. Every other
-    job, in config order, takes the least-loaded slot, ties going to the slot nearest after its
-    hash ("home") slot.
+    Jobs of one preset and one pool (a repository's jobs, or the drills) share the slots.
+    Pinned jobs keep their slot; a pin that no longer fits the job (its preset or the night
+    window changed) is ignored. Every other job, in config order, takes the least-loaded slot,
+    ties going to the slot nearest after its hash ("home") slot.
     """
     jobs = list(jobs)
     pins = pins or {}
-    plan: dict[tuple[str, str, str], str] = {}
-    loads: dict[tuple[str, str], list[int]] = {}
+    plan: dict[JobKey, str] = {}
+    loads: dict[tuple[tuple[str, str], str], list[int]] = {}
     unplaced: list[ScheduledJob] = []
     for job in jobs:
         if job.spec not in PRESETS:
-            plan[job.identity] = resolve_hashed(job.spec, *job.identity)
+            plan[job.key] = resolve_hashed(job.spec, *job.key.seed)
             continue
-        load = loads.setdefault((job.repository, job.spec), [0] * _slots_for(job.spec, window))
-        slot = pinned_slot(pins.get(job.identity), job.spec, window)
+        load = loads.setdefault((job.key.pool, job.spec), [0] * _slots_for(job.spec, window))
+        slot = pinned_slot(pins.get(job.key), job.spec, window)
         if slot is None:
             unplaced.append(job)
         else:
             load[slot] += 1
-            plan[job.identity] = _preset_cron(job.spec, slot, window)
+            plan[job.key] = _preset_cron(job.spec, slot, window)
     for job in unplaced:
-        load = loads[(job.repository, job.spec)]
+        load = loads[(job.key.pool, job.spec)]
         slots = len(load)
-        home = stable_hash(*job.identity) % slots
+        home = stable_hash(*job.key.seed) % slots
         lowest = min(load)
         # Walk forward from home to the first least-loaded slot: O(slots) at worst.
         slot = next(
@@ -199,8 +267,8 @@ def plan_schedules(
             if load[(home + step) % slots] == lowest
         )
         load[slot] += 1
-        plan[job.identity] = _preset_cron(job.spec, slot, window)
-    return {job.identity: plan[job.identity] for job in jobs}
+        plan[job.key] = _preset_cron(job.spec, slot, window)
+    return {job.key: plan[job.key] for job in jobs}
 
 
 def pinned_slot(cron: Optional[str], preset: str, window: NightWindow) -> Optional[int]:

@@ -8,7 +8,7 @@ non-secret values added by its template, so no secret value passes through Pulum
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s

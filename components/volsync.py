@@ -8,10 +8,13 @@ against the upstream CRD schemas in ../shared/crds.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from .config import MoverIdentity
 
 API_VERSION = "volsync.backube/v1alpha1"
 
@@ -28,12 +31,13 @@ class Spec(BaseModel):
         extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
     )
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         """The spec as the CRD spells it, without unset fields or empty lists."""
-        return _drop_empty(self.model_dump(by_alias=True, exclude_none=True))
+        wire: dict[str, Any] = _drop_empty(self.model_dump(by_alias=True, exclude_none=True))
+        return wire
 
 
-def _drop_empty(value):
+def _drop_empty(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_empty(v) for k, v in value.items() if v != [] and v != ()}
     if isinstance(value, (list, tuple)):
@@ -69,7 +73,7 @@ class PodSecurityContext(Spec):
     run_as_non_root: Optional[bool] = None
 
 
-def security_context_for(identity) -> PodSecurityContext:
+def security_context_for(identity: MoverIdentity) -> PodSecurityContext:
     """The pod-level context a mover runs with: the identity (uid, gid, fsGroup) that can read
     the app's files, and non-root unless the identity is root."""
     return PodSecurityContext(
@@ -141,7 +145,7 @@ class KopiaDestinationOptions(Spec):
     restore_as_of: Optional[str] = None
 
     @model_validator(mode="after")
-    def _one_destination(self) -> "KopiaDestinationOptions":
+    def _one_destination(self) -> KopiaDestinationOptions:
         provisioned = self.capacity is not None and self.access_modes is not None
         if (self.destination_pvc is not None) == provisioned:
             raise ValueError("set destinationPVC, or capacity and accessModes, not both or neither")

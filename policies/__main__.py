@@ -4,8 +4,7 @@ Tests and the offline preview import `backup_policies` instead and run the same 
 through the SDK's own analyzer in-process.
 """
 
-from pulumi_policy import PolicyPack
-
 from backup_policies import ENFORCEMENT_LEVEL, PACK_NAME, POLICIES
+from pulumi_policy import PolicyPack
 
 PolicyPack(name=PACK_NAME, policies=POLICIES, enforcement_level=ENFORCEMENT_LEVEL)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -18,7 +19,7 @@ CRD_GROUPS = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def crd_schemas(crds_dir: Path) -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) -> strict openAPIV3Schema, for every served version of every CRD."""
     schemas: dict[tuple[str, str], dict] = {}

@@ -7,17 +7,15 @@ import copy
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from tools.offline import ProgramRun, Registration, load_stack_file, run_program, stack_file
 
-from tools.offline import ProgramRun, Registration, load_stack_file, run_program, stack_file  # noqa: E402
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 CRDS_DIR = PROJECT_DIR.parent / "shared" / "crds"
 

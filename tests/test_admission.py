@@ -199,7 +199,11 @@ def test_alerts_cover_volsync_maintenance_staleness_and_drills(dev_run):
         assert alert["labels"]["severity"] in ("critical", "warning") and alert["for"]
         assert alert["annotations"]["runbook"] and alert["annotations"]["summary"]
     # Hourly backups: stale after two missed runs plus an hour.
-    assert '[3h])) == 0' in alerts["BackupStaleNas"]["expr"] and 'obj_name=~".+-nas"' in alerts["BackupStaleNas"]["expr"]
+    assert '[3h])) == 0' in alerts["BackupStaleNas"]["expr"]
+    # Exactly the sources that write to nas, as the program registered them.
+    sources = sorted(r.inputs["metadata"]["name"] for r in dev_run.registrations
+                     if r.type.endswith(":ReplicationSource") and r.inputs["spec"]["kopia"]["repository"] == "volsync-kopia-nas")
+    assert f'obj_name=~"{"|".join(sources)}"' in alerts["BackupStaleNas"]["expr"]
     assert "volsync_volume_out_of_sync == 1" == alerts["VolSyncVolumeOutOfSync"]["expr"]
     assert "> 691200" in alerts["KopiaMaintenanceMissing"]["expr"]  # weekly + 1 day = 8 days, as in the seed
 

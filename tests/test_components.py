@@ -11,7 +11,6 @@ from tools.offline import Secret
 from .conftest import dev_config, named, of_kind, run_config, with_changes
 
 
-
 def test_one_repository_secret_per_namespace_with_apps_plus_maintenance(dev_run):
     secrets = of_kind(dev_run, "Secret")
     where = sorted(s.inputs["metadata"]["namespace"] for s in secrets)

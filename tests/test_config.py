@@ -36,7 +36,7 @@ def problems_of(config) -> list[str]:
         ({"apps": [{**APP, "repositories": "nas"}]}, "backups:apps[0].repositories: 'nas' is not a list"),
         ({"apps": [{**APP, "schedule": "61 * * * *"}]}, "backups:apps[0].schedule: '61 * * * *' is not a valid cron"),
         ({"kubernetes": {"version": "one.35"}}, "backups:kubernetes.version: 'one.35' does not match"),
-        ({"apps": [{"name": "x" * 50, "namespace": "media"}]}, "longer than 63 characters"),
+        ({"apps": [{"name": "x" * 50, "namespace": "media"}]}, "longer than its limit of 51"),
     ],
 )
 def test_each_problem_names_its_key_path(change, expected):

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from components.config import stack_config_of
+from components.plan import scheduled_jobs
 from components.schedule import plan_schedules
-from components.stack import scheduled_jobs
 from tools import pin_schedules
 from tools.offline import load_stack_file, run_program, stack_file
 
@@ -103,9 +103,9 @@ def test_without_pins_the_same_removal_moves_later_apps(tmp_path):
     config = stack_config_of(load_stack_file(unpinned_stack(tmp_path, apps=65))[0])
     jobs = scheduled_jobs(config)
     before = plan_schedules(jobs, config.defaults.window)
-    kept = [job for job in jobs if job.name not in ("app00", "app31")]
+    kept = [job for job in jobs if job.key.owner not in ("app00", "app31")]
     after = plan_schedules(kept, config.defaults.window)
-    assert any(after[job.identity] != before[job.identity] for job in kept)
+    assert any(after[job.key] != before[job.key] for job in kept)
 
 
 def test_a_broken_stack_exits_2_naming_the_key(tmp_path, capsys):
@@ -113,7 +113,7 @@ def test_a_broken_stack_exits_2_naming_the_key(tmp_path, capsys):
     shutil.copy(DEV, path)
     path.write_text(path.read_text().replace("media/radarr/nas:", "radarr:"))
     assert pin(path) == 2
-    assert "backups:schedulePins.radarr: 'radarr' is not namespace/name/repository" in capsys.readouterr().err
+    assert "backups:schedulePins.radarr: 'radarr' is not a pin key" in capsys.readouterr().err
 
 
 def test_a_bad_pinned_schedule_names_its_key(tmp_path, capsys):

@@ -178,7 +178,7 @@ def external_secret(namespace: str, password_key: str):
 def test_external_secrets_of_one_repository_must_read_one_password():
     report = run_policies([external_secret("media", "kopia"), external_secret("games", "kopia-games")])
     (violation,) = report.mandatory
-    assert violation.policy == "kopia-shared-password" and "s3.us-east-005.backblazeb2.com/s3://volsync/" in violation.message
+    assert violation.policy == "kopia-shared-password" and "s3://s3.us-east-005.backblazeb2.com/volsync" in violation.message
     assert run_policies([external_secret("media", "kopia"), external_secret("games", "kopia")]).violations == ()
 
 

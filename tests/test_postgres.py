@@ -93,4 +93,4 @@ def test_renaming_a_stanza_is_stopped_unless_allowed():
 
 def test_every_database_registers_its_stanza_lock(seed):
     locks = [r for r in seed.registrations if r.type == "pulumi-python:dynamic:Resource"]
-    assert sorted(l.inputs["stanza"] for l in locks) == ["postgres18-cluster", "postgres18-immich"]
+    assert sorted(lock.inputs["stanza"] for lock in locks) == ["postgres18-cluster", "postgres18-immich"]

@@ -102,7 +102,7 @@ def test_a_wrong_policy_config_is_a_usage_error(tmp_path):
     config = tmp_path / "pack.json"
     config.write_text('{"no-such-policy": "advisory"}')
     result = preview("--policy-config", str(config))
-    assert result.returncode == 2 and "unknown policies: no-such-policy" in result.stderr
+    assert result.returncode == 2 and "'no-such-policy' is not a policy of this pack" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from croniter import croniter
 
+from components.names import JobKey, JobKind
 from components.schedule import (
     NightWindow,
     ScheduledJob,
@@ -19,8 +20,12 @@ from components.schedule import (
 )
 
 
+def backup(app: str, namespace: str, repository: str, spec: str) -> ScheduledJob:
+    return ScheduledJob(JobKey(JobKind.BACKUP, namespace, app, repository), spec)
+
+
 def hourly_jobs(count: int, repository: str = "nas") -> list[ScheduledJob]:
-    return [ScheduledJob(f"app{i}", f"ns{i % 7}", repository, "hourly") for i in range(count)]
+    return [backup(f"app{i}", f"ns{i % 7}", repository, "hourly") for i in range(count)]
 
 
 @pytest.mark.parametrize("count", [2, 59, 60, 61, 120, 600])
@@ -32,7 +37,7 @@ def test_hourly_apps_never_bunch_beyond_ceil_n_over_60(count):
 
 def test_appending_an_app_moves_no_other_app():
     before = plan_schedules(hourly_jobs(90))
-    after = plan_schedules(hourly_jobs(90) + [ScheduledJob("newcomer", "media", "nas", "hourly")])
+    after = plan_schedules(hourly_jobs(90) + [backup("newcomer", "media", "nas", "hourly")])
     assert {k: after[k] for k in before} == before
 
 
@@ -40,7 +45,7 @@ def test_removing_the_last_app_moves_no_other_app():
     jobs = hourly_jobs(90)
     before = plan_schedules(jobs)
     after = plan_schedules(jobs[:-1])
-    assert after == {k: v for k, v in before.items() if k != jobs[-1].identity}
+    assert after == {k: v for k, v in before.items() if k != jobs[-1].key}
 
 
 def test_with_pins_removing_apps_anywhere_moves_no_other_app():
@@ -48,15 +53,15 @@ def test_with_pins_removing_apps_anywhere_moves_no_other_app():
     pins = plan_schedules(jobs)
     kept = [job for i, job in enumerate(jobs) if i not in (0, 37, 90)]
     after = plan_schedules(kept, pins=pins)
-    assert after == {job.identity: pins[job.identity] for job in kept}
+    assert after == {job.key: pins[job.key] for job in kept}
 
 
 def test_with_pins_inserting_an_app_anywhere_moves_no_other_app():
     jobs = hourly_jobs(90)
     pins = plan_schedules(jobs)
-    newcomer = ScheduledJob("newcomer", "media", "nas", "hourly")
+    newcomer = backup("newcomer", "media", "nas", "hourly")
     after = plan_schedules(jobs[:5] + [newcomer] + jobs[5:], pins=pins)
-    assert {k: v for k, v in after.items() if k != newcomer.identity} == pins
+    assert {k: v for k, v in after.items() if k != newcomer.key} == pins
 
 
 @pytest.mark.parametrize("count", [60, 120, 600])
@@ -64,17 +69,17 @@ def test_a_new_app_takes_the_minute_a_removed_app_left_so_the_peak_holds(count):
     jobs = hourly_jobs(count)
     pins = plan_schedules(jobs)
     removed = jobs[count // 3]
-    newcomer = ScheduledJob("newcomer", "media", "nas", "hourly")
+    newcomer = backup("newcomer", "media", "nas", "hourly")
     after = plan_schedules([j for j in jobs if j != removed] + [newcomer], pins=pins)
-    assert after[newcomer.identity] == pins[removed.identity]
+    assert after[newcomer.key] == pins[removed.key]
     assert peak_starts_per_minute(after.values()) == math.ceil(count / 60)
 
 
 def test_a_pin_that_no_longer_fits_its_preset_is_planned_afresh():
     window = NightWindow(1, 5)
-    job = ScheduledJob("radarr", "media", "b2", "daily")  # was hourly when it was pinned
-    plan = plan_schedules([job], window, pins={job.identity: "21 * * * *"})
-    minute, hour, *rest = plan[job.identity].split()
+    job = backup("radarr", "media", "b2", "daily")  # was hourly when it was pinned
+    plan = plan_schedules([job], window, pins={job.key: "21 * * * *"})
+    minute, hour, *rest = plan[job.key].split()
     assert rest == ["*", "*", "*"] and 1 <= int(hour) < 5
 
 
@@ -99,13 +104,13 @@ def test_a_schedule_is_the_same_on_every_run():
 
 def test_repositories_are_spread_independently():
     plan = plan_schedules(hourly_jobs(60, "nas") + hourly_jobs(60, "b2"))
-    nas = [c for k, c in plan.items() if k[2] == "nas"]
+    nas = [c for k, c in plan.items() if k.repository == "nas"]
     assert peak_starts_per_minute(nas) == 1
 
 
 def test_daily_jobs_spread_over_the_night_window():
     window = NightWindow(1, 5)
-    jobs = [ScheduledJob(f"app{i}", "media", "b2", "daily") for i in range(480)]
+    jobs = [backup(f"app{i}", "media", "b2", "daily") for i in range(480)]
     plan = plan_schedules(jobs, window)
     hours = {int(c.split()[1]) for c in plan.values()}
     assert hours == {1, 2, 3, 4}
@@ -114,7 +119,7 @@ def test_daily_jobs_spread_over_the_night_window():
 
 def test_a_night_window_across_midnight_is_filled_evenly():
     window = NightWindow(22, 4)  # defaults.nightWindow: "22-04"
-    jobs = [ScheduledJob(f"app{i}", "media", "b2", "daily") for i in range(720)]
+    jobs = [backup(f"app{i}", "media", "b2", "daily") for i in range(720)]
     plan = plan_schedules(jobs, window)
     per_hour = Counter(int(c.split()[1]) for c in plan.values())
     assert per_hour == {hour: 120 for hour in (22, 23, 0, 1, 2, 3)}  # 2 per minute, every minute
@@ -122,7 +127,7 @@ def test_a_night_window_across_midnight_is_filled_evenly():
 
 
 def test_weekly_runs_on_sunday_inside_the_window():
-    plan = plan_schedules([ScheduledJob("kopia-maintenance", "volsync-system", "nas", "weekly")])
+    plan = plan_schedules([ScheduledJob(JobKey(JobKind.MAINTENANCE, "volsync-system", "nas", "nas"), "weekly")])
     minute, hour, dom, month, dow = next(iter(plan.values())).split()
     assert (dom, month, dow) == ("*", "*", "0") and 1 <= int(hour) < 5
 
@@ -145,7 +150,7 @@ def test_valid_schedules(spec):
 
 @pytest.mark.parametrize("spec", ["nightly", "0 * * *", "0 0 * * * *", "61 * * * *", "H * H * *", "0 25 * * *"])
 def test_invalid_schedules_say_what_is_allowed(spec):
-    with pytest.raises(ValueError, match="hourly, daily, weekly|H is allowed only"):
+    with pytest.raises(ValueError, match="hourly, daily, weekly|H is allowed only|is outside"):
         validate_schedule(spec)
 
 

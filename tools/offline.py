@@ -16,17 +16,18 @@ import functools
 import gc
 import json
 import logging
-import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 import pulumi
-import yaml
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from .stackfile import StackFileError, read_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "homelab-backups"
@@ -247,8 +248,6 @@ def run_program(
     preview: bool = True,
 ) -> ProgramRun:
     """Run `__main__.py` under mocks with this config. Exceptions from the program propagate."""
-    if str(PROJECT_DIR) not in sys.path:
-        sys.path.insert(0, str(PROJECT_DIR))
     monitor, warnings = _RecordingMonitor(), _KeepWarnings()
 
     def set_up() -> None:
@@ -378,12 +377,22 @@ def load_stack_file(path: Path) -> tuple[dict[str, str], list[str], list[str]]:
 
     Returns (config, secret keys, keys whose `secure:` values could not be decrypted). Offline
     there is no secrets provider, so each `secure:` value becomes a placeholder, still a secret.
+    Raises StackFileError for a file that is not a readable stack file.
     """
-    document = yaml.safe_load(path.read_text()) or {}
+    document = read_yaml(path)
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path}: not a stack file (a mapping with a `config:` key)")
+    entries = document.get("config") or {}
+    if not isinstance(entries, dict):
+        raise StackFileError(f"{path}: `config:` is not a mapping of `namespace:key: value`")
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     placeholders: list[str] = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in entries.items():
+        if not isinstance(key, str) or ":" not in key:
+            raise StackFileError(f"{path}: config key {_shown_key(key)} is not `namespace:key` (like backups:apps)")
         plain, is_secret = _replace_secure(value, key, placeholders)
         if is_secret:
             secret_keys.append(key)
@@ -402,6 +411,11 @@ def _replace_secure(value: Any, path: str, placeholders: list[str]) -> tuple[Any
         items = [_replace_secure(v, f"{path}[{i}]", placeholders) for i, v in enumerate(value)]
         return [v for v, _ in items], any(s for _, s in items)
     return value, False
+
+
+def _shown_key(key: Any) -> str:
+    text = repr(key)
+    return text if len(text) <= 40 else text[:30] + "..."
 
 
 def stack_file(stack: str, directory: Optional[Path] = None) -> Path:

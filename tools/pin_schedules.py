@@ -23,28 +23,26 @@ from typing import Optional
 
 import yaml
 
-from components.config import ConfigError, StackConfig, stack_config_of
-from components.schedule import PRESETS, pin_key, plan_schedules
-from components.stack import scheduled_jobs
+from components.config import ConfigError, stack_config_of
+from components.plan import StackPlan, plan_stack, preset_jobs
 
 from .offline import load_stack_file, stack_file
+from .stackfile import StackFileError
 
 KEY = "backups:schedulePins"
 _HEADER = "# Pinned by `make pin-schedules`: each backup keeps its minute when other apps come and go."
 
 
-def current_pins(config: StackConfig) -> dict[str, str]:
+def current_pins(plan: StackPlan) -> dict[str, str]:
     """The pins the stack should have: every preset job's concrete schedule, in config order."""
-    jobs = [job for job in scheduled_jobs(config) if job.spec in PRESETS]
-    plan = plan_schedules(jobs, config.defaults.window, config.pins)
-    return {pin_key(job.identity): plan[job.identity] for job in jobs}
+    return {job.key.pin: plan.schedules[job.key] for job in preset_jobs(plan)}
 
 
-def pin_report(config: StackConfig, wanted: Optional[dict[str, str]] = None) -> Optional[str]:
-    """One line saying how the stack's pins differ from `wanted` (default: current_pins(config)),
+def pin_report(plan: StackPlan, wanted: Optional[dict[str, str]] = None) -> Optional[str]:
+    """One line saying how the stack's pins differ from `wanted` (default: current_pins(plan)),
     or None when they match."""
-    wanted = current_pins(config) if wanted is None else wanted
-    have = config.schedule_pins
+    wanted = current_pins(plan) if wanted is None else wanted
+    have = plan.config.schedule_pins
     new = sum(1 for key in wanted if key not in have)
     moved = sum(1 for key in wanted if key in have and have[key] != wanted[key])
     gone = sum(1 for key in have if key not in wanted)
@@ -126,16 +124,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     path = stack_file(args.stack, args.dir)
     try:
         values, _, _ = load_stack_file(path)
-        config = stack_config_of(values)
+        plan = plan_stack(stack_config_of(values))
     except FileNotFoundError:
         print(f"error: {path.name} not found", file=sys.stderr)
         return 2
-    except (ConfigError, yaml.YAMLError) as error:
+    except (ConfigError, StackFileError) as error:
         print(f"error: {path.name}: {error}", file=sys.stderr)
         return 2
 
-    pins = current_pins(config)
-    report = pin_report(config, pins)
+    pins = current_pins(plan)
+    report = pin_report(plan, pins)
     if args.check:
         print(report or f"{path.name}: schedule pins are current")
         return 1 if report else 0

@@ -12,19 +12,19 @@ unknown values during preview, and the pack's cost behave as under
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional
+from pathlib import Path
+from typing import Any, Optional
 
+import backup_policies  # policies/ is on the path: pytest's pythonpath, the venv's .pth (make setup)
+import jsonschema
 from google.protobuf import json_format
 from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer  # the engine-facing analyzer
 
-from .offline import PROJECT_DIR, Registration, gc_paused
-
-sys.path.insert(0, str(PROJECT_DIR / "policies"))
-import backup_policies  # noqa: E402  (lives in policies/, where the CLI runs the pack)
+from .offline import Registration, gc_paused
 
 _LEVELS = {
     proto.EnforcementLevel.ADVISORY: "advisory",
@@ -50,6 +50,57 @@ class PolicyReport:
     @property
     def mandatory(self) -> tuple[Violation, ...]:
         return tuple(v for v in self.violations if v.level == "mandatory")
+
+
+class PolicyConfigError(Exception):
+    """A `--policy-config` the engine would refuse: which policy, which key, what is wrong."""
+
+
+_LEVEL_NAMES = ("advisory", "mandatory", "remediate", "disabled")
+
+
+def read_policy_config(path: Path) -> dict[str, Any]:
+    """A policy pack config file (as for `--policy-pack-config`), checked like the engine does:
+    a mapping of policy name to a level or to `{enforcementLevel, <properties>}`, each property
+    valid against the policy's config schema. A string where a list belongs used to switch the
+    ceph-filesystem ban off silently."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyConfigError(f"--policy-config {path}: cannot read it ({type(error).__name__})") from None
+    except json.JSONDecodeError as error:
+        raise PolicyConfigError(f"--policy-config {path}: not JSON (line {error.lineno}: {error.msg})") from None
+    validate_policy_config(document, str(path))
+    return document
+
+
+def validate_policy_config(document: Any, source: str = "policy config") -> None:
+    if not isinstance(document, dict):
+        raise PolicyConfigError(f"--policy-config {source}: not a mapping of policy name to config")
+    schemas = {p.name: p.config_schema for p in backup_policies.POLICIES}
+    for name, given in document.items():
+        where = f"--policy-config {source}: {name!r}"
+        if name not in schemas:
+            known = ", ".join(sorted(schemas))
+            raise PolicyConfigError(f"{where} is not a policy of this pack (known: {known})")
+        if isinstance(given, str):
+            given = {"enforcementLevel": given}
+        if not isinstance(given, dict):
+            raise PolicyConfigError(f"{where}: give a level or a mapping with enforcementLevel and properties")
+        level = given.get("enforcementLevel")
+        if level is not None and level not in _LEVEL_NAMES:
+            raise PolicyConfigError(f"{where}: enforcementLevel {level!r} is not one of {', '.join(_LEVEL_NAMES)}")
+        properties = {k: v for k, v in given.items() if k != "enforcementLevel"}
+        schema = schemas.get(name)
+        allowed = dict(schema.properties) if schema is not None else {}
+        for key, value in properties.items():
+            if key not in allowed:
+                raise PolicyConfigError(f"{where}: unknown property {key!r}" +
+                                        (f" (known: {', '.join(sorted(allowed))})" if allowed else " (it takes none)"))
+            try:
+                jsonschema.validate(value, allowed[key])
+            except jsonschema.ValidationError as error:
+                raise PolicyConfigError(f"{where}.{key}: {error.message}") from None
 
 
 def analyzer(pack_config: Optional[Mapping[str, Any]] = None) -> _PolicyAnalyzerServicer:

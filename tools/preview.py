@@ -6,8 +6,8 @@
 This is not the Pulumi engine: nothing is diffed against state, no provider is called, and
 `secure:` values are replaced by placeholder secrets. It shows what the program would register,
 every Kubernetes object it would create (secret values redacted), and what the policy pack says.
-Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config or command line,
-3 a program bug.
+Exit codes: 0 clean, 1 a mandatory policy violation, 2 invalid stack config, stack file or
+command line, 3 a program bug (never a config: every config either renders or exits 2).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -27,10 +28,12 @@ from typing import Any, Optional
 import yaml
 
 from components.config import ConfigError, stack_config_of
+from components.plan import plan_stack
 
-from .offline import PROJECT_DIR, ProgramRun, Registration, Secret, Unknown, load_stack_file, run_program, stack_file
+from .offline import ProgramRun, Registration, Secret, Unknown, load_stack_file, run_program, stack_file
 from .pin_schedules import pin_report
-from .policy import PolicyReport, run_policies
+from .policy import PolicyConfigError, PolicyReport, read_policy_config, run_policies
+from .stackfile import StackFileError
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_PROGRAM = 0, 1, 2, 3
 REDACTED = "[secret]"
@@ -155,9 +158,26 @@ def _count(n: int, noun: str) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     try:
         return _main(argv)
-    except UsageError as error:
+    except (UsageError, StackFileError, PolicyConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _check_outputs(render_dir: Optional[Path], report: Optional[Path]) -> None:
+    """Refuse unusable output paths before anything runs, not after "passed" was printed."""
+    if render_dir is not None:
+        if render_dir.exists() and not render_dir.is_dir():
+            raise UsageError(f"--render-dir {render_dir} is a file, not a directory")
+        if render_dir.is_dir() and any(render_dir.iterdir()) and not (render_dir / RENDER_MARKER).exists():
+            raise UsageError(
+                f"--render-dir {render_dir} is not empty and was not written by the offline preview; "
+                "choose another directory"
+            )
+    if report is not None:
+        if report.is_dir():
+            raise UsageError(f"--report {report} is a directory; give a file name")
+        if not report.parent.is_dir():
+            raise UsageError(f"--report {report}: the folder {report.parent} does not exist")
 
 
 def _main(argv: Optional[list[str]]) -> int:
@@ -173,31 +193,26 @@ def _main(argv: Optional[list[str]]) -> int:
     parser.add_argument("--update", action="store_true", help="run as `pulumi up` would (values known) instead of preview")
     args = parser.parse_args(argv)
 
-    path = args.config_file or stack_file(args.stack)
-    if not path.exists():
-        print(f"error: no stack file {path}", file=sys.stderr)
-        return EXIT_CONFIG
+    path = args.config_file if args.config_file is not None else stack_file(args.stack)
+    if args.stack and not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", args.stack):
+        raise UsageError(f"--stack {args.stack!r} is not a stack name (letters, digits, '-', '_', '.')")
+    _check_outputs(args.render_dir, args.report)
     stack = args.stack if args.config_file is None else path.stem.removeprefix("Pulumi.")
     config, secret_keys, placeholders = load_stack_file(path)
-    try:
-        pack_config = json.loads(args.policy_config.read_text()) if args.policy_config else None
-    except (OSError, json.JSONDecodeError) as error:
-        raise UsageError(f"--policy-config {args.policy_config}: {error}") from None
+    pack_config = read_policy_config(args.policy_config) if args.policy_config else None
 
     started = time.perf_counter()
     try:
         run = run_program(config, secret_keys, stack=stack, preview=not args.update)
+        plan = plan_stack(stack_config_of(config))  # parsed again for the pin note: milliseconds
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    except Exception:  # a bug in the program, not in the config: show everything
+    except Exception:  # noqa: BLE001 a bug in the program, not in the config: show everything
         traceback.print_exc()
         print("error: the program itself failed (a bug, not a config problem); see above", file=sys.stderr)
         return EXIT_PROGRAM
-    try:
-        policy = run_policies(run.as_engine_sees_it(), pack_config)
-    except ValueError as error:  # a policy name or enforcement level that does not exist
-        raise UsageError(f"--policy-config: {error}") from None
+    policy = run_policies(run.as_engine_sees_it(), pack_config)
     elapsed = time.perf_counter() - started
 
     by_type = Counter(r.type for r in run.registrations)
@@ -210,7 +225,7 @@ def _main(argv: Optional[list[str]]) -> int:
         "violations": {"mandatory": len(policy.mandatory), "total": len(policy.violations)},
         "placeholderSecrets": placeholders,
         "warnings": run.warnings,
-        "schedulePins": pin_report(stack_config_of(config)) or "current",
+        "schedulePins": pin_report(plan) or "current",
         "seconds": round(elapsed, 3),
     }
 
@@ -252,5 +267,4 @@ def _main(argv: Optional[list[str]]) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(PROJECT_DIR))
     sys.exit(main())

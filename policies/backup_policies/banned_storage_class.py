@@ -9,11 +9,13 @@ working storage on CephFS is legitimate.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     StackValidationArgs,
     StackValidationPolicy,
@@ -26,7 +28,7 @@ _VOLSYNC_KINDS = ("ReplicationSource", "ReplicationDestination")
 _VOLUME_FIELDS = ("storageClassName", "cacheStorageClassName")
 
 
-def _backed_up_claims(resources) -> set[str]:
+def _backed_up_claims(resources: Iterable[PolicyResource]) -> set[str]:
     claims: set[str] = set()
     for resource in resources:
         if is_kind(resource.resource_type, VOLSYNC_GROUP, "ReplicationSource"):
@@ -42,7 +44,7 @@ def _is_bootstrapped(props: Mapping[str, Any]) -> bool:
     return ref.get("kind") == "ReplicationDestination" and ref.get("apiGroup") == VOLSYNC_GROUP
 
 
-def _findings(resources, banned: set[str]) -> Iterator[str]:
+def _findings(resources: Iterable[PolicyResource], banned: set[str]) -> Iterator[str]:
     backed_up = _backed_up_claims(resources)
     for resource in resources:
         props = resource.props
@@ -69,7 +71,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     config = args.get_config() or {}
     banned = set(config.get("bannedStorageClasses", DEFAULT_BANNED))
     for message in _findings(args.resources, banned):
-        report_violation(message)
+        report_violation(message, None)
 
 
 banned_storage_class = StackValidationPolicy(

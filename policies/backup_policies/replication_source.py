@@ -26,18 +26,18 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     spec = args.props.get("spec") or {}
     kopia = spec.get("kopia") or {}
     if not kopia.get("copyMethod"):
-        report_violation(f"ReplicationSource {name} has no spec.kopia.copyMethod: set Snapshot.")
+        report_violation(f"ReplicationSource {name} has no spec.kopia.copyMethod: set Snapshot.", None)
     schedule = (spec.get("trigger") or {}).get("schedule")
     if not schedule or len(schedule.split()) != 5 or not croniter.is_valid(schedule):
         report_violation(
-            f"ReplicationSource {name} has schedule {schedule!r}: it needs a valid 5-field cron."
+            f"ReplicationSource {name} has schedule {schedule!r}: it needs a valid 5-field cron.", None
         )
     retain = kopia.get("retain") or {}
     missing = [key for key in RETAIN_KEYS if key not in retain]
     if missing:
         report_violation(
             f"ReplicationSource {name} leaves spec.kopia.retain.{{{', '.join(missing)}}} unset: "
-            "Kopia then keeps its defaults (24 monthly, 3 yearly). Set every key, 0 for none."
+            "Kopia then keeps its defaults (24 monthly, 3 yearly). Set every key, 0 for none.", None
         )
 
 

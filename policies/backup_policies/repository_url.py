@@ -32,13 +32,13 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
             report_violation(
                 f"{name}: KOPIA_REPOSITORY {url!r} has a path below the bucket. The mover strips "
                 "the trailing slash, so Kopia writes '<prefix>kopia.repository' beside the other "
-                "apps' objects. Point every app at s3://<bucket>/ with the one shared password."
+                "apps' objects. Point every app at s3://<bucket>/ with the one shared password.", None
             )
     for key in _IGNORED_WITH_URL:
         if key in values:
             report_violation(
                 f"{name}: {key} is ignored by the mover when KOPIA_REPOSITORY is set; remove it "
-                "and share the bucket root."
+                "and share the bucket root.", None
             )
 
 

@@ -42,7 +42,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         report_violation(
             f"{len(by_digest)} different KOPIA_PASSWORDs for the one Kopia repository {target} "
             f"(Secrets grouped by password: {listing}). A shared repository has one password: "
-            "use backups:password for every app, or give the second repository its own target."
+            "use backups:password for every app, or give the second repository its own target.", None
         )
 
 

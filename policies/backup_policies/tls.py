@@ -37,7 +37,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     if not is_private_host(endpoint):
         report_violation(
             f"{object_name(args.props)}: TLS is disabled towards {endpoint!r}, which is not a "
-            "private address: use an https:// endpoint (drop http:// from s3.endpoint)."
+            "private address: use an https:// endpoint (drop http:// from s3.endpoint).", None
         )
 
 

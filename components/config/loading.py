@@ -1,0 +1,84 @@
+"""Reading the `backups:*` keys: from the running stack (the engine's values) or a config map."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from pydantic import ValidationError
+
+from ..keypath import NAMESPACE, format_path
+from .errors import ConfigError, describe, key_path, scrubbed, secret_strings
+from .stack import CrossKeyProblems, StackConfig
+
+#: Structured config larger than this is refused before it is parsed.
+MAX_VALUE_BYTES = 1 << 20
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the `backups:*` keys (without the namespace) into a StackConfig.
+
+    Raises ConfigError listing every problem with its key path, and no secret value.
+    """
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems: list[str] = []
+        errors = exc.errors()
+        failed_items = {key_path(e["loc"])[:1] for e in errors if len(key_path(e["loc"])) > 1}
+        for error in errors:
+            if error["type"] == "too_short" and key_path(error["loc"]) in failed_items:
+                continue  # the list is short only because its items failed: they say why
+            cause = error.get("ctx", {}).get("error")
+            if isinstance(cause, CrossKeyProblems):
+                problems.extend(f"{format_path(loc)}: {message}" for loc, message in cause.problems)
+            else:
+                problems.append(describe(error, StackConfig))
+        raise ConfigError(scrubbed(problems, secret_strings(raw))) from None
+
+
+def load_stack_config() -> StackConfig:
+    """Read every `backups:*` key from the Pulumi config of the running stack and parse it.
+
+    Values are read raw: secret keys (`pulumi config set --secret`) are decrypted by the engine
+    before the program starts, and the secret-typed fields keep them out of reprs and logs.
+    """
+    keys = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+    config = stack_config_of(
+        {key: pulumi.runtime.get_config(key) for key in keys if key.startswith(NAMESPACE + ":")}
+    )
+    config._secret_keys = frozenset(k for k in keys if pulumi.runtime.is_config_secret(k))
+    for warning in config.warnings:
+        pulumi.log.warn(warning)  # `pulumi preview` lists it under Diagnostics; the offline preview prints it
+    return config
+
+
+def stack_config_of(values: Mapping[str, Any]) -> StackConfig:
+    """Parse the `backups:*` entries of a config map (key -> value as the engine passes it):
+    the running stack's, or a stack file's read by a tool."""
+    prefix = NAMESPACE + ":"
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    for key in sorted(k for k in values if k.startswith(prefix)):
+        try:
+            raw[key[len(prefix):]] = decode_config_value(key, values[key])
+        except ConfigError as error:
+            problems += error.problems
+    if problems:
+        raise ConfigError(problems)
+    return parse_stack_config(raw)
+
+
+def decode_config_value(key: str, value: Any) -> Any:
+    """The engine hands structured config over as JSON text and scalars as plain text."""
+    if not isinstance(value, str) or not value.lstrip().startswith(("{", "[")):
+        return value
+    if len(value) > MAX_VALUE_BYTES:
+        raise ConfigError([f"{key}: larger than {MAX_VALUE_BYTES >> 10} KiB of structured config"])
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise ConfigError([f"{key}: not valid structured config ({reason})"]) from None

@@ -1,0 +1,310 @@
+"""The whole stack config, and the rules that span keys (each a small named function)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
+
+from ..keypath import NAMESPACE, KeyPath
+from ..names import JobKey, job_of_pin
+from .apps import App
+from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings, PinKey, PinnedCron
+from .databases import Database
+from .fields import Model
+from .repositories import S3_BACKENDS, Repository
+from .shared import ExternalSecretSource, SecretValue
+
+#: One cross-key problem: where, and what is wrong.
+Problem = tuple[KeyPath, str]
+
+
+class StackConfig(Model):
+    """All `backups:*` keys of one stack."""
+
+    kubernetes: KubernetesSettings = KubernetesSettings()
+    password: SecretValue
+    defaults: Defaults = Defaults()
+    repositories: Annotated[tuple[Repository, ...], Field(min_length=1)]
+    apps: tuple[App, ...] = ()
+    databases: tuple[Database, ...] = ()
+    admission: Admission = Admission()
+    alerts: Alerts = Alerts()
+    drills: Drills = Drills()
+    guardrails: Guardrails = Guardrails()
+    schedule_pins: dict[PinKey, PinnedCron] = {}
+    """Where each preset-scheduled job already runs (`make pin-schedules` writes them): pinned
+    jobs never move when apps are added or removed. Pins of jobs no longer in the config, or
+    that no longer fit their preset, are ignored."""
+
+    #: Config keys the engine marked secret (`pulumi config set --secret`); set by the loader.
+    _secret_keys: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> StackConfig:
+        problems = [problem for rule in CROSS_KEY_RULES for problem in rule(self)]
+        if problems:
+            raise CrossKeyProblems(problems)
+        return self
+
+    # Derived views: what the config means, computed once here so every reader agrees.
+
+    @property
+    def pins(self) -> dict[JobKey, str]:
+        """`schedule_pins` by the job each key names."""
+        return {job_of_pin(key): cron for key, cron in self.schedule_pins.items()}
+
+    @property
+    def primary_repository(self) -> Repository:
+        return next((r for r in self.repositories if r.primary), self.repositories[0])
+
+    def password_of(self, repository: Repository) -> SecretValue:
+        return repository.password if repository.password is not None else self.password
+
+    @property
+    def plain_passwords(self) -> tuple[str, ...]:
+        """Key paths of the Kopia passwords in use that are plain config, in config order.
+
+        Plain config sits unencrypted in `Pulumi.<stack>.yaml`, in git. Only the program knows
+        this (the engine marks secret keys; on the wire every password is a Pulumi secret either
+        way), so it is advice given here, once per key, not a rule run over every Secret.
+        """
+        paths: dict[str, None] = {}
+        for index, repo in enumerate(self.repositories):
+            if isinstance(self.password_of(repo), ExternalSecretSource):
+                continue
+            if repo.password is not None:
+                key, path = "repositories", f"repositories[{index}].password"
+            else:
+                key, path = "password", "password"
+            if f"{NAMESPACE}:{key}" not in self._secret_keys:
+                paths[f"{NAMESPACE}:{path}"] = None
+        return tuple(paths)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Advice on a config that works but should change; each names its key path."""
+        return tuple(
+            f"{path}: the Kopia password is plain config, unencrypted in the stack file. Set it with "
+            f"`pulumi config set --secret{' --path' if '.' in path else ''} {path}` "
+            "(or use externalSecret)."
+            for path in self.plain_passwords
+        )
+
+    @property
+    def mirror_targets(self) -> frozenset[str]:
+        return frozenset(r.mirror_to for r in self.repositories if r.mirror_to)
+
+    def repository(self, name: str) -> Repository:
+        return next(r for r in self.repositories if r.name == name)
+
+    def repositories_of(self, app: App) -> tuple[Repository, ...]:
+        """An app's destinations: the listed ones, else every repository that is not a mirror
+        copy (a mirror is written by `sync-to`, never by movers)."""
+        if app.repositories is None:
+            return tuple(r for r in self.repositories if r.name not in self.mirror_targets)
+        return tuple(r for r in self.repositories if r.name in app.repositories)
+
+    def bootstrap_repository(self, app: App) -> Repository:
+        """Where the app's first restore reads from: the primary if the app uses it."""
+        mine = self.repositories_of(app)
+        primary = self.primary_repository
+        return primary if primary in mine else mine[0]
+
+    def namespaces_of(self, repository: Repository) -> tuple[str, ...]:
+        """Namespaces that have at least one app writing to `repository`, sorted."""
+        return tuple(sorted({a.namespace for a in self.apps if repository in self.repositories_of(a)}))
+
+
+class CrossKeyProblems(ValueError):
+    """Raised by the stack model's cross-key rules; errors.py lists each with its key path."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def unique_names(config: StackConfig) -> Iterator[Problem]:
+    yield from _duplicates(("repositories",), [r.name for r in config.repositories], "repository")
+    yield from _duplicates(("apps",), [f"{a.namespace}/{a.name}" for a in config.apps], "app")
+    yield from _duplicates(("databases",), [f"{d.namespace}/{d.name}" for d in config.databases], "database")
+
+
+def one_primary(config: StackConfig) -> Iterator[Problem]:
+    primaries = [i for i, r in enumerate(config.repositories) if r.primary]
+    for index in primaries[1:]:
+        yield (("repositories", index, "primary"), "more than one repository is primary: set primary: true on one only")
+
+
+def app_repositories_exist(config: StackConfig) -> Iterator[Problem]:
+    names = [r.name for r in config.repositories]
+    for index, app in enumerate(config.apps):
+        for j, ref in enumerate(app.repositories or ()):
+            if ref not in names:
+                yield (("apps", index, "repositories", j), _unknown(ref, names))
+            elif ref in config.mirror_targets:
+                yield (("apps", index, "repositories", j),
+                       f"{ref!r} is a mirror (sync-to replaces its contents): back up to the "
+                       "repository it mirrors instead")
+        yield from _duplicates(("apps", index, "repositories"), list(app.repositories or ()), "repository", key=False)
+
+
+def one_secret_source_per_repository(config: StackConfig) -> Iterator[Problem]:
+    """One Secret holds a repository's password and keys: all from config or all external."""
+    for index, repo in enumerate(config.repositories):
+        password = config.password_of(repo)
+        external_password = isinstance(password, ExternalSecretSource)
+        if repo.externally_held and not external_password:
+            yield (("repositories", index, "credentials", "externalSecret"),
+                   "one Secret holds the credentials and the password, so an external "
+                   "credential needs the password from an external secret too "
+                   "(password: {externalSecret: {store, key}})")
+        if repo.externally_held and isinstance(password, ExternalSecretSource):
+            assert repo.credentials is not None and repo.credentials.external_secret is not None
+            refs = (password.external_secret, repo.credentials.external_secret)
+            if len({(ref.store, ref.store_kind) for ref in refs}) > 1:
+                yield (("repositories", index, "credentials", "externalSecret", "store"),
+                       "the password and the credentials come from different secret stores; one "
+                       "ExternalSecret writes the repository Secret, so use one store for both")
+        if repo.backend in S3_BACKENDS and external_password and not repo.externally_held:
+            yield (("repositories", index, "credentials"),
+                   "the password comes from an external secret, so the credentials must too "
+                   "(credentials: {externalSecret: {store, key}})")
+    # Two entries with one target and different passwords are left to the policy pack
+    # (kopia-shared-password), which judges what reaches the cluster by any road.
+
+
+def mirrors_are_sound(config: StackConfig) -> Iterator[Problem]:
+    names = [r.name for r in config.repositories]
+    mirrored_into: dict[str, int] = {}
+    for index, repo in enumerate(config.repositories):
+        if repo.mirror_to is None:
+            continue
+        path = ("repositories", index, "mirrorTo")
+        target = next((r for r in config.repositories if r.name == repo.mirror_to), None)
+        if target is None:
+            yield (path, _unknown(repo.mirror_to, names))
+        elif not repo.is_filesystem or target.backend not in S3_BACKENDS:
+            yield (path, "a mirror copies a filesystem repository (nfs, cephfs) to an S3 one")
+        elif _differs(config.password_of(repo), config.password_of(target)):
+            yield (path, f"a mirror is a copy of the repository, so {target.name!r} "
+                   "must have the same password as its source")
+        elif repo.mirror_to in mirrored_into:
+            # `sync-to --delete` makes the target an exact copy: two sources would erase each other.
+            yield (path, f"backups:repositories[{mirrored_into[repo.mirror_to]}].mirrorTo already "
+                   f"mirrors into {repo.mirror_to!r}, and each sync deletes what the other copied: "
+                   "give each mirror its own repository")
+        if repo.mirror_to is not None:
+            mirrored_into.setdefault(repo.mirror_to, index)
+
+
+def admission_fits_the_cluster(config: StackConfig) -> Iterator[Problem]:
+    if config.admission.jitter_seconds and config.kubernetes.minor < 34:
+        yield (("kubernetes", "version"),
+               f"{config.kubernetes.version} has no MutatingAdmissionPolicy (v1beta1 from 1.34 with "
+               "its feature gate, v1 from 1.36): upgrade, or set backups:admission.jitterSeconds: 0")
+
+
+def drilled_apps_exist(config: StackConfig) -> Iterator[Problem]:
+    if isinstance(config.drills.apps, tuple):
+        known = [a.name for a in config.apps]
+        for j, name in enumerate(config.drills.apps):
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                yield (("drills", "apps", j), f"unknown app {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+
+
+def restores_read_a_repository_of_the_app(config: StackConfig) -> Iterator[Problem]:
+    for index, app in enumerate(config.apps):
+        restore = app.restore
+        mine = [r.name for r in config.repositories_of(app)]
+        if restore and restore.repository and restore.repository not in mine:
+            yield (("apps", index, "restore", "repository"),
+                   f"{app.name!r} does not back up to {restore.repository!r}; use one of: {', '.join(mine)}")
+
+
+def database_repositories_are_s3(config: StackConfig) -> Iterator[Problem]:
+    names = [r.name for r in config.repositories]
+    for index, db in enumerate(config.databases):
+        for j, ref in enumerate(db.repositories):
+            path = ("databases", index, "repositories", j)
+            if ref not in names:
+                yield (path, _unknown(ref, names))
+                continue
+            repo = config.repository(ref)
+            if repo.is_filesystem:
+                yield (path, f"{ref!r} is a filesystem repository; pgBackRest writes to S3 repositories (garage, b2, r2)")
+            elif repo.s3 is not None and not repo.s3.tls:
+                yield (path, f"{ref!r} is plain HTTP; pgBackRest speaks only HTTPS to S3 (give the "
+                       "endpoint TLS, e.g. Garage behind a TLS proxy)")
+        yield from _duplicates(("databases", index, "repositories"), list(db.repositories), "repository", key=False)
+        for field in ("full", "diff"):
+            given = getattr(db.schedule, field)
+            if given is not None and len(given) != len(db.repositories):
+                yield (("databases", index, "schedule", field),
+                       f"{len(given)} schedules for {len(db.repositories)} repositories: give one per repository")
+
+
+def databases_have_their_own_pgbackrest_repository(config: StackConfig) -> Iterator[Problem]:
+    """Two clusters writing one pgBackRest repository (same store, bucket and path) corrupt each
+    other's archive: the path is `/<database name>`, so same-named databases need own buckets."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for index, db in enumerate(config.databases):
+        for ref in dict.fromkeys(db.repositories):
+            if ref not in [r.name for r in config.repositories]:
+                continue
+            where = (config.repository(ref).target, db.bucket_name, db.name)
+            if where in seen and seen[where] != index:
+                yield (("databases", index, "name"),
+                       f"writes to the same pgBackRest repository as backups:databases[{seen[where]}] "
+                       f"(bucket {db.bucket_name!r}, path /{db.name}, repository {ref!r}); each "
+                       "cluster's archive needs its own: give one of them another bucket")
+            seen.setdefault(where, index)
+
+
+CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
+    unique_names,
+    one_primary,
+    app_repositories_exist,
+    one_secret_source_per_repository,
+    mirrors_are_sound,
+    admission_fits_the_cluster,
+    drilled_apps_exist,
+    restores_read_a_repository_of_the_app,
+    database_repositories_are_s3,
+    databases_have_their_own_pgbackrest_repository,
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _duplicates(path: KeyPath, names: list[str], what: str, key: bool = True) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            where = (*path, index, "name") if key else (*path, index)
+            yield (where, f"duplicate {what} {name!r}: names must be unique")
+        seen.add(name)
+
+
+def _differs(one: SecretValue, other: SecretValue) -> bool:
+    """Two known passwords that differ; external ones cannot be compared here (the policy pack
+    compares what reaches the cluster)."""
+    if isinstance(one, SecretStr) and isinstance(other, SecretStr):
+        return one.get_secret_value() != other.get_secret_value()
+    return False
+
+
+def _unknown(ref: str, known: list[str]) -> str:
+    hint = difflib.get_close_matches(ref, known, n=1)
+    suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return f"unknown repository {ref!r}{suffix}; defined: {', '.join(known)}"
+
+
+__all__ = ["CROSS_KEY_RULES", "CrossKeyProblems", "Problem", "StackConfig"]

@@ -1,0 +1,214 @@
+"""Every name the program generates, derived here and nowhere else, and checked.
+
+Kubernetes object names, Pulumi resource names, label values and schedule-pin keys are all
+built from user names (apps, namespaces, repositories, databases) by the functions below. The
+components call them; `plan.py` calls them for every object the program will create and hands
+each name to a `NameBook`, which turns a collision (`a` + `b-c` and `a-b` + `c` both make
+`a-b-c`) or a name over its limit into a config problem naming both keys.
+
+Pulumi resource names are kept exactly as they were before this module existed: a new name
+would be a new URN, and the engine would replace live objects to follow it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Optional
+
+from .keypath import KeyPath, format_path
+
+# ------------------------------------------------------------------------------- limits
+
+#: A DNS-1123 label: Services, label values, namespaces, and names that become label values.
+LABEL = 63
+#: VolSync names a mover Job `volsync-src-<ReplicationSource>` / `volsync-dst-<Destination>`,
+#: and a Job's name becomes a 63-character label value on its pods.
+MOVER_OWNER = LABEL - len("volsync-src-")
+#: The CronJob controller appends an 11-character suffix to a CronJob's name for each Job.
+CRONJOB = 52
+#: Any other object name (a DNS-1123 subdomain).
+SUBDOMAIN = 253
+
+
+class Role(StrEnum):
+    """What a ReplicationDestination of an app is for."""
+
+    BOOTSTRAP = "bootstrap"
+    RESTORE = "restore"
+    DRILL = "drill"
+
+
+# ------------------------------------------------------------------------------- Kubernetes names
+
+
+def claim(app: str, claim_name: Optional[str]) -> str:
+    return claim_name or app
+
+
+def replication_source(app: str, repository: str) -> str:
+    """Also the Kopia username of the app's snapshots in that repository."""
+    return f"{app}-{repository}"
+
+
+def destination(app: str, role: Role) -> str:
+    return f"{app}-{role.value}"
+
+
+def repository_secret(repository: str) -> str:
+    return f"volsync-kopia-{repository}"
+
+
+def kopia_maintenance(repository: str) -> str:
+    return f"kopia-{repository}"
+
+
+def cephfs_claim(repository: str) -> str:
+    return f"kopia-{repository}"
+
+
+def cephfs_volume(repository: str, namespace: str) -> str:
+    return f"kopia-{repository}-{namespace}"
+
+
+def web_ui(repository: str) -> str:
+    return f"kopia-ui-{repository}"
+
+
+def mirror_cronjob(source: str, target: str) -> str:
+    return f"kopia-mirror-{source}-to-{target}"
+
+
+def plugin_config(database: str) -> str:
+    return f"{database}-pgbackrest"
+
+
+def scheduled_backup(database: str, repository: str, kind: str) -> str:
+    return f"{database}-{repository}-{kind}"
+
+
+def pgbackrest_credentials(database: str, repository: str) -> str:
+    return f"pgbackrest-{database}-{repository}"
+
+
+def pgbackrest_encryption(database: str) -> str:
+    return f"pgbackrest-{database}-encryption"
+
+
+#: Fixed names of cluster-wide objects.
+PROMETHEUS_RULE = "homelab-backups"
+
+
+def stale_alert(repository: str) -> str:
+    """`BackupStale<Repository>`: the repository name in CamelCase, '-' kept where dropping it
+    would make two names one (`a-b` and `a--b`)."""
+    return "BackupStale" + "".join(part.capitalize() if part else "_" for part in repository.split("-"))
+
+
+# ------------------------------------------------------------------------------- Pulumi resource names
+
+
+def app_component(namespace: str, app: str) -> str:
+    return f"{namespace}-{app}"
+
+
+def database_component(namespace: str, database: str) -> str:
+    return f"{namespace}-{database}"
+
+
+def child(component: str, *parts: str) -> str:
+    """A component's child resource: the component's name and the child's role."""
+    return "-".join((component, *parts))
+
+
+# ------------------------------------------------------------------------------- schedule pins
+
+
+class JobKind(StrEnum):
+    """What a scheduled job is. The plan is keyed by kind, never by a marker string in a name
+    slot: an app called `kopia-maintenance` is an app, whatever its name."""
+
+    BACKUP = "backup"
+    MAINTENANCE = "maintenance"
+    MIRROR = "mirror"
+    DRILL = "drill"
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """One scheduled job. `owner` is the app (backup, drill) or the repository (maintenance,
+    mirror); `repository` is empty for a drill, which reads its app's bootstrap repository."""
+
+    kind: JobKind
+    namespace: str
+    owner: str
+    repository: str = ""
+
+    @property
+    def pin(self) -> str:
+        """The `backups:schedulePins` key: `media/radarr/nas` for a backup (its original form),
+        `volsync-system/nas:maintenance`, `volsync-system/nas:mirror`, `media/radarr:drill`.
+        ':' is in no Kubernetes name, so no app or repository name can forge another job's key."""
+        if self.kind is JobKind.BACKUP:
+            return f"{self.namespace}/{self.owner}/{self.repository}"
+        return f"{self.namespace}/{self.owner}:{self.kind.value}"
+
+    @property
+    def seed(self) -> tuple[str, ...]:
+        """What the job's home minute is hashed from. These are the tuples the schedules were
+        hashed from before jobs had kinds, so no unpinned job moved when they got them."""
+        if self.kind is JobKind.BACKUP:
+            return (self.owner, self.namespace, self.repository)
+        if self.kind is JobKind.DRILL:
+            return (self.owner, self.namespace, "restore-drill")
+        return (f"kopia-{self.kind.value}", self.namespace, self.owner)
+
+    @property
+    def pool(self) -> tuple[str, str]:
+        """Jobs that share minutes: a repository's backups, maintenance and mirror (they all
+        lock the repository), or the drills among themselves."""
+        return ("drills", "") if self.kind is JobKind.DRILL else ("repository", self.repository or self.owner)
+
+
+_LABEL_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+PIN_KEY = re.compile(rf"{_LABEL_RE}/{_LABEL_RE}(/{_LABEL_RE}|:(maintenance|mirror|drill))")
+
+
+def job_of_pin(key: str) -> JobKey:
+    """The job a pin key names (the inverse of JobKey.pin); the key must match PIN_KEY."""
+    namespace, rest = key.split("/", 1)
+    if ":" in rest:
+        owner, kind = rest.split(":")
+        return JobKey(JobKind(kind), namespace, owner, owner if kind != JobKind.DRILL.value else "")
+    owner, repository = rest.split("/")
+    return JobKey(JobKind.BACKUP, namespace, owner, repository)
+
+
+# ------------------------------------------------------------------------------- the check
+
+@dataclass
+class NameBook:
+    """Names handed out so far, by the domain in which each must be unique."""
+
+    problems: list[tuple[KeyPath, str]] = field(default_factory=list)
+    _taken: dict[tuple[object, ...], tuple[str, KeyPath, str]] = field(default_factory=dict)
+
+    def take(self, domain: tuple[object, ...], name: str, limit: int, path: KeyPath, what: str) -> str:
+        """Record `name` (made from the config at `path`) in `domain`; a collision or an
+        over-long name becomes a problem. Returns the name."""
+        if len(name) > limit:
+            self.problems.append(
+                (path, f"makes the {what} name {name!r} ({len(name)} characters), longer than its "
+                       f"limit of {limit}: shorten the names it is made of")
+            )
+        earlier = self._taken.get((*domain, name))
+        if earlier is None:
+            self._taken[(*domain, name)] = (what, path, name)
+        elif earlier[1] != path:
+            self.problems.append(
+                (path, f"makes the {what} name {name!r}, which {format_path(earlier[1])} also makes "
+                       f"(as the {earlier[0]} name): rename one of them")
+            )
+        return name
+

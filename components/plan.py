@@ -1,0 +1,417 @@
+"""What the program decides before any resource exists: a plain module, no Pulumi, no mocks.
+
+From a validated StackConfig it decides which repositories each app writes to and restores
+from, every scheduled job (typed by kind, never by a marker string in a name slot) and its
+concrete schedule, each restore request, the alert windows, and every name; then checks every
+name for collisions and limits (`names.NameBook`). `BackupStack` maps a plan to components,
+and the tools (`pin_schedules`, the preview's notes) read the plan, not the components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from . import names
+from .config import (
+    App,
+    AppVolume,
+    ConfigError,
+    Database,
+    ExternalSecretSource,
+    MoverIdentity,
+    Repository,
+    Retention,
+    StackConfig,
+)
+from .keypath import KeyPath, format_path
+from .names import JobKey, JobKind, NameBook, Role
+from .schedule import PRESETS, ScheduledJob, plan_schedules, stable_hash
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """One ReplicationSource: an app's backup to one repository."""
+
+    repository: str
+    name: str
+    """ReplicationSource name; the Kopia identity of its snapshots is `<name>@<namespace>`."""
+    schedule: str
+    """Concrete 5-field cron (already spread)."""
+    retain: Retention
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """A restore asked for in config: which snapshot of which source, into the app's volume."""
+
+    repository: str
+    source_name: str
+    source_namespace: str
+    previous: Optional[int]
+    restore_as_of: Optional[str]
+    """UTC, `...Z`: the mover compares it as a string with Kopia's times."""
+    trigger: str
+    """A manual trigger unique to this request: a new request runs once, an unchanged one never again."""
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    app: App
+    volume: AppVolume
+    component: str
+    """The Pulumi name of the app's component."""
+    sources: tuple[SourcePlan, ...]
+    """One per repository the app backs up to, in config order."""
+    bootstrap: str
+    """The repository the first restore (and the drill) reads from."""
+    restore: Optional[RestorePlan]
+    drill_schedule: Optional[str]
+
+    def source(self, repository: str) -> SourcePlan:
+        return next(s for s in self.sources if s.repository == repository)
+
+
+@dataclass(frozen=True)
+class RepositoryPlan:
+    repository: Repository
+    namespaces: tuple[str, ...]
+    """Namespaces with apps writing to it: each gets the repository Secret."""
+    maintained: bool
+    """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
+    maintenance_schedule: str
+    mirror_schedule: Optional[str]
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    repository: Repository
+    full_schedule: str
+    diff_schedule: str
+
+
+@dataclass(frozen=True)
+class DatabasePlan:
+    database: Database
+    component: str
+    targets: tuple[DatabaseTarget, ...]
+    """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
+
+
+@dataclass(frozen=True)
+class StaleWindowPlan:
+    repository: str
+    alert: str
+    crons: tuple[str, ...]
+    """Every concrete schedule of the repository's sources (apps may override)."""
+    sources: tuple[str, ...]
+    """The exact ReplicationSource names writing to it (a suffix match would also take
+    `radarr-b-nas`, app `radarr` writing to repository `b-nas`, for repository `nas`)."""
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    repositories: tuple[StaleWindowPlan, ...]
+    maintenance_crons: tuple[str, ...]
+    drill_crons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    config: StackConfig
+    jobs: tuple[ScheduledJob, ...]
+    schedules: dict[JobKey, str]
+    repositories: tuple[RepositoryPlan, ...]
+    apps: tuple[AppPlan, ...]
+    databases: tuple[DatabasePlan, ...]
+    alerts: AlertPlan
+    names: NameBook
+    """Every name the program generates, by domain (read by tests; collisions already refused)."""
+
+
+def plan_stack(config: StackConfig) -> StackPlan:
+    """The plan for `config`. Raises ConfigError when two generated names collide or a name is
+    over its limit, naming the config keys they come from."""
+    jobs = tuple(scheduled_jobs(config))
+    schedules = plan_schedules(jobs, config.defaults.window, config.pins)
+    apps = tuple(_app_plan(config, app, schedules) for app in config.apps)
+    plan = StackPlan(
+        config=config,
+        jobs=jobs,
+        schedules=schedules,
+        repositories=tuple(_repository_plan(config, repo, schedules) for repo in config.repositories),
+        apps=apps,
+        databases=tuple(_database_plan(config, db) for db in config.databases),
+        alerts=_alert_plan(config, apps, schedules),
+        names=NameBook(),
+    )
+    _take_names(plan)
+    if plan.names.problems:
+        raise ConfigError([f"{format_path(path)}: {message}" for path, message in plan.names.problems])
+    return plan
+
+
+def scheduled_jobs(config: StackConfig) -> list[ScheduledJob]:
+    """Every scheduled job in config order: apps x their repositories, then each repository's
+    maintenance and mirror, then the restore drills."""
+    jobs = [
+        ScheduledJob(JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name), app.schedule or repo.schedule)
+        for app in config.apps
+        for repo in config.repositories_of(app)
+    ]
+    jobs += [
+        ScheduledJob(_maintenance_key(repo), repo.maintenance.schedule)
+        for repo in config.repositories
+        if repo.name not in config.mirror_targets
+    ]
+    jobs += [
+        ScheduledJob(_mirror_key(repo), repo.mirror.schedule)
+        for repo in config.repositories
+        if repo.mirror_to
+    ]
+    jobs += [
+        ScheduledJob(JobKey(JobKind.DRILL, app.namespace, app.name), config.drills.schedule)
+        for app in config.apps
+        if config.drills.covers(app.name)
+    ]
+    return jobs
+
+
+def preset_jobs(plan: StackPlan) -> list[ScheduledJob]:
+    """The jobs whose schedule is a preset: the ones `backups:schedulePins` keeps in place."""
+    return [job for job in plan.jobs if job.spec in PRESETS]
+
+
+def volume_of(config: StackConfig, app: App) -> AppVolume:
+    """The app's volume with every default applied."""
+    d = config.defaults
+    return AppVolume(
+        claim_name=names.claim(app.name, app.claim_name),
+        capacity=app.capacity or d.capacity,
+        storage_class=app.storage_class or d.storage_class,
+        snapshot_class=app.snapshot_class or d.snapshot_class,
+        access_modes=app.access_modes or d.access_modes,
+        mover=MoverIdentity(
+            run_as_user=_first(app.run_as_user, d.mover.run_as_user),
+            run_as_group=_first(app.run_as_group, d.mover.run_as_group),
+            fs_group=_first(app.fs_group, d.mover.fs_group),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _maintenance_key(repo: Repository) -> JobKey:
+    return JobKey(JobKind.MAINTENANCE, repo.maintenance.namespace, repo.name, repo.name)
+
+
+def _mirror_key(repo: Repository) -> JobKey:
+    return JobKey(JobKind.MIRROR, repo.maintenance.namespace, repo.name, repo.name)
+
+
+def _first(value: Optional[int], default: int) -> int:
+    return default if value is None else value  # 0 (root) is a real uid, not "unset"
+
+
+def _app_plan(config: StackConfig, app: App, schedules: dict[JobKey, str]) -> AppPlan:
+    sources = tuple(
+        SourcePlan(
+            repository=repo.name,
+            name=names.replication_source(app.name, repo.name),
+            schedule=schedules[JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name)],
+            retain=repo.retain,
+        )
+        for repo in config.repositories_of(app)
+    )
+    bootstrap = config.bootstrap_repository(app).name
+    return AppPlan(
+        app=app,
+        volume=volume_of(config, app),
+        component=names.app_component(app.namespace, app.name),
+        sources=sources,
+        bootstrap=bootstrap,
+        restore=_restore_plan(app, bootstrap),
+        drill_schedule=schedules.get(JobKey(JobKind.DRILL, app.namespace, app.name)),
+    )
+
+
+def _restore_plan(app: App, bootstrap: str) -> Optional[RestorePlan]:
+    restore = app.restore
+    if restore is None:
+        return None
+    repository = restore.repository or bootstrap
+    origin = restore.from_
+    source_app, source_namespace = (origin.app, origin.namespace) if origin else (app.name, app.namespace)
+    # The trigger names this exact request, so editing it (a new `previous`, another time)
+    # runs a new restore and re-applying an unchanged config never restores twice.
+    digest = stable_hash(restore.model_dump_json(), repository) % 16**8
+    return RestorePlan(
+        repository=repository,
+        source_name=names.replication_source(source_app, repository),
+        source_namespace=source_namespace,
+        previous=restore.previous,
+        restore_as_of=restore.restore_as_of,
+        trigger=f"restore-{digest:08x}",
+    )
+
+
+def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobKey, str]) -> RepositoryPlan:
+    maintained = repo.name not in config.mirror_targets
+    return RepositoryPlan(
+        repository=repo,
+        namespaces=config.namespaces_of(repo),
+        maintained=maintained,
+        maintenance_schedule=schedules[_maintenance_key(repo)] if maintained else "",
+        mirror_schedule=schedules[_mirror_key(repo)] if repo.mirror_to else None,
+    )
+
+
+def default_database_schedules(position: int) -> tuple[str, str]:
+    """(full, diff) 6-field crons for the repository at `position`: 03:00, 04:00, ..."""
+    hour = (3 + position) % 24
+    return f"0 0 {hour} * * 0", f"0 0 {hour} * * 1-6"
+
+
+def _database_plan(config: StackConfig, db: Database) -> DatabasePlan:
+    targets = []
+    for position, ref in enumerate(db.repositories):
+        full, diff = default_database_schedules(position)
+        targets.append(DatabaseTarget(
+            repository=config.repository(ref),
+            full_schedule=db.schedule.full[position] if db.schedule.full else full,
+            diff_schedule=db.schedule.diff[position] if db.schedule.diff else diff,
+        ))
+    return DatabasePlan(database=db, component=names.database_component(db.namespace, db.name), targets=tuple(targets))
+
+
+def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[JobKey, str]) -> AlertPlan:
+    windows = []
+    for repo in config.repositories:
+        sources = [(s, a) for a in apps for s in a.sources if s.repository == repo.name]
+        if sources:
+            windows.append(StaleWindowPlan(
+                repository=repo.name,
+                alert=names.stale_alert(repo.name),
+                crons=tuple(sorted({s.schedule for s, _ in sources})),
+                sources=tuple(sorted({s.name for s, _ in sources})),
+            ))
+    return AlertPlan(
+        repositories=tuple(windows),
+        maintenance_crons=tuple(
+            schedules[_maintenance_key(r)] for r in config.repositories if r.name not in config.mirror_targets
+        ),
+        drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
+    )
+
+
+# --------------------------------------------------------------------------- every name, checked
+
+#: Pulumi type tokens of the components (a child's URN is unique per parent type, kind, name).
+STACK, REPOSITORY, WEB_UI, MIRROR, APP, DATABASE, ADMISSION, ALERTS = (
+    "backups:stack:BackupStack", "backups:kopia:SharedKopiaRepository", "backups:kopia:KopiaWebUi",
+    "backups:kopia:RepositoryMirror", "backups:app:BackupEnabledApp",
+    "backups:postgres:PgBackRestClusterBackup", "backups:admission:AdmissionGuardrails",
+    "backups:monitoring:BackupAlerts",
+)
+
+
+def _take_names(plan: StackPlan) -> None:
+    """Hand every generated name to the plan's NameBook with the key it comes from and its limit.
+
+    Domains: `("k8s", kind, namespace)` for Kubernetes objects (namespace "" when cluster-scoped)
+    and `("pulumi", parent type, kind)` for Pulumi resource names.
+    """
+    book, config = plan.names, plan.config
+
+    def k8s(kind: str, namespace: str, name: str, limit: int, path: KeyPath) -> None:
+        book.take(("k8s", kind, namespace), name, limit, path, f"{kind}")
+
+    def pulumi(parent: str, kind: str, name: str, path: KeyPath) -> None:
+        book.take(("pulumi", parent, kind), name, names.SUBDOMAIN * 4, path, f"Pulumi {kind} resource")
+
+    for index, rp in enumerate(plan.repositories):
+        repo, path = rp.repository, ("repositories", index, "name")
+        maintenance_ns = repo.maintenance.namespace
+        secret_kind = "ExternalSecret" if _external(config, repo) else "Secret"
+        pulumi(STACK, "SharedKopiaRepository", repo.name, path)
+        for namespace in dict.fromkeys((*rp.namespaces, maintenance_ns)):
+            k8s("Secret", namespace, names.repository_secret(repo.name), names.SUBDOMAIN, path)
+            pulumi(REPOSITORY, secret_kind, names.child(repo.name, namespace), path)
+            if repo.cephfs is not None:
+                k8s("PersistentVolumeClaim", namespace, names.cephfs_claim(repo.name), names.SUBDOMAIN, path)
+                k8s("PersistentVolume", "", names.cephfs_volume(repo.name, namespace), names.SUBDOMAIN, path)
+                pulumi(REPOSITORY, "PersistentVolume", names.child(repo.name, namespace, "volume"), path)
+                pulumi(REPOSITORY, "PersistentVolumeClaim", names.child(repo.name, namespace, "claim"), path)
+        if rp.maintained:
+            k8s("KopiaMaintenance", maintenance_ns, names.kopia_maintenance(repo.name), names.LABEL, path)
+            pulumi(REPOSITORY, "KopiaMaintenance", names.child(repo.name, "maintenance"), path)
+        if repo.s3 is not None and repo.manage_bucket:
+            pulumi(REPOSITORY, "Bucket", names.child(repo.name, "bucket"), path)
+        if repo.ui.enabled:
+            ui = names.web_ui(repo.name)
+            k8s("Service", maintenance_ns, ui, names.LABEL, path)
+            k8s("Deployment", maintenance_ns, ui, names.LABEL, path)
+            component = names.child(repo.name, "ui")
+            pulumi(STACK, "KopiaWebUi", component, path)
+            pulumi(WEB_UI, "Deployment", names.child(component, "deployment"), path)
+            pulumi(WEB_UI, "Service", names.child(component, "service"), path)
+        if repo.mirror_to:
+            mirror_path = ("repositories", index, "mirrorTo")
+            k8s("CronJob", maintenance_ns, names.mirror_cronjob(repo.name, repo.mirror_to), names.CRONJOB, mirror_path)
+            component = names.child(repo.name, "mirror")
+            pulumi(STACK, "RepositoryMirror", component, mirror_path)
+            pulumi(MIRROR, "CronJob", names.child(component, "cronjob"), mirror_path)
+
+    for index, ap in enumerate(plan.apps):
+        app, path = ap.app, ("apps", index, "name")
+        claim_path = ("apps", index, "claimName") if app.claim_name else path
+        k8s("PersistentVolumeClaim", app.namespace, ap.volume.claim_name, names.SUBDOMAIN, claim_path)
+        pulumi(STACK, "BackupEnabledApp", ap.component, path)
+        pulumi(APP, "PersistentVolumeClaim", names.child(ap.component, "volume"), path)
+        for source in ap.sources:
+            k8s("ReplicationSource", app.namespace, source.name, names.MOVER_OWNER, path)
+            pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository), path)
+        roles = [Role.BOOTSTRAP] + ([Role.RESTORE] if ap.restore else []) + ([Role.DRILL] if ap.drill_schedule else [])
+        for role in roles:
+            k8s("ReplicationDestination", app.namespace, names.destination(app.name, role), names.MOVER_OWNER, path)
+            pulumi(APP, "ReplicationDestination", names.child(ap.component, role.value), path)
+
+    for index, dp in enumerate(plan.databases):
+        db, path = dp.database, ("databases", index, "name")
+        c = dp.component
+        pulumi(STACK, "PgBackRestClusterBackup", c, path)
+        pulumi(DATABASE, "Resource", names.child(c, "stanza-lock"), path)
+        k8s("Stanza", db.namespace, db.name, names.SUBDOMAIN, path)
+        pulumi(DATABASE, "Stanza", names.child(c, "stanza"), path)
+        k8s("PluginConfig", db.namespace, names.plugin_config(db.name), names.SUBDOMAIN, path)
+        pulumi(DATABASE, "PluginConfig", names.child(c, "plugin-config"), path)
+        if db.manage_cluster:
+            k8s("Cluster", db.namespace, db.name, names.SUBDOMAIN, path)
+            pulumi(DATABASE, "Cluster", names.child(c, "cluster"), path)
+        if db.encryption is not None:
+            k8s("Secret", db.namespace, names.pgbackrest_encryption(db.name), names.SUBDOMAIN, ("databases", index, "encryption"))
+            pulumi(DATABASE, _secret_kind_of(db.encryption.passphrase), names.child(c, "encryption"), path)
+        for j, target in enumerate(dp.targets):
+            repo, repo_path = target.repository, ("databases", index, "repositories", j)
+            k8s("Secret", db.namespace, names.pgbackrest_credentials(db.name, repo.name), names.SUBDOMAIN, repo_path)
+            pulumi(DATABASE, "ExternalSecret" if repo.externally_held else "Secret",
+                   names.child(c, repo.name, "credentials"), repo_path)
+            if repo.manage_bucket:
+                pulumi(DATABASE, "Bucket", names.child(c, repo.name, "bucket"), repo_path)
+            for kind in ("full", "diff"):
+                # CloudNative-PG labels each Backup with its ScheduledBackup's name: a label value.
+                k8s("ScheduledBackup", db.namespace, names.scheduled_backup(db.name, repo.name, kind), names.LABEL, repo_path)
+                pulumi(DATABASE, "ScheduledBackup", names.child(c, repo.name, kind), repo_path)
+
+    for window in plan.alerts.repositories:
+        index = next(i for i, r in enumerate(config.repositories) if r.name == window.repository)
+        book.take(("alert",), window.alert, 200, ("repositories", index, "name"), "alert")
+
+
+def _external(config: StackConfig, repo: Repository) -> bool:
+    return _secret_kind_of(config.password_of(repo)) == "ExternalSecret"
+
+
+def _secret_kind_of(value: object) -> str:
+    return "ExternalSecret" if isinstance(value, ExternalSecretSource) else "Secret"

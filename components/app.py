@@ -236,7 +236,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
     ) -> pulumi.Resource:
         """A ReplicationDestination `<app>-<role>` reading `identity` from `target`, as the app's
         movers do (same security context, cache and repository volumes)."""
-        return k8s.apiextensions.CustomResource(
+        resource: pulumi.Resource = k8s.apiextensions.CustomResource(
             names.child(self._prefix, role.value),
             api_version=API_VERSION,
             kind="ReplicationDestination",
@@ -255,6 +255,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
             ).to_wire(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
+        return resource
 
     def _metadata(self, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
         # TypedDict rather than ObjectMetaArgs: the same static typing, and the SDK does not

@@ -159,7 +159,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             ),
             opts=keep,
         )
-        return k8s.core.v1.PersistentVolumeClaim(
+        claim: pulumi.Resource = k8s.core.v1.PersistentVolumeClaim(
             names.child(self._prefix, namespace, "claim"),
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=claim_name, namespace=namespace, labels=labels.repository(repo.name)
@@ -172,6 +172,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[volume]),
         )
+        return claim
 
     def _bucket(self) -> aws.s3.Bucket:
         """The bucket holds every app's backups: protected, and kept if Pulumi lets go of it."""

@@ -39,7 +39,7 @@ def cluster_secret(
                 for key, ref in sorted(external.items())
             ),
         )
-        return k8s.apiextensions.CustomResource(
+        external: pulumi.Resource = k8s.apiextensions.CustomResource(
             resource_name,
             api_version=es.API_VERSION,
             kind="ExternalSecret",
@@ -47,8 +47,9 @@ def cluster_secret(
             spec=spec.to_wire(),
             opts=pulumi.ResourceOptions(parent=parent),
         )
+        return external
     values = {key: value.get_secret_value() for key, value in secret.items()}
-    return k8s.core.v1.Secret(
+    made: pulumi.Resource = k8s.core.v1.Secret(
         resource_name,
         metadata=metadata,
         type="Opaque",
@@ -57,3 +58,4 @@ def cluster_secret(
         string_data=pulumi.Output.secret({**plain, **values}),
         opts=pulumi.ResourceOptions(parent=parent),
     )
+    return made

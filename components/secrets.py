@@ -39,7 +39,7 @@ def cluster_secret(
                 for key, ref in sorted(external.items())
             ),
         )
-        external: pulumi.Resource = k8s.apiextensions.CustomResource(
+        written: pulumi.Resource = k8s.apiextensions.CustomResource(
             resource_name,
             api_version=es.API_VERSION,
             kind="ExternalSecret",
@@ -47,7 +47,7 @@ def cluster_secret(
             spec=spec.to_wire(),
             opts=pulumi.ResourceOptions(parent=parent),
         )
-        return external
+        return written
     values = {key: value.get_secret_value() for key, value in secret.items()}
     made: pulumi.Resource = k8s.core.v1.Secret(
         resource_name,

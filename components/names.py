@@ -193,10 +193,14 @@ class NameBook:
 
     problems: list[tuple[KeyPath, str]] = field(default_factory=list)
     _taken: dict[tuple[object, ...], tuple[str, KeyPath, str]] = field(default_factory=dict)
+    _pairs: set[tuple[KeyPath, KeyPath]] = field(default_factory=set)
 
     def take(self, domain: tuple[object, ...], name: str, limit: int, path: KeyPath, what: str) -> str:
         """Record `name` (made from the config at `path`) in `domain`; a collision or an
-        over-long name becomes a problem. Returns the name."""
+        over-long name becomes a problem. Returns the name.
+
+        One collision is reported once per pair of keys: an app whose component name collides
+        also collides in each child's name, and those say nothing new."""
         if len(name) > limit:
             self.problems.append(
                 (path, f"makes the {what} name {name!r} ({len(name)} characters), longer than its "
@@ -205,10 +209,11 @@ class NameBook:
         earlier = self._taken.get((*domain, name))
         if earlier is None:
             self._taken[(*domain, name)] = (what, path, name)
-        elif earlier[1] != path:
+        elif earlier[1] != path and (path, earlier[1]) not in self._pairs:
+            self._pairs.add((path, earlier[1]))
+            also = "" if earlier[0] == what else f" (as the {earlier[0]} name)"
             self.problems.append(
-                (path, f"makes the {what} name {name!r}, which {format_path(earlier[1])} also makes "
-                       f"(as the {earlier[0]} name): rename one of them")
+                (path, f"makes the {what} name {name!r}, which {format_path(earlier[1])} also "
+                       f"makes{also}: rename one of them")
             )
         return name
-

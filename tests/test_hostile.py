@@ -147,7 +147,7 @@ def test_an_app_named_kopia_maintenance_keeps_its_backup_schedule():
                        {**NAS, "name": "a-b", "primary": False, "backend": "cephfs", "nfs": None,
                         "cephfs": {"volumeHandle": "h2", "clusterID": "c", "fsName": "f"}}],
       "apps": [{"name": "x", "namespace": "b-c", "repositories": ["a"]}, {"name": "y", "namespace": "c", "repositories": ["a-b"]}]},
-     "makes the PersistentVolume name 'kopia-a-b-c'"),
+     "backups:repositories[2].name: makes the Pulumi Secret resource name 'a-b-c', which backups:repositories[1].name also makes"),
 ])
 def test_generated_names_that_collide_are_config_errors_naming_both_keys(changes, expected):
     changes = {k: ([{kk: vv for kk, vv in item.items() if vv is not None} for item in v] if isinstance(v, list) else v)

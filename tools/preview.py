@@ -176,7 +176,7 @@ def _check_outputs(render_dir: Optional[Path], report: Optional[Path]) -> None:
     if report is not None:
         if report.is_dir():
             raise UsageError(f"--report {report} is a directory; give a file name")
-        if not report.parent.is_dir():
+        if not report.parent.is_dir() and report.parent != render_dir:  # the render dir is made first
             raise UsageError(f"--report {report}: the folder {report.parent} does not exist")
 
 

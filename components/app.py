@@ -19,6 +19,7 @@ from . import labels, names
 from .config import App, AppVolume, CacheSettings, Retention
 from .names import Role
 from .outputs import known
+from .plan import RestorePlan
 from .volsync import (
     API_VERSION,
     KopiaDestinationOptions,
@@ -51,20 +52,6 @@ class BackupTarget:
 
 
 @dataclass(frozen=True)
-class RestoreRequest:
-    """A restore asked for in config: which snapshot of which source, into the app's volume."""
-
-    target: BackupTarget
-    """The repository to read from (its Secret and volumes)."""
-    source_name: str
-    source_namespace: str
-    previous: Optional[int]
-    restore_as_of: Optional[str]
-    trigger: str
-    """A manual trigger unique to this request: a new request runs once, an unchanged one never again."""
-
-
-@dataclass(frozen=True)
 class BackupEnabledAppArgs:
     app: App
     volume: AppVolume
@@ -75,7 +62,8 @@ class BackupEnabledAppArgs:
     """The target the first restore reads from (the primary repository)."""
     compression: str
     cache: CacheSettings
-    restore: Optional[RestoreRequest] = None
+    restore: Optional[RestorePlan] = None
+    """A restore asked for in config, read from the target of its repository."""
     drill_schedule: Optional[str] = None
     """Concrete 5-field cron of the app's restore drill; None when it is not drilled."""
 
@@ -182,12 +170,12 @@ class BackupEnabledApp(pulumi.ComponentResource):
         self.sources = known(inventory_entry(args)["repositories"])
         self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
 
-    def _restore(self, request: RestoreRequest, claim: pulumi.Resource) -> None:
+    def _restore(self, request: RestorePlan, claim: pulumi.Resource) -> None:
         """Restore into the app's own claim (scale the app to zero first: see the runbook)."""
         self._destination(
             Role.RESTORE,
             Trigger(manual=request.trigger),
-            request.target,
+            next(t for t in self._args.targets if t.repository == request.repository),
             SourceIdentity(source_name=request.source_name, source_namespace=request.source_namespace),
             depends_on=[claim],
             copy_method="Direct",

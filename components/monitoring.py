@@ -22,6 +22,7 @@ from pydantic import Field
 
 from . import labels
 from .outputs import known
+from .plan import StaleWindowPlan
 from .volsync import Spec
 
 API_VERSION = "monitoring.coreos.com/v1"
@@ -69,27 +70,16 @@ def prometheus_duration(span: timedelta) -> str:
     return (f"{days}d" if days else "") + (f"{hours}h" if hours or not days else "")
 
 
-@dataclass(frozen=True)
-class StaleWindow:
-    repository: str
-    crons: tuple[str, ...]
-    """Every concrete schedule of the repository's sources (apps may override)."""
-    alert: str
-    """The alert's name (names.stale_alert)."""
-    sources: tuple[str, ...]
-    """The exact ReplicationSource names writing to the repository."""
-
-    @functools.cached_property
-    def window(self) -> timedelta:
-        # Two missed runs plus an hour for a slow mover: one late run is not an incident.
-        return 2 * max(longest_gap(c) for c in self.crons) + timedelta(hours=1)
+def stale_after(window: StaleWindowPlan) -> timedelta:
+    """Two missed runs plus an hour for a slow mover: one late run is not an incident."""
+    return 2 * max(longest_gap(c) for c in window.crons) + timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class BackupAlertsArgs:
     namespace: str
     rule_labels: dict[str, str]
-    repositories: tuple[StaleWindow, ...]
+    repositories: tuple[StaleWindowPlan, ...]
     maintenance_crons: tuple[str, ...]
     drill_crons: tuple[str, ...]
     """Concrete drill schedules; empty when no app is drilled."""
@@ -115,14 +105,14 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
               "kubectl -n {{ $labels.obj_namespace }} describe replicationsource {{ $labels.obj_name }}; read the volsync-src-* job logs; delete a stuck job."),
     ]
     for repo in args.repositories:
-        stale_for = prometheus_duration(repo.window)
+        stale_for = prometheus_duration(stale_after(repo))
         volsync.append(_rule(
             repo.alert,
             # Exact names: Prometheus anchors the regex, and DNS labels hold no metacharacter.
             f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="source", obj_name=~"{"|".join(repo.sources)}"}}[{stale_for}])) == 0',
             "10m", "warning",
             "No backup of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} to " + repo.repository + " in " + stale_for,
-            f"Backups to repository {repo.repository} run at least every {prometheus_duration(repo.window / 2)}; none completed in {stale_for}.",
+            f"Backups to repository {repo.repository} run at least every {prometheus_duration(stale_after(repo) / 2)}; none completed in {stale_for}.",
             "Check the ReplicationSource status and mover logs; a wrong password shows as 'repository not initialized'.",
         ))
     maintenance = [

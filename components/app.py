@@ -16,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import labels, names
-from .config import App, AppVolume, CacheSettings, Retention
+from .config import App, AppVolume, CacheSettings, MoverIdentity, Retention
 from .names import Role
 from .outputs import known
 from .plan import RestorePlan
@@ -49,6 +49,8 @@ class BackupTarget:
     """Concrete 5-field cron (already spread)."""
     retain: Retention
     mover_volumes: tuple[MoverVolume, ...]
+    mover: MoverIdentity
+    """Who the movers of this repository run as (plan.mover_identity)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
         super().__init__("backups:app:BackupEnabledApp", name, None, opts)
         app, volume = args.app, args.volume
         self._app, self._namespace = app.name, app.namespace
-        self._prefix, self._args, self._security = name, args, security_context_for(volume.mover)
+        self._prefix, self._args = name, args
 
         destination = self._destination(
             Role.BOOTSTRAP,
@@ -109,6 +111,10 @@ class BackupEnabledApp(pulumi.ComponentResource):
             access_modes=volume.access_modes,
             storage_class_name=volume.storage_class,
             volume_snapshot_class_name=volume.snapshot_class,
+            # The volume populator needs the snapshot (latestImage), not the scratch volume it
+            # was taken from; neither it nor the cache is kept for the life of the app.
+            cleanup_temp_pvc=True,
+            cleanup_cache_pvc=True,
         )
 
         # The data lives here: never deleted by Pulumi, even when the app leaves the config.
@@ -116,6 +122,11 @@ class BackupEnabledApp(pulumi.ComponentResource):
             "name": volume.claim_name,
             "namespace": app.namespace,
             "labels": labels.backed_up_volume(app.name),
+            # A populated claim stays Pending for the whole restore (or, with a
+            # WaitForFirstConsumer class, until the app's pod exists): longer than
+            # pulumi-kubernetes' 5-minute wait for Bound. Not waiting lets one `pulumi up`
+            # create the sources too, on a first deploy and on a rebuild.
+            "annotations": {"pulumi.com/skipAwait": "true"},
         }
         spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
             "access_modes": list(volume.access_modes),
@@ -150,7 +161,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
                         copy_method="Snapshot",
                         compression=args.compression,
                         retain=Retain(**target.retain.model_dump()),
-                        mover_security_context=self._security,
+                        mover_security_context=security_context_for(target.mover),
                         cache_capacity=args.cache.capacity,
                         cache_storage_class_name=args.cache.storage_class,
                         storage_class_name=volume.storage_class,
@@ -180,6 +191,9 @@ class BackupEnabledApp(pulumi.ComponentResource):
             depends_on=[claim],
             copy_method="Direct",
             destination_pvc=self._args.volume.claim_name,
+            # The claim is live: without this, files the snapshot does not have stay beside the
+            # restored ones (a stale SQLite -wal next to an older database).
+            enable_file_deletion=True,
             previous=request.previous,
             restore_as_of=request.restore_as_of,
         )
@@ -234,7 +248,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
                 kopia=KopiaDestinationOptions(
                     repository=target.secret_name,
                     source_identity=identity,
-                    mover_security_context=self._security,
+                    mover_security_context=security_context_for(target.mover),
                     cache_capacity=self._args.cache.capacity,
                     cache_storage_class_name=self._args.cache.storage_class,
                     mover_volumes=target.mover_volumes,

@@ -26,6 +26,9 @@ LABEL = 63
 #: VolSync names a mover Job `volsync-src-<ReplicationSource>` / `volsync-dst-<Destination>`,
 #: and a Job's name becomes a 63-character label value on its pods.
 MOVER_OWNER = LABEL - len("volsync-src-")
+#: A ReplicationSource's name is also its Kopia username, which the fork cuts at 50 characters
+#: (builder.go maxUsernameLength): two 51-character names with one prefix would share a history.
+SOURCE = 50
 #: The CronJob controller appends an 11-character suffix to a CronJob's name for each Job.
 CRONJOB = 52
 #: Any other object name (a DNS-1123 subdomain).

@@ -39,6 +39,8 @@ class SourcePlan:
     schedule: str
     """Concrete 5-field cron (already spread)."""
     retain: Retention
+    mover: MoverIdentity
+    """Who its movers run as: see `mover_identity`."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,21 @@ def volume_of(config: StackConfig, app: App) -> AppVolume:
 # --------------------------------------------------------------------------- pieces
 
 
+def mover_identity(config: StackConfig, volume: AppVolume, repo: Repository) -> MoverIdentity:
+    """Who an app's movers for `repo` run as.
+
+    Kopia's filesystem backend writes every file 0600 and directory 0700, owned by the writer, and
+    every mover and the maintenance Job of a repository must read all of it. So movers of a
+    filesystem repository run as the repository's uid (`defaults.mover.runAsUser`, which the
+    KopiaMaintenance runs as too) and read the app's data through its group: the app's gid and
+    fsGroup, which kubelet applies to the volume (group read/write, setgid directories). An S3
+    repository has no files to share, so its movers keep the app's own uid.
+    """
+    if not repo.is_filesystem:
+        return volume.mover
+    return volume.mover.model_copy(update={"run_as_user": config.defaults.mover.run_as_user})
+
+
 def _maintenance_key(repo: Repository) -> JobKey:
     return JobKey(JobKind.MAINTENANCE, repo.maintenance.namespace, repo.name, repo.name)
 
@@ -215,19 +232,21 @@ def _first(value: Optional[int], default: int) -> int:
 
 
 def _app_plan(config: StackConfig, app: App, schedules: dict[JobKey, str]) -> AppPlan:
+    volume = volume_of(config, app)
     sources = tuple(
         SourcePlan(
             repository=repo.name,
             name=names.replication_source(app.name, repo.name),
             schedule=schedules[JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name)],
             retain=repo.retain,
+            mover=mover_identity(config, volume, repo),
         )
         for repo in config.repositories_of(app)
     )
     bootstrap = config.bootstrap_repository(app).name
     return AppPlan(
         app=app,
-        volume=volume_of(config, app),
+        volume=volume,
         component=names.app_component(app.namespace, app.name),
         sources=sources,
         bootstrap=bootstrap,
@@ -370,7 +389,7 @@ def _take_names(plan: StackPlan) -> None:
         pulumi(STACK, "BackupEnabledApp", ap.component, path)
         pulumi(APP, "PersistentVolumeClaim", names.child(ap.component, "volume"), path)
         for source in ap.sources:
-            k8s("ReplicationSource", app.namespace, source.name, names.MOVER_OWNER, path)
+            k8s("ReplicationSource", app.namespace, source.name, names.SOURCE, path)
             pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository), path)
         roles = [Role.BOOTSTRAP] + ([Role.RESTORE] if ap.restore else []) + ([Role.DRILL] if ap.drill_schedule else [])
         for role in roles:

@@ -138,6 +138,7 @@ class BackupStack(pulumi.ComponentResource):
                 schedule=source.schedule,
                 retain=source.retain,
                 mover_volumes=self._access[source.repository].mover_volumes,
+                mover=source.mover,
             )
             for source in ap.sources
         )

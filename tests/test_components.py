@@ -61,12 +61,26 @@ def test_replication_source_sets_everything_explicitly(dev_run):
     assert kopia["retain"] == {"latest": 0, "hourly": 24, "daily": 7, "weekly": 0, "monthly": 0, "yearly": 0}
     assert kopia["copyMethod"] == "Snapshot" and kopia["compression"] == "zstd-fastest"
     assert kopia["repository"] == "volsync-kopia-nas"
-    # The app's own uid, the defaults for the rest.
-    assert kopia["moverSecurityContext"] == {"runAsUser": 1001, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True}
+    # A filesystem repository: the repository's uid (defaults.mover, as its maintenance), the
+    # app's gid and fsGroup (here the defaults) to read the data.
+    assert kopia["moverSecurityContext"] == {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True}
+    sabnzbd = named(dev_run, "ReplicationSource", "media", "sabnzbd-nas").inputs["spec"]["kopia"]
+    assert sabnzbd["moverSecurityContext"] == {"runAsUser": 1000, "runAsGroup": 568, "fsGroup": 568, "runAsNonRoot": True}
     assert (kopia["cacheCapacity"], kopia["cacheStorageClassName"]) == ("2Gi", "openebs-hostpath")
     assert kopia["moverVolumes"][0]["volumeSource"]["nfs"]["server"] == "nas.home"
     minute, *rest = spec["trigger"]["schedule"].split()
     assert rest == ["*", "*", "*", "*"] and 0 <= int(minute) < 60
+
+
+def test_movers_of_an_s3_repository_keep_the_apps_own_uid():
+    from .conftest import run_config, with_changes
+
+    b2 = {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "volsync"},
+          "credentials": {"accessKeyId": "id-0123", "secretAccessKey": "key-0123"}}
+    run = run_config(with_changes(repositories=[b2], schedulePins={},
+                                  apps=[{"name": "bookstack", "namespace": "default", "runAsUser": 1001}]))
+    kopia = named(run, "ReplicationSource", "default", "bookstack-b2").inputs["spec"]["kopia"]
+    assert kopia["moverSecurityContext"]["runAsUser"] == 1001
 
 
 def test_every_resource_is_parented_to_a_component(dev_run):

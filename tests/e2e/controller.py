@@ -15,8 +15,9 @@ controller reads from the Secret is copied only when the Secret has it).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 #: mover.go constants.
 SOURCE_DATA, DESTINATION_DATA, CACHE, MOVER_VOLUMES = "/data", "/restore/data", "/cache", "/mnt"

@@ -20,9 +20,10 @@ import shlex
 import shutil
 import stat
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 from .controller import DESTINATION_DATA, MoverJob
 

@@ -6,18 +6,21 @@ program renders for tests/e2e/stacks/Pulumi.mover.yaml; every restore is compare
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
+from tools.offline import load_stack_file, run_program
 from tools.policy import run_policies
 
 from . import controller
-from .conftest import Objects, render, secret_of, stack_config
+from .conftest import STACKS, Objects, render, secret_of, stack_config
 from .mover import MoverRun, run
 
 STACK = "mover"
@@ -146,8 +149,8 @@ def test_restore_as_of_a_time_with_an_offset_restores_the_snapshot_taken_before_
     probe = Cluster(folders, render(STACK, repositories=[KEEP_LATEST]))
     write_tree(folders("pvc/radarr"), 1000, {"version.txt": b"before\n"})
     ok(probe.backup("media", "radarr-nas", folders("pvc/radarr")))
-    cut = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep(max(0.0, (cut - datetime.now(timezone.utc)).total_seconds()) + 1.2)  # the next backup starts after `cut`
+    cut = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep(max(0.0, (cut - datetime.now(UTC)).total_seconds()) + 1.2)  # the next backup starts after `cut`
     write_tree(folders("pvc/radarr"), 1000, {"version.txt": b"after\n"})
     ok(probe.backup("media", "radarr-nas", folders("pvc/radarr")))
     local = cut.astimezone(timezone(timedelta(hours=1))).isoformat()  # 2026-...T10:00:01+01:00
@@ -199,11 +202,9 @@ def test_a_second_password_on_the_shared_repository_fails_and_the_pack_refuses_i
     other.export = cluster.export
     result = other.backup("media", "radarr-nas", folders("pvc/radarr"))
     assert result.returncode != 0 and "invalid repository password" in result.output.lower()
-    split = render(STACK, repositories=[NAS, {**NAS, "name": "nas2", "primary": False, "password": "a-second-password"}])
-    from tools.offline import load_stack_file, run_program  # the pack judges registrations
-
-    config, secret_keys, _ = load_stack_file(Path(__file__).parent / "stacks" / f"Pulumi.{STACK}.yaml")
-    config["backups:repositories"] = __import__("json").dumps(
-        [NAS, {**NAS, "name": "nas2", "primary": False, "password": "a-second-password"}])
+    # The same mistake as config: a second entry for the one export, with its own password.
+    second = {**NAS, "name": "nas2", "primary": False, "password": "a-second-password"}
+    config, secret_keys, _ = load_stack_file(STACKS / f"Pulumi.{STACK}.yaml")
+    config["backups:repositories"] = json.dumps([NAS, second])
     report = run_policies(run_program(config, secret_keys).as_engine_sees_it())
-    assert [v.policy for v in report.mandatory] == ["kopia-shared-password"] and split
+    assert [v.policy for v in report.mandatory] == ["kopia-shared-password"]

@@ -1,11 +1,14 @@
 """BackupAlerts: a PrometheusRule for backups that are quietly stale or quietly unrestorable.
 
-Metric names are the ones the VolSync Kopia fork exports: `volsync_volume_out_of_sync`,
+Only metrics something sets: the VolSync controller's `volsync_volume_out_of_sync`,
 `volsync_sync_duration_seconds` (a summary; its `_count` grows by one per completed sync) and
-`volsync_missed_intervals_total`, all labelled obj_name/obj_namespace/role/method; the fork's
-maintenance metrics `volsync_kopia_maintenance_cronjob_failures_total` and
-`volsync_kopia_maintenance_last_run_timestamp_seconds`; and kube-state-metrics' job metrics for
-maintenance jobs that hang.
+`volsync_missed_intervals_total`, labelled obj_name/obj_namespace/role/method; the fork's
+controller's `volsync_kopia_operation_failure_total` (mover.go recordOperationFailure, labelled
+obj_name/obj_namespace/role/operation/repository/failure_reason); and kube-state-metrics'
+CronJob and Job metrics for maintenance. The fork also registers `volsync_kopia_maintenance_*`
+(cronjob failures, last run timestamp) but never sets them: alerts on them never fire. Its
+maintenance CronJobs are `kopia-maint-<name>-<hash>` and their Jobs stop at 3 hours
+(activeDeadlineSeconds 10800).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from .plan import StaleWindowPlan
 from .volsync import Spec
 
 API_VERSION = "monitoring.coreos.com/v1"
+#: A kube-state-metrics CronJob metric of the fork's maintenance CronJobs (`kopia-maint-...`).
+MAINTENANCE_CRONJOBS = '{}{{cronjob=~"kopia-maint-.*"}}'
 
 
 class Rule(Spec):
@@ -115,32 +120,51 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
             f"Backups to repository {repo.repository} run at least every {prometheus_duration(stale_after(repo) / 2)}; none completed in {stale_for}.",
             "Check the ReplicationSource status and mover logs; a wrong password shows as 'repository not initialized'.",
         ))
+    volsync.append(_rule(
+        "VolSyncMoverFailed",
+        "sum by (obj_namespace, obj_name, role, failure_reason) "
+        "(increase(volsync_kopia_operation_failure_total[1h])) > 0",
+        "5m", "warning",
+        "The {{ $labels.role }} mover of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} failed",
+        "A Kopia mover Job failed ({{ $labels.failure_reason }}) in the last hour; VolSync retries it.",
+        "kubectl -n {{ $labels.obj_namespace }} logs -l app.kubernetes.io/created-by=volsync --tail=100; "
+        "a wrong password shows as 'invalid repository password'.",
+    ))
     maintenance = [
-        _rule("KopiaMaintenanceFailure", "increase(volsync_kopia_maintenance_cronjob_failures_total[1h]) > 0", "5m", "critical",
-              "Kopia maintenance failed for {{ $labels.repository }}",
-              "A KopiaMaintenance job failed ({{ $labels.failure_reason }}); unmaintained repositories grow and slow down.",
-              "kubectl -n {{ $labels.obj_namespace }} logs job/<latest kopia-maintenance job>; check the repository Secret and mount."),
+        _rule("KopiaMaintenanceFailed",
+              f"({MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_schedule_time')} "
+              f"> on (namespace, cronjob) {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_successful_time')} "
+              f"or {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_schedule_time')} "
+              f"unless on (namespace, cronjob) {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_successful_time')}) "
+              f"and on (namespace, cronjob) {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_active')} == 0",
+              "15m", "critical",
+              "Kopia maintenance {{ $labels.namespace }}/{{ $labels.cronjob }} did not succeed",
+              "Its last scheduled run ended without success (failed, or killed at the 3-hour deadline); "
+              "unmaintained repositories grow and slow down.",
+              "kubectl -n {{ $labels.namespace }} get jobs -l volsync.backube/kopia-maintenance=true; "
+              "kubectl logs job/<the failed one>; check the repository Secret and mount."),
+        _rule("KopiaMaintenanceSlow",
+              '(time() - kube_job_status_start_time{job_name=~"kopia-maint-.*"}) > 2.5 * 3600 '
+              'and on (namespace, job_name) kube_job_status_active{job_name=~"kopia-maint-.*"} > 0',
+              "5m", "warning",
+              "Kopia maintenance job {{ $labels.job_name }} has run for 2.5 hours",
+              "The controller kills maintenance jobs at 3 hours; this one is likely stuck on a lock or a slow repository.",
+              "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}; delete it if stuck; it runs again on schedule."),
     ]
     if args.maintenance_crons:
         # The seeds' 8 days for weekly maintenance: the interval plus a day.
         window = max(longest_gap(c) for c in args.maintenance_crons) + timedelta(days=1)
+        seconds = int(window.total_seconds())
+        last = MAINTENANCE_CRONJOBS.format("kube_cronjob_status_last_successful_time")
+        created = MAINTENANCE_CRONJOBS.format("kube_cronjob_created")
         maintenance.append(_rule(
             "KopiaMaintenanceMissing",
-            f"time() - volsync_kopia_maintenance_last_run_timestamp_seconds > {int(window.total_seconds())}",
+            f"time() - {last} > {seconds} or (time() - {created} > {seconds} unless on (namespace, cronjob) {last})",
             "1h", "warning",
-            "No Kopia maintenance for {{ $labels.repository }} in " + prometheus_duration(window),
-            "Maintenance runs on a schedule; the last successful run is older than its interval plus a day.",
+            "No successful Kopia maintenance of {{ $labels.namespace }}/{{ $labels.cronjob }} in " + prometheus_duration(window),
+            "Maintenance runs on a schedule; its last success is older than its interval plus a day (or it never succeeded).",
             "kubectl get kopiamaintenance -A; check that the CronJob exists and is not suspended.",
         ))
-    maintenance.append(_rule(
-        "KopiaMaintenanceTimeout",
-        '(time() - kube_job_status_start_time{job_name=~"kopia-maint.*"}) > 4 * 3600 '
-        'and on (namespace, job_name) kube_job_status_active{job_name=~"kopia-maint.*"} > 0',
-        "15m", "warning",
-        "Kopia maintenance job {{ $labels.job_name }} has run for over 4 hours",
-        "A maintenance job that runs this long is usually stuck on a lock or a slow repository.",
-        "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}; delete it if stuck; it runs again on schedule.",
-    ))
     groups = [RuleGroup(name="volsync", rules=tuple(volsync)), RuleGroup(name="kopia-maintenance", rules=tuple(maintenance))]
     if args.drill_crons:
         overdue = prometheus_duration(2 * max(longest_gap(c) for c in args.drill_crons) + timedelta(hours=6))

@@ -1,0 +1,51 @@
+"""Every alert reads only metrics that something sets (DESIGN.md, "What the controllers really do").
+
+The list below is written from the controllers' source, not from monitoring.py: the VolSync
+controller's sync metrics, the metrics the fork's controller records for movers
+(`volsync_kopia_operation_*`, `volsync_kopia_snapshot_creation_*`), and kube-state-metrics' Job
+and CronJob metrics. The fork registers `volsync_kopia_maintenance_*` but never sets them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import run_config, with_changes
+
+SET = re.compile(
+    r"volsync_volume_out_of_sync|volsync_sync_duration_seconds(_count|_sum)?|volsync_missed_intervals_total"
+    r"|volsync_kopia_operation_(success|failure)_total|volsync_kopia_snapshot_creation_(success|failure)_total"
+    r"|kube_job_[a-z_]+|kube_cronjob_[a-z_]+"
+)
+NEVER_SET = re.compile(r"volsync_kopia_maintenance_.*")
+#: PromQL words that are not metric names.
+_WORDS = {"sum", "max", "min", "by", "on", "and", "or", "unless", "increase", "rate", "time", "absent", "ignoring",
+          "without", "group_left", "group_right", "count", "avg", "bool"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: identifiers outside strings, label matchers, ranges and
+    grouping clauses, that are not functions or keywords."""
+    text = re.sub(r'"[^"]*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(by|on|ignoring|without|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set(re.findall(r"\b[A-Za-z_:][A-Za-z0-9_:]*\b(?!\s*\()", text)) - _WORDS
+    return {n for n in names if not re.fullmatch(r"[0-9.e]+", n)}
+
+
+def test_the_metric_name_reader_finds_names_and_only_names():
+    expr = 'sum by (a, b) (increase(x_total{role="source", n=~"y|z"}[3h])) > on (ns) kube_job_x and time() - m > 3'
+    assert metric_names(expr) == {"x_total", "kube_job_x", "m"}
+
+
+def test_every_alert_reads_only_metrics_that_are_set():
+    run = run_config(with_changes(), preview=False)  # the dev stack: backups, maintenance and drills
+    (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
+    exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
+    assert len(exprs) >= 9
+    for alert, expr in exprs.items():
+        names = metric_names(expr)
+        assert names, alert
+        unset = [n for n in names if not SET.fullmatch(n) or NEVER_SET.fullmatch(n)]
+        assert unset == [], f"{alert} reads {unset}, which nothing sets"

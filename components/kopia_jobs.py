@@ -1,7 +1,8 @@
 """Kopia run by this program rather than by VolSync: a read-only web UI and a repository mirror.
 
 Both are off by default. The UI (seed 001) is a Kopia server connected read-only, for browsing
-snapshots; it has no login, so keep it on an internal network. The mirror (seed 002's suspended
+snapshots, behind HTTP basic auth (its own username and password, from a Secret), with an
+optional TLS Ingress in front. The mirror (seed 002's suspended
 Kopia sync jobs) copies a filesystem repository's blobs to an S3 repository with
 `kopia repository sync-to`, so the copy is the same repository (same password) off-site.
 """
@@ -17,10 +18,13 @@ import pulumi_kubernetes as k8s
 
 from . import labels, names
 from .backends import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RepositoryAccess
-from .config import MoverIdentity, Repository
+from .config import ExternalSecretSource, MoverIdentity, Repository, UiIngress
+from .secrets import cluster_secret
 from .volsync import REPOSITORY_MOUNT, MoverVolume
 
 UI_PORT = 51515
+#: Where Kopia's server reads its login (cli/command_server.go: --server-username/-password).
+UI_USERNAME, UI_PASSWORD = "KOPIA_SERVER_USERNAME", "KOPIA_SERVER_PASSWORD"
 _WORK = "/tmp/kopia"  # config, cache and logs: an emptyDir, the root filesystem stays read-only
 _ENV = {
     "KOPIA_CONFIG_PATH": f"{_WORK}/repository.config",
@@ -112,8 +116,19 @@ def _pod_volume(volume: MoverVolume) -> k8s.core.v1.VolumeArgs:
     )
 
 
+def _from_secret(secret: str, keys: tuple[str, ...]) -> list[k8s.core.v1.EnvVarArgs]:
+    return [
+        k8s.core.v1.EnvVarArgs(
+            name=key,
+            value_from=k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)),
+        )
+        for key in keys
+    ]
+
+
 class KopiaWebUi(pulumi.ComponentResource):
-    """A read-only Kopia server for one repository, with a ClusterIP Service on port 80."""
+    """A read-only Kopia server for one repository behind a login, with a ClusterIP Service on
+    port 80 and, if configured, a TLS Ingress."""
 
     service_name: pulumi.Output[str]
 
@@ -123,13 +138,22 @@ class KopiaWebUi(pulumi.ComponentResource):
         app_name = names.web_ui(repo.name)
         namespace = repo.maintenance.namespace
         selector = {"app.kubernetes.io/name": "kopia-ui", "app.kubernetes.io/instance": app_name}
-        script = (
-            f"{connect_command(repo, 'kopia-ui')} && exec kopia server start --insecure "
-            f"--without-password --address=0.0.0.0:{UI_PORT}"
-        )
+        # --insecure: plain HTTP inside the cluster (TLS at the Ingress); the login comes from
+        # KOPIA_SERVER_USERNAME/KOPIA_SERVER_PASSWORD, so the server refuses to start without one.
+        script = f"{connect_command(repo, 'kopia-ui')} && exec kopia server start --insecure --address=0.0.0.0:{UI_PORT}"
         volumes, _ = args.volumes()
         metadata = k8s.meta.v1.ObjectMetaArgs(
             name=app_name, namespace=namespace, labels={**labels.repository(repo.name), **selector}
+        )
+        password = repo.ui.password
+        assert password is not None  # config: an enabled UI has a login
+        login = cluster_secret(
+            names.child(name, "login"),
+            {"name": app_name, "namespace": namespace, "labels": labels.repository(repo.name)},
+            {UI_USERNAME: repo.ui.username},
+            {} if isinstance(password, ExternalSecretSource) else {UI_PASSWORD: password},
+            {UI_PASSWORD: password.external_secret} if isinstance(password, ExternalSecretSource) else {},
+            parent=self,
         )
         k8s.apps.v1.Deployment(
             names.child(name, "deployment"),
@@ -147,7 +171,11 @@ class KopiaWebUi(pulumi.ComponentResource):
                                 "kopia-ui",
                                 repo.ui.image,
                                 script,
+                                extra_env=_from_secret(app_name, (UI_USERNAME, UI_PASSWORD)),
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=UI_PORT)],
+                                readiness_probe=k8s.core.v1.ProbeArgs(
+                                    tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"), period_seconds=10
+                                ),
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": "10m", "memory": "256Mi"}, limits={"memory": "1Gi"}
                                 ),
@@ -156,7 +184,7 @@ class KopiaWebUi(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[login]),
         )
         service = k8s.core.v1.Service(
             names.child(name, "service"),
@@ -167,9 +195,34 @@ class KopiaWebUi(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        if repo.ui.ingress is not None:
+            self._ingress(name, metadata, repo.ui.ingress, service)
         # The name is known; taking it through the Service makes it resolve once the Service exists.
         self.service_name = service.urn.apply(lambda _: app_name)
         self.register_outputs({"serviceName": self.service_name})
+
+    def _ingress(self, name: str, metadata: k8s.meta.v1.ObjectMetaArgs, ingress: UiIngress,
+                 service: pulumi.Resource) -> None:
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name=metadata.name, port=k8s.networking.v1.ServiceBackendPortArgs(name="http")
+            )
+        )
+        k8s.networking.v1.Ingress(
+            names.child(name, "ingress"),
+            metadata=metadata,
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name=ingress.class_name,
+                tls=[k8s.networking.v1.IngressTLSArgs(hosts=[ingress.host], secret_name=ingress.tls_secret)],
+                rules=[k8s.networking.v1.IngressRuleArgs(
+                    host=ingress.host,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[k8s.networking.v1.HTTPIngressPathArgs(
+                        path="/", path_type="Prefix", backend=backend,
+                    )]),
+                )],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[service]),
+        )
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ class BackupAlertsArgs:
     maintenance_crons: tuple[str, ...]
     drill_crons: tuple[str, ...]
     """Concrete drill schedules; empty when no app is drilled."""
+    web_uis: tuple[str, ...] = ()
+    """Deployment names of the Kopia web UIs."""
 
 
 def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str) -> Rule:
@@ -164,6 +166,15 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
             "No successful Kopia maintenance of {{ $labels.namespace }}/{{ $labels.cronjob }} in " + prometheus_duration(window),
             "Maintenance runs on a schedule; its last success is older than its interval plus a day (or it never succeeded).",
             "kubectl get kopiamaintenance -A; check that the CronJob exists and is not suspended.",
+        ))
+    if args.web_uis:
+        maintenance.append(_rule(
+            "KopiaWebUiDown",
+            f'kube_deployment_status_replicas_available{{deployment=~"{"|".join(args.web_uis)}"}} < 1',
+            "10m", "warning",
+            "Kopia web UI {{ $labels.namespace }}/{{ $labels.deployment }} is down",
+            "No replica of the UI is ready: it cannot connect to the repository, or its login Secret is missing.",
+            "kubectl -n {{ $labels.namespace }} logs deploy/{{ $labels.deployment }}; check the repository and login Secrets.",
         ))
     groups = [RuleGroup(name="volsync", rules=tuple(volsync)), RuleGroup(name="kopia-maintenance", rules=tuple(maintenance))]
     if args.drill_crons:

@@ -116,6 +116,8 @@ class AlertPlan:
     repositories: tuple[StaleWindowPlan, ...]
     maintenance_crons: tuple[str, ...]
     drill_crons: tuple[str, ...]
+    web_uis: tuple[str, ...] = ()
+    """Deployment names of the enabled Kopia web UIs."""
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,7 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
             schedules[_maintenance_key(r)] for r in config.repositories if r.name not in config.mirror_targets
         ),
         drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
+        web_uis=tuple(names.web_ui(r.name) for r in config.repositories if r.ui.enabled),
     )
 
 
@@ -371,10 +374,15 @@ def _take_names(plan: StackPlan) -> None:
             ui = names.web_ui(repo.name)
             k8s("Service", maintenance_ns, ui, names.LABEL, path)
             k8s("Deployment", maintenance_ns, ui, names.LABEL, path)
+            k8s("Secret", maintenance_ns, ui, names.SUBDOMAIN, path)
             component = names.child(repo.name, "ui")
             pulumi(STACK, "KopiaWebUi", component, path)
             pulumi(WEB_UI, "Deployment", names.child(component, "deployment"), path)
             pulumi(WEB_UI, "Service", names.child(component, "service"), path)
+            pulumi(WEB_UI, _secret_kind_of(repo.ui.password), names.child(component, "login"), path)
+            if repo.ui.ingress is not None:
+                k8s("Ingress", maintenance_ns, ui, names.SUBDOMAIN, path)
+                pulumi(WEB_UI, "Ingress", names.child(component, "ingress"), path)
         if repo.mirror_to:
             mirror_path = ("repositories", index, "mirrorTo")
             k8s("CronJob", maintenance_ns, names.mirror_cronjob(repo.name, repo.mirror_to), names.CRONJOB, mirror_path)

@@ -201,6 +201,7 @@ class BackupStack(pulumi.ComponentResource):
                     repositories=alerts.repositories,
                     maintenance_crons=alerts.maintenance_crons,
                     drill_crons=alerts.drill_crons,
+                    web_uis=alerts.web_uis,
                 ),
                 opts=self._child,
             )

@@ -15,7 +15,7 @@ from .conftest import run_config, with_changes
 SET = re.compile(
     r"volsync_volume_out_of_sync|volsync_sync_duration_seconds(_count|_sum)?|volsync_missed_intervals_total"
     r"|volsync_kopia_operation_(success|failure)_total|volsync_kopia_snapshot_creation_(success|failure)_total"
-    r"|kube_job_[a-z_]+|kube_cronjob_[a-z_]+"
+    r"|kube_job_[a-z_]+|kube_cronjob_[a-z_]+|kube_deployment_[a-z_]+"
 )
 NEVER_SET = re.compile(r"volsync_kopia_maintenance_.*")
 #: PromQL words that are not metric names.
@@ -40,10 +40,12 @@ def test_the_metric_name_reader_finds_names_and_only_names():
 
 
 def test_every_alert_reads_only_metrics_that_are_set():
-    run = run_config(with_changes(), preview=False)  # the dev stack: backups, maintenance and drills
+    # The dev stack (backups, maintenance, drills) with the web UI on: every rule is emitted.
+    nas = {**with_changes()["repositories"][0], "ui": {"enabled": True, "password": "ui-password"}}
+    run = run_config(with_changes(repositories=[nas]), preview=False)
     (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
     exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
-    assert len(exprs) >= 9
+    assert len(exprs) >= 10 and "KopiaWebUiDown" in exprs
     for alert, expr in exprs.items():
         names = metric_names(expr)
         assert names, alert

@@ -223,3 +223,23 @@ def test_mirror_syncs_the_filesystem_repository_to_s3_suspended(nfs_b2_r2):
 def test_apps_do_not_back_up_to_a_mirror(nfs_b2_r2):
     names = {r.inputs["metadata"]["name"] for r in of_kind(nfs_b2_r2, "ReplicationSource")}
     assert not any(n.endswith("-b2-mirror") for n in names)
+
+
+def test_the_web_ui_has_a_login_from_a_secret_and_never_starts_without_one():
+    from components.config import ConfigError
+
+    from .conftest import dev_config, run_config, with_changes
+
+    nas = dev_config()["repositories"][0]
+    with pytest.raises(ConfigError) as caught:
+        run_config(with_changes(repositories=[{**nas, "ui": {"enabled": True}}]))
+    assert any(p.startswith("backups:repositories[0].ui: ") and "needs a login" in p for p in caught.value.problems)
+    run = run_config(with_changes(repositories=[{**nas, "ui": {"enabled": True, "password": "ui-only-password"}}]), preview=False)
+    (deployment,) = [r for r in run.registrations if r.type == "kubernetes:apps/v1:Deployment"]
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    assert "--without-password" not in container["command"][-1] and "kopia server start" in container["command"][-1]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert refs["KOPIA_SERVER_PASSWORD"] == {"name": "kopia-ui-nas", "key": "KOPIA_SERVER_PASSWORD"}
+    (login,) = [r for r in run.registrations if r.type == "kubernetes:core/v1:Secret" and r.inputs["metadata"]["name"] == "kopia-ui-nas"]
+    assert isinstance(login.inputs["stringData"], Secret)  # a Pulumi secret on the wire
+    assert login.inputs["stringData"].value == {"KOPIA_SERVER_USERNAME": "kopia", "KOPIA_SERVER_PASSWORD": "ui-only-password"}

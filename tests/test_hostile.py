@@ -166,7 +166,7 @@ def test_a_long_app_name_is_refused_for_its_destinations_too():
 
 def test_a_long_repository_name_is_refused_for_its_service_and_cronjob():
     long = "r" * 58
-    found = problems(repositories=[{**NAS, "name": long, "ui": {"enabled": True}, "mirrorTo": "b2"}, S3],
+    found = problems(repositories=[{**NAS, "name": long, "ui": {"enabled": True, "password": SECRET}, "mirrorTo": "b2"}, S3],
                      apps=[{"name": "x", "namespace": "media", "repositories": [long]}])
     assert any(f"Service name 'kopia-ui-{long}' (67 characters)" in p for p in found), found
     assert any("CronJob name 'kopia-mirror-" in p and "limit of 52" in p for p in found), found

@@ -27,6 +27,7 @@ from .repositories import (
     Repository,
     S3Credentials,
     S3Target,
+    UiIngress,
     WebUi,
 )
 from .shared import CacheSettings, ExternalSecretRef, ExternalSecretSource, MoverIdentity, Retention, SecretValue
@@ -38,6 +39,6 @@ __all__ = [
     "Database", "DatabaseRetention", "DatabaseSchedule", "Defaults", "Drills", "Encryption",
     "ExternalSecretRef", "ExternalSecretSource", "Guardrails", "KubernetesSettings", "Maintenance",
     "Mirror", "MoverIdentity", "NfsTarget", "Repository", "Restore", "RestoreSource", "Retention",
-    "S3Credentials", "S3Target", "SecretValue", "StackConfig", "WalSpool", "WebUi",
+    "S3Credentials", "S3Target", "SecretValue", "StackConfig", "UiIngress", "WalSpool", "WebUi",
     "decode_config_value", "format_path", "load_stack_config", "parse_stack_config", "stack_config_of",
 ]

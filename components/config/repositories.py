@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
@@ -124,11 +124,35 @@ class Maintenance(Model):
     namespace: DnsLabel = "volsync-system"
 
 
+class UiIngress(Model):
+    """An Ingress in front of the web UI, always with TLS (the login is HTTP basic auth)."""
+
+    host: Host
+    tls_secret: DnsSubdomain
+    """The Secret holding the certificate for `host` (cert-manager or your own)."""
+    class_name: Optional[DnsSubdomain] = None
+
+
 class WebUi(Model):
-    """A read-only Kopia server for browsing snapshots (seed 001). No login: keep it internal."""
+    """A read-only Kopia server for browsing snapshots (seed 001), behind a login: Kopia refuses
+    `--insecure --without-password` from 0.23, and a UI that reads every backup needs one."""
 
     enabled: bool = False
     image: Image = KOPIA_IMAGE
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "kopia"
+    password: Optional[SecretValue] = None
+    """The UI's own password (not the repository's): `pulumi config set --secret --path
+    'backups:repositories[0].ui.password'`, or {externalSecret: {store, key}}."""
+    ingress: Optional[UiIngress] = None
+
+    @model_validator(mode="after")
+    def _has_a_login(self) -> WebUi:
+        if self.enabled and self.password is None:
+            raise ValueError(
+                "a web UI needs a login: set ui.password (pulumi config set --secret --path "
+                "'backups:repositories[N].ui.password' <password>) or ui.password.externalSecret"
+            )
+        return self
 
 
 class Mirror(Model):

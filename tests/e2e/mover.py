@@ -70,7 +70,7 @@ def run(job: MoverJob, volumes: Mapping[str, Path], data: Optional[Path], cache:
         if "persistentVolumeClaim" in source:  # a PVC gets fsGroup; an NFS export does not
             set_volume_ownership(volumes[mount], job.fs_group)
     restore_parent = cache.parent / f"{cache.name}-restore"  # the Job's `restore` emptyDir
-    binds: list[tuple[Path, str]] = [(cache, "/cache"), (ENGINE_BIN, "/opt/engine"), (ENTRY_SH, "/mover-kopia/entry.sh")]
+    binds: list[tuple[Path, str]] = [(cache, "/cache"), (ENTRY_SH, "/mover-kopia/entry.sh")]
     if data is not None and job.data_path == DESTINATION_DATA:
         restore_parent.mkdir(exist_ok=True)
         set_volume_ownership(restore_parent, job.fs_group)
@@ -79,22 +79,33 @@ def run(job: MoverJob, volumes: Mapping[str, Path], data: Optional[Path], cache:
         binds.append((data, job.data_path or "/data"))
     binds += [(volumes[mount], mount) for mount in job.repository_mounts]
     env = {**job.env, "PATH": "/opt/engine:/usr/bin:/bin", "HOME": "/tmp"}
-    command = ["bash", "/mover-kopia/entry.sh", *job.args]
-    groups = ",".join(str(g) for g in job.groups) or str(job.run_as_group or 0)
-    identity = ["setpriv", f"--reuid={job.run_as_user}", f"--regid={job.run_as_group if job.run_as_group is not None else 0}",
-                f"--groups={groups}"]
-    script = _namespace_script(binds, identity + ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *command])
     try:
-        done = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", script],
-                              capture_output=True, text=True, timeout=timeout)
+        return run_container(["bash", "/mover-kopia/entry.sh", *job.args], env, binds,
+                             job.run_as_user, job.run_as_group, job.groups, timeout=timeout)
     finally:
         shutil.rmtree(restore_parent, ignore_errors=True)
+
+
+def run_container(command: list[str], env: Mapping[str, str], binds: list[tuple[Path, str]], uid: int,
+                  gid: Optional[int], groups: tuple[int, ...], isolated_network: bool = False,
+                  timeout: float = 180) -> MoverRun:
+    """`command` in its own mount namespace and root, with `binds`, exactly `env`, as `uid` with
+    `groups`; with `isolated_network`, also in a network namespace that has only loopback (a
+    server there is reachable from nowhere else)."""
+    binds = [*binds, (ENGINE_BIN, "/opt/engine")]
+    identity = ["setpriv", f"--reuid={uid}", f"--regid={gid if gid is not None else 0}",
+                f"--groups={','.join(str(g) for g in groups) or str(gid or 0)}"]
+    script = _namespace_script(binds, identity + ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *command],
+                               loopback=isolated_network)
+    namespaces = ["unshare", "-m", *(["-n"] if isolated_network else []), "--propagation", "private"]
+    done = subprocess.run([*namespaces, "bash", "-c", script], capture_output=True, text=True, timeout=timeout)
     return MoverRun(done.returncode, done.stdout + done.stderr)
 
 
-def _namespace_script(binds: list[tuple[Path, str]], command: list[str]) -> str:
+def _namespace_script(binds: list[tuple[Path, str]], command: list[str], loopback: bool = False) -> str:
     lines = [
         "set -e",
+        *(["ip link set lo up"] if loopback else []),
         'R=$(mktemp -d); chmod 755 "$R"',
         'for d in bin lib lib64 sbin; do ln -s "usr/$d" "$R/$d"; done',
         'for d in usr etc dev; do mkdir "$R/$d"; mount --rbind "/$d" "$R/$d"; done',

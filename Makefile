@@ -47,18 +47,23 @@ test: setup $(LINTER_STAMP)
 # (go.mod + go.sum) into .engine/bin, each keyed to its pins: a second run builds nothing.
 # Nothing is downloaded at run time; the module proxy serves the pinned versions at build time.
 ENGINE := .engine/bin
-KOPIA_MOD := tools/engine/kopia
-KOPIA_VERSION = $(shell awk '$$1 == "github.com/kopia/kopia" {print $$2}' $(KOPIA_MOD)/go.mod)
-KOPIA_STAMP := $(ENGINE)/.kopia-$(shell cat $(KOPIA_MOD)/go.mod $(KOPIA_MOD)/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+KOPIA_VERSION = $(shell awk '$$1 == "github.com/kopia/kopia" {print $$2}' tools/engine/kopia/go.mod)
 
-engine: $(KOPIA_STAMP)
-
-$(KOPIA_STAMP): $(KOPIA_MOD)/go.mod $(KOPIA_MOD)/go.sum
+# go_binary NAME PACKAGE LDFLAGS: .engine/bin/NAME from tools/engine/NAME/go.{mod,sum}, rebuilt
+# only when those pins change (the stamp's name is their hash).
+define go_binary
+$(1)_STAMP := $(ENGINE)/.$(1)-$$(shell cat tools/engine/$(1)/go.mod tools/engine/$(1)/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+engine: $$($(1)_STAMP)
+$$($(1)_STAMP): tools/engine/$(1)/go.mod tools/engine/$(1)/go.sum
 	@mkdir -p $(ENGINE)
-	cd $(KOPIA_MOD) && GOFLAGS=-mod=readonly go build -trimpath \
-	  -ldflags "-s -w -X github.com/kopia/kopia/repo.BuildVersion=$(KOPIA_VERSION:v%=%)" \
-	  -o $(CURDIR)/$(ENGINE)/kopia github.com/kopia/kopia
-	@rm -f $(ENGINE)/.kopia-* && touch $@
+	cd tools/engine/$(1) && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w $(3)" -o $(CURDIR)/$(ENGINE)/$(1) $(2)
+	@rm -f $(ENGINE)/.$(1)-* && touch $$@
+endef
+
+engine:
+# Kopia as the fork's mover image ships it; a local S3 server for the S3 scenarios.
+$(eval $(call go_binary,kopia,github.com/kopia/kopia,-X github.com/kopia/kopia/repo.BuildVersion=$(KOPIA_VERSION:v%=%)))
+$(eval $(call go_binary,gofakes3,github.com/johannesboyne/gofakes3/cmd/gofakes3,))
 
 # The tests against real components (tests/e2e/); `make test` leaves them out.
 e2e: setup engine

@@ -247,43 +247,83 @@ class RepositoryMirror(pulumi.ComponentResource):
             f"{connect_command(source, 'kopia-mirror')} && exec kopia repository sync-to s3 "
             f"{s3_flags(target)} --delete --no-progress"
         )
-        keys = [
-            k8s.core.v1.EnvVarArgs(
-                name=key,
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.target_secret_name, key=key)
-                ),
-            )
-            for key in (ACCESS_KEY_ID, SECRET_ACCESS_KEY)
-        ]
-        volumes, _ = args.source.volumes()
-        k8s.batch.v1.CronJob(
-            names.child(name, "cronjob"),
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=names.mirror_cronjob(source.name, target.name),
-                namespace=source.maintenance.namespace,
-                labels=labels.repository(source.name),
-            ),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=args.schedule,
-                suspend=source.mirror.suspend,
-                concurrency_policy="Forbid",
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=1,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            spec=k8s.core.v1.PodSpecArgs(
-                                restart_policy="OnFailure",
-                                security_context=args.source.security(),
-                                volumes=volumes,
-                                containers=[
-                                    args.source.container("kopia-mirror", source.mirror.image, script, extra_env=keys)
-                                ],
-                            )
-                        ),
-                    )
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+        keys = _from_secret(args.target_secret_name, (ACCESS_KEY_ID, SECRET_ACCESS_KEY))
+        _kopia_cronjob(
+            names.child(name, "cronjob"), names.mirror_cronjob(source.name, target.name), args.source,
+            args.schedule, args.source.container("kopia-mirror", source.mirror.image, script, extra_env=keys),
+            parent=self, suspend=source.mirror.suspend,
         )
         self.register_outputs({})
+
+
+@dataclass(frozen=True)
+class SnapshotCheckArgs:
+    pod: KopiaPod
+    """The repository checked (read-only connection, its Secret and volume)."""
+    identities: tuple[str, ...]
+    """`user@host:/data` of every identity the config expects snapshots for in this repository."""
+    schedule: str
+    """Concrete 5-field cron (already spread)."""
+
+
+def check_script(repository: Repository, identities: tuple[str, ...]) -> str:
+    """Connect read-only, then fail naming every expected identity that has no snapshot."""
+    listed = " ".join(shlex.quote(identity) for identity in identities)
+    # `|| exit 1`, not `&&`: the loop after it must never run, and succeed, without a connection.
+    return (
+        f"{connect_command(repository, 'kopia-check')} || exit 1; missing=''; "
+        f"for id in {listed}; do "
+        'kopia snapshot list "$id" --json 2>/dev/null | grep -q \'"id"\' || missing="$missing $id"; done; '
+        'if [ -n "$missing" ]; then echo "no snapshot for:$missing" >&2; exit 1; fi; '
+        f"echo 'every expected identity has a snapshot ({len(identities)})'"
+    )
+
+
+class SnapshotCheck(pulumi.ComponentResource):
+    """A CronJob that fails when an identity the config expects has no snapshot in the repository.
+
+    A restore that finds no snapshot succeeds with an empty volume (the mover exits 0), and the
+    controller exports nothing that says so. This check makes the condition visible before a
+    restore needs it: a failed Job, which kube-state-metrics exports and `KopiaSnapshotsMissing`
+    reads. It covers every app's own identity (bootstrap, drills, `previous`, `restoreAsOf`) and
+    the identities `restore.from` reads.
+    """
+
+    def __init__(self, name: str, args: SnapshotCheckArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("backups:kopia:SnapshotCheck", name, None, opts)
+        repo = args.pod.repository
+        _kopia_cronjob(
+            names.child(name, "cronjob"), names.snapshot_check(repo.name), args.pod, args.schedule,
+            args.pod.container("kopia-check", repo.ui.image, check_script(repo, args.identities)), parent=self,
+        )
+        self.register_outputs({})
+
+
+def _kopia_cronjob(resource_name: str, name: str, pod: KopiaPod, schedule: str, container: k8s.core.v1.ContainerArgs,
+                   parent: pulumi.Resource, suspend: bool = False) -> None:
+    """A CronJob of one Kopia container in the repository's maintenance namespace, one run at a time."""
+    repo = pod.repository
+    volumes, _ = pod.volumes()
+    k8s.batch.v1.CronJob(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=repo.maintenance.namespace, labels=labels.repository(repo.name)),
+        spec=k8s.batch.v1.CronJobSpecArgs(
+            schedule=schedule,
+            suspend=suspend,
+            concurrency_policy="Forbid",
+            job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                spec=k8s.batch.v1.JobSpecArgs(
+                    backoff_limit=1,
+                    template=k8s.core.v1.PodTemplateSpecArgs(
+                        spec=k8s.core.v1.PodSpecArgs(
+                            restart_policy="OnFailure",
+                            security_context=pod.security(),
+                            volumes=volumes,
+                            containers=[container],
+                        )
+                    ),
+                )
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

@@ -31,6 +31,17 @@ from .volsync import Spec
 API_VERSION = "monitoring.coreos.com/v1"
 #: A kube-state-metrics CronJob metric of the fork's maintenance CronJobs (`kopia-maint-...`).
 MAINTENANCE_CRONJOBS = '{}{{cronjob=~"kopia-maint-.*"}}'
+#: The same for this program's snapshot checks (`kopia-check-<repository>`).
+CHECK_CRONJOBS = '{}{{cronjob=~"kopia-check-.*"}}'
+
+
+def last_run_failed(cronjobs: str) -> str:
+    """PromQL: the CronJob's last scheduled run ended without success (or it never succeeded), and
+    none of its Jobs is running now. `cronjobs` formats a metric name with the CronJobs' selector."""
+    scheduled, succeeded = cronjobs.format("kube_cronjob_status_last_schedule_time"), cronjobs.format(
+        "kube_cronjob_status_last_successful_time")
+    return (f"({scheduled} > on (namespace, cronjob) {succeeded} or {scheduled} unless on (namespace, cronjob) {succeeded}) "
+            f"and on (namespace, cronjob) {cronjobs.format('kube_cronjob_status_active')} == 0")
 
 
 class Rule(Spec):
@@ -90,6 +101,8 @@ class BackupAlertsArgs:
     """Concrete drill schedules; empty when no app is drilled."""
     web_uis: tuple[str, ...] = ()
     """Deployment names of the Kopia web UIs."""
+    snapshot_checks: bool = False
+    """Whether any repository has a snapshot check."""
 
 
 def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str) -> Rule:
@@ -133,13 +146,7 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
         "a wrong password shows as 'invalid repository password'.",
     ))
     maintenance = [
-        _rule("KopiaMaintenanceFailed",
-              f"({MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_schedule_time')} "
-              f"> on (namespace, cronjob) {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_successful_time')} "
-              f"or {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_schedule_time')} "
-              f"unless on (namespace, cronjob) {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_last_successful_time')}) "
-              f"and on (namespace, cronjob) {MAINTENANCE_CRONJOBS.format('kube_cronjob_status_active')} == 0",
-              "15m", "critical",
+        _rule("KopiaMaintenanceFailed", last_run_failed(MAINTENANCE_CRONJOBS), "15m", "critical",
               "Kopia maintenance {{ $labels.namespace }}/{{ $labels.cronjob }} did not succeed",
               "Its last scheduled run ended without success (failed, or killed at the 3-hour deadline); "
               "unmaintained repositories grow and slow down.",
@@ -175,6 +182,15 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
             "Kopia web UI {{ $labels.namespace }}/{{ $labels.deployment }} is down",
             "No replica of the UI is ready: it cannot connect to the repository, or its login Secret is missing.",
             "kubectl -n {{ $labels.namespace }} logs deploy/{{ $labels.deployment }}; check the repository and login Secrets.",
+        ))
+    if args.snapshot_checks:
+        volsync.append(_rule(
+            "KopiaSnapshotsMissing", last_run_failed(CHECK_CRONJOBS), "15m", "critical",
+            "An identity has no snapshot in the repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }}",
+            "A restore of it would succeed with an EMPTY volume (the mover exits 0 when it finds no snapshot): "
+            "an app never backed up, a changed identity, or a restore.from that names nothing.",
+            "kubectl -n {{ $labels.namespace }} logs job/<the latest {{ $labels.cronjob }} job>: it names each missing "
+            "identity; check that app's ReplicationSource and its last sync.",
         ))
     groups = [RuleGroup(name="volsync", rules=tuple(volsync)), RuleGroup(name="kopia-maintenance", rules=tuple(maintenance))]
     if args.drill_crons:

@@ -83,6 +83,15 @@ def mirror_cronjob(source: str, target: str) -> str:
     return f"kopia-mirror-{source}-to-{target}"
 
 
+def snapshot_check(repository: str) -> str:
+    return f"kopia-check-{repository}"
+
+
+def identity(source: str, namespace: str) -> str:
+    """The Kopia identity and path of a source's snapshots (VolSync: `<name>@<namespace>:/data`)."""
+    return f"{source}@{namespace}:/data"
+
+
 def plugin_config(database: str) -> str:
     return f"{database}-pgbackrest"
 
@@ -136,6 +145,7 @@ class JobKind(StrEnum):
     MAINTENANCE = "maintenance"
     MIRROR = "mirror"
     DRILL = "drill"
+    CHECK = "check"
 
 
 @dataclass(frozen=True)
@@ -175,7 +185,7 @@ class JobKey:
 
 
 _LABEL_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-PIN_KEY = re.compile(rf"{_LABEL_RE}/{_LABEL_RE}(/{_LABEL_RE}|:(maintenance|mirror|drill))")
+PIN_KEY = re.compile(rf"{_LABEL_RE}/{_LABEL_RE}(/{_LABEL_RE}|:(maintenance|mirror|drill|check))")
 
 
 def job_of_pin(key: str) -> JobKey:

@@ -83,6 +83,14 @@ class RepositoryPlan:
     """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
     maintenance_schedule: str
     mirror_schedule: Optional[str]
+    check_schedule: str = ""
+    """When the snapshot check runs; "" for a mirror copy (no mover writes it)."""
+    expected_identities: tuple[str, ...] = ()
+    """`user@host:/data` of every identity a restore from this repository may read."""
+
+    @property
+    def has_check(self) -> bool:
+        return bool(self.check_schedule and self.expected_identities)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,8 @@ class AlertPlan:
     drill_crons: tuple[str, ...]
     web_uis: tuple[str, ...] = ()
     """Deployment names of the enabled Kopia web UIs."""
+    snapshot_checks: bool = False
+    """Whether any repository has a snapshot check (KopiaSnapshotsMissing)."""
 
 
 @dataclass(frozen=True)
@@ -139,14 +149,15 @@ def plan_stack(config: StackConfig) -> StackPlan:
     jobs = tuple(scheduled_jobs(config))
     schedules = plan_schedules(jobs, config.defaults.window, config.pins)
     apps = tuple(_app_plan(config, app, schedules) for app in config.apps)
+    repositories = tuple(_repository_plan(config, repo, schedules, apps) for repo in config.repositories)
     plan = StackPlan(
         config=config,
         jobs=jobs,
         schedules=schedules,
-        repositories=tuple(_repository_plan(config, repo, schedules) for repo in config.repositories),
+        repositories=repositories,
         apps=apps,
         databases=tuple(_database_plan(config, db) for db in config.databases),
-        alerts=_alert_plan(config, apps, schedules),
+        alerts=_alert_plan(config, apps, schedules, repositories),
         names=NameBook(),
     )
     _take_names(plan)
@@ -172,6 +183,11 @@ def scheduled_jobs(config: StackConfig) -> list[ScheduledJob]:
         ScheduledJob(_mirror_key(repo), repo.mirror.schedule)
         for repo in config.repositories
         if repo.mirror_to
+    ]
+    jobs += [
+        ScheduledJob(_check_key(repo), "daily")
+        for repo in config.repositories
+        if repo.name not in config.mirror_targets
     ]
     jobs += [
         ScheduledJob(JobKey(JobKind.DRILL, app.namespace, app.name), config.drills.schedule)
@@ -229,6 +245,10 @@ def _mirror_key(repo: Repository) -> JobKey:
     return JobKey(JobKind.MIRROR, repo.maintenance.namespace, repo.name, repo.name)
 
 
+def _check_key(repo: Repository) -> JobKey:
+    return JobKey(JobKind.CHECK, repo.maintenance.namespace, repo.name, repo.name)
+
+
 def _first(value: Optional[int], default: int) -> int:
     return default if value is None else value  # 0 (root) is a real uid, not "unset"
 
@@ -277,14 +297,20 @@ def _restore_plan(app: App, bootstrap: str) -> Optional[RestorePlan]:
     )
 
 
-def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobKey, str]) -> RepositoryPlan:
+def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobKey, str],
+                     apps: tuple[AppPlan, ...]) -> RepositoryPlan:
     maintained = repo.name not in config.mirror_targets
+    expected = [names.identity(s.name, ap.app.namespace) for ap in apps for s in ap.sources if s.repository == repo.name]
+    expected += [names.identity(r.source_name, r.source_namespace) for ap in apps
+                 if (r := ap.restore) is not None and r.repository == repo.name]
     return RepositoryPlan(
         repository=repo,
         namespaces=config.namespaces_of(repo),
         maintained=maintained,
         maintenance_schedule=schedules[_maintenance_key(repo)] if maintained else "",
         mirror_schedule=schedules[_mirror_key(repo)] if repo.mirror_to else None,
+        check_schedule=schedules[_check_key(repo)] if maintained else "",
+        expected_identities=tuple(dict.fromkeys(expected)),
     )
 
 
@@ -306,7 +332,8 @@ def _database_plan(config: StackConfig, db: Database) -> DatabasePlan:
     return DatabasePlan(database=db, component=names.database_component(db.namespace, db.name), targets=tuple(targets))
 
 
-def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[JobKey, str]) -> AlertPlan:
+def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[JobKey, str],
+                repositories: tuple[RepositoryPlan, ...]) -> AlertPlan:
     windows = []
     for repo in config.repositories:
         sources = [(s, a) for a in apps for s in a.sources if s.repository == repo.name]
@@ -324,15 +351,16 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
         ),
         drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
         web_uis=tuple(names.web_ui(r.name) for r in config.repositories if r.ui.enabled),
+        snapshot_checks=any(rp.has_check for rp in repositories),
     )
 
 
 # --------------------------------------------------------------------------- every name, checked
 
 #: Pulumi type tokens of the components (a child's URN is unique per parent type, kind, name).
-STACK, REPOSITORY, WEB_UI, MIRROR, APP, DATABASE, ADMISSION, ALERTS = (
+STACK, REPOSITORY, WEB_UI, MIRROR, CHECK, APP, DATABASE, ADMISSION, ALERTS = (
     "backups:stack:BackupStack", "backups:kopia:SharedKopiaRepository", "backups:kopia:KopiaWebUi",
-    "backups:kopia:RepositoryMirror", "backups:app:BackupEnabledApp",
+    "backups:kopia:RepositoryMirror", "backups:kopia:SnapshotCheck", "backups:app:BackupEnabledApp",
     "backups:postgres:PgBackRestClusterBackup", "backups:admission:AdmissionGuardrails",
     "backups:monitoring:BackupAlerts",
 )
@@ -383,6 +411,11 @@ def _take_names(plan: StackPlan) -> None:
             if repo.ui.ingress is not None:
                 k8s("Ingress", maintenance_ns, ui, names.SUBDOMAIN, path)
                 pulumi(WEB_UI, "Ingress", names.child(component, "ingress"), path)
+        if rp.has_check:
+            k8s("CronJob", maintenance_ns, names.snapshot_check(repo.name), names.CRONJOB, path)
+            component = names.child(repo.name, "check")
+            pulumi(STACK, "SnapshotCheck", component, path)
+            pulumi(CHECK, "CronJob", names.child(component, "cronjob"), path)
         if repo.mirror_to:
             mirror_path = ("repositories", index, "mirrorTo")
             k8s("CronJob", maintenance_ns, names.mirror_cronjob(repo.name, repo.mirror_to), names.CRONJOB, mirror_path)

@@ -19,7 +19,7 @@ from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, inventory
 from .backends import RepositoryAccess, access_of
 from .config import Repository
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs
-from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs
+from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs, SnapshotCheck, SnapshotCheckArgs
 from .monitoring import BackupAlerts, BackupAlertsArgs
 from .outputs import known
 from .plan import AppPlan, StackPlan
@@ -104,6 +104,12 @@ class BackupStack(pulumi.ComponentResource):
             after = pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[repositories[repo.name]]))
             if repo.ui.enabled:
                 KopiaWebUi(names.child(repo.name, "ui"), pod, opts=after)
+            if rp.has_check:
+                SnapshotCheck(
+                    names.child(repo.name, "check"),
+                    SnapshotCheckArgs(pod=pod, identities=rp.expected_identities, schedule=rp.check_schedule),
+                    opts=after,
+                )
             if repo.mirror_to and rp.mirror_schedule:
                 target = config.repository(repo.mirror_to)
                 RepositoryMirror(
@@ -202,6 +208,7 @@ class BackupStack(pulumi.ComponentResource):
                     maintenance_crons=alerts.maintenance_crons,
                     drill_crons=alerts.drill_crons,
                     web_uis=alerts.web_uis,
+                    snapshot_checks=alerts.snapshot_checks,
                 ),
                 opts=self._child,
             )

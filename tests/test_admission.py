@@ -194,7 +194,7 @@ def rules(run) -> dict[str, dict]:
 def test_alerts_cover_volsync_maintenance_staleness_and_drills(dev_run):
     alerts = rules(dev_run)
     assert {"VolSyncComponentAbsent", "VolSyncVolumeOutOfSync", "VolSyncMoverFailed", "KopiaMaintenanceFailed",
-            "KopiaMaintenanceMissing", "KopiaMaintenanceSlow", "BackupStaleNas", "RestoreDrillFailing",
+            "KopiaMaintenanceMissing", "KopiaMaintenanceSlow", "KopiaSnapshotsMissing", "BackupStaleNas", "RestoreDrillFailing",
             "RestoreDrillOverdue"} <= set(alerts)
     for alert in alerts.values():
         assert alert["labels"]["severity"] in ("critical", "warning") and alert["for"]

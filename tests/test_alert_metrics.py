@@ -45,7 +45,7 @@ def test_every_alert_reads_only_metrics_that_are_set():
     run = run_config(with_changes(repositories=[nas]), preview=False)
     (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
     exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
-    assert len(exprs) >= 10 and "KopiaWebUiDown" in exprs
+    assert len(exprs) >= 11 and {"KopiaWebUiDown", "KopiaSnapshotsMissing"} <= set(exprs)
     for alert, expr in exprs.items():
         names = metric_names(expr)
         assert names, alert

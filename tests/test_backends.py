@@ -205,11 +205,14 @@ def test_web_ui_is_a_read_only_kopia_server_on_the_repository(cephfs):
 
 def test_ui_and_mirror_are_off_by_default(garage):
     kinds = {r.type for r in garage.registrations}
-    assert not kinds & {"kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:CronJob"}
+    assert "kubernetes:apps/v1:Deployment" not in kinds
+    cronjobs = [r.inputs["metadata"]["name"] for r in garage.registrations if r.type == "kubernetes:batch/v1:CronJob"]
+    assert cronjobs == ["kopia-check-garage"]  # the snapshot check is always there; no mirror
 
 
 def test_mirror_syncs_the_filesystem_repository_to_s3_suspended(nfs_b2_r2):
-    (cronjob,) = [r for r in nfs_b2_r2.registrations if r.type == "kubernetes:batch/v1:CronJob"]
+    (cronjob,) = [r for r in nfs_b2_r2.registrations
+                  if r.type == "kubernetes:batch/v1:CronJob" and r.inputs["metadata"]["name"].startswith("kopia-mirror-")]
     spec = cronjob.inputs["spec"]
     assert spec["suspend"] is True and spec["schedule"] == "0 2 * * *" and spec["concurrencyPolicy"] == "Forbid"
     container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]

@@ -25,7 +25,7 @@ def plan_of(**changes: Any) -> StackPlan:
 def test_every_job_has_a_kind_and_every_kind_a_distinct_pin_key():
     plan = plan_of(repositories=[dev_config()["repositories"][0], B2])
     kinds = {job.key.kind for job in plan.jobs}
-    assert kinds == {JobKind.BACKUP, JobKind.MAINTENANCE, JobKind.DRILL}
+    assert kinds == {JobKind.BACKUP, JobKind.MAINTENANCE, JobKind.DRILL, JobKind.CHECK}
     pins = [job.key.pin for job in plan.jobs]
     assert len(pins) == len(set(pins))
     assert all(job_of_pin(job.key.pin) == job.key for job in plan.jobs)

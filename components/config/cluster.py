@@ -98,7 +98,8 @@ def _pin_key(value: str) -> str:
     if not PIN_KEY.fullmatch(value):
         raise ValueError(
             f"{shown(value)} is not a pin key (namespace/app/repository, namespace/repository:maintenance, "
-            "namespace/repository:mirror or namespace/app:drill; make pin-schedules writes these)"
+            "namespace/repository:mirror, namespace/repository:check or namespace/app:drill; "
+            "make pin-schedules writes these)"
         )
     return value
 

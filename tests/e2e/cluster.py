@@ -57,3 +57,17 @@ class Cluster:
 def ok(result: MoverRun) -> MoverRun:
     assert result.returncode == 0, result.output[-4000:]
     return result
+
+
+def container_env(objects: Objects, namespace: str, container: dict) -> dict[str, str]:
+    """A container's environment as kubelet builds it: envFrom Secrets, then env entries."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or ():
+        env.update(secret_of(objects, namespace, source["secretRef"]["name"]))
+    for entry in container.get("env") or ():
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = secret_of(objects, namespace, ref["name"])[ref["key"]]
+    return env

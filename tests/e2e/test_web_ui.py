@@ -12,25 +12,11 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from .cluster import EXPORT, Cluster, ok, write_tree
-from .conftest import Objects, render, secret_of, stack_config
+from .cluster import EXPORT, Cluster, container_env, ok, write_tree
+from .conftest import render, stack_config
 from .mover import run_container
 
 UI_PASSWORD = "ui-e2e-password-7c1d"
-
-
-def container_env(objects: Objects, namespace: str, container: dict) -> dict[str, str]:
-    """A container's environment as kubelet builds it: envFrom Secrets, then env entries."""
-    env: dict[str, str] = {}
-    for source in container.get("envFrom") or ():
-        env.update(secret_of(objects, namespace, source["secretRef"]["name"]))
-    for entry in container.get("env") or ():
-        if "value" in entry:
-            env[entry["name"]] = entry["value"]
-        else:
-            ref = entry["valueFrom"]["secretKeyRef"]
-            env[entry["name"]] = secret_of(objects, namespace, ref["name"])[ref["key"]]
-    return env
 
 
 def test_the_web_ui_answers_only_with_its_login(engine: Path, folders: Callable[[str], Path]) -> None:

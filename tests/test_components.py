@@ -41,6 +41,8 @@ def test_app_volume_restores_itself_from_its_bootstrap_destination(dev_run):
     assert spec["resources"]["requests"]["storage"] == "10Gi"
     assert spec["storageClassName"] == "ceph-block"
     assert claim.retain_on_delete, "the data-holding PVC must survive removal from config"
+    # Populated claims stay Pending through the restore: pulumi-kubernetes must not wait for Bound.
+    assert claim.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
 
     destination = named(dev_run, "ReplicationDestination", "media", "radarr-bootstrap")
     rd = destination.inputs["spec"]
@@ -51,6 +53,8 @@ def test_app_volume_restores_itself_from_its_bootstrap_destination(dev_run):
     assert kopia["storageClassName"] == "ceph-block" and kopia["volumeSnapshotClassName"] == "csi-ceph-blockpool"
     assert kopia["sourceIdentity"] == {"sourceName": "radarr-nas", "sourceNamespace": "media", "sourcePVCName": "radarr"}
     assert kopia["repository"] == "volsync-kopia-nas"
+    # The populator needs only the snapshot: no scratch or cache volume kept for the app's life.
+    assert kopia["cleanupTempPVC"] is True and kopia["cleanupCachePVC"] is True
 
 
 def test_replication_source_sets_everything_explicitly(dev_run):

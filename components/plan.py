@@ -168,7 +168,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
 
 def scheduled_jobs(config: StackConfig) -> list[ScheduledJob]:
     """Every scheduled job in config order: apps x their repositories, then each repository's
-    maintenance and mirror, then the restore drills."""
+    maintenance, mirror and snapshot check, then the restore drills."""
     jobs = [
         ScheduledJob(JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name), app.schedule or repo.schedule)
         for app in config.apps
@@ -187,7 +187,7 @@ def scheduled_jobs(config: StackConfig) -> list[ScheduledJob]:
     jobs += [
         ScheduledJob(_check_key(repo), "daily")
         for repo in config.repositories
-        if repo.name not in config.mirror_targets
+        if repo.name not in config.mirror_targets and config.namespaces_of(repo)  # something to check
     ]
     jobs += [
         ScheduledJob(JobKey(JobKind.DRILL, app.namespace, app.name), config.drills.schedule)
@@ -309,7 +309,7 @@ def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobK
         maintained=maintained,
         maintenance_schedule=schedules[_maintenance_key(repo)] if maintained else "",
         mirror_schedule=schedules[_mirror_key(repo)] if repo.mirror_to else None,
-        check_schedule=schedules[_check_key(repo)] if maintained else "",
+        check_schedule=schedules.get(_check_key(repo), ""),
         expected_identities=tuple(dict.fromkeys(expected)),
     )
 

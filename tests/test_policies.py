@@ -6,9 +6,9 @@ import copy
 
 import pytest
 from google.protobuf import json_format
-from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from tools.policy import backup_policies, run_policies
+from tools.sdk import AnalyzerServicer
 
 from .conftest import dev_config, named, registration, run_config, with_changes
 
@@ -211,13 +211,13 @@ def test_the_pack_is_asked_what_the_engine_asks_it(dev_run, monkeypatch):
     what it registered, a custom resource with its provider."""
     asked: list[tuple[str, object]] = []
     for method in ("Remediate", "Analyze", "AnalyzeStack"):
-        answer = getattr(_PolicyAnalyzerServicer, method)
+        answer = getattr(AnalyzerServicer, method)
 
         def spy(self, request, context, _method=method, _answer=answer):
             asked.append((_method, request))
             return _answer(self, request, context)
 
-        monkeypatch.setattr(_PolicyAnalyzerServicer, method, spy)
+        monkeypatch.setattr(AnalyzerServicer, method, spy)
 
     run_policies(dev_run.as_engine_sees_it())
 

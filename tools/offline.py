@@ -23,10 +23,8 @@ from typing import Any, Optional, TypeVar
 
 import pulumi
 from google.protobuf import json_format, struct_pb2
-from pulumi.runtime import mocks, rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
+from . import sdk
 from .stackfile import StackFileError, read_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -41,9 +39,7 @@ def _program_code():
     which would add three frames to the stack trace the SDK records for every resource."""
     return compile(PROGRAM.read_text(), str(PROGRAM), "exec")
 
-SECRET_SIG = rpc._special_secret_sig  # pylint: disable=protected-access
-SIG_KEY = rpc._special_sig_key  # pylint: disable=protected-access
-UNKNOWN = rpc.UNKNOWN
+SECRET_SIG, SIG_KEY, UNKNOWN = sdk.SECRET_SIG, sdk.SIG_KEY, sdk.UNKNOWN
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
@@ -121,7 +117,7 @@ class _EchoMocks(pulumi.runtime.Mocks):
         return {}
 
 
-class _RecordingMonitor(mocks.MockMonitor):
+class _RecordingMonitor(sdk.MockMonitor):
     def __init__(self) -> None:
         super().__init__(_EchoMocks())
         self.registrations: list[Registration] = []
@@ -256,7 +252,7 @@ def run_program(
 
     def stack_outputs() -> struct_pb2.Struct:
         root = pulumi.runtime.get_root_resource()
-        return _sync_await(_serialized(getattr(root, "outputs", {}) or {}))
+        return sdk.sync_await(_serialized(getattr(root, "outputs", {}) or {}))
 
     # exec through functools.partial: C calls only, so `__main__.py` is the thread's second frame.
     program = functools.partial(exec, _program_code(), {"__name__": "__main__", "__file__": str(PROGRAM)})
@@ -353,12 +349,12 @@ def _track_outputs_per_run() -> None:
     made outside any run (a test building one on the main thread) would then sit in the next
     run's set, tied to another thread's event loop, and the drain would wait for it forever.
     """
-    settings.SETTINGS.outputs = set()
+    sdk.track_outputs_per_run()
 
 
 def _drain() -> None:
     """Let the SDK finish every registration the constructors queued."""
-    _sync_await(run_pulumi_func(lambda: None))
+    sdk.drain()
 
 
 async def _serialized(outputs: dict) -> struct_pb2.Struct:
@@ -368,7 +364,7 @@ async def _serialized(outputs: dict) -> struct_pb2.Struct:
     `Output.from_input` would build an Output for every nested dict, list and leaf first.
     """
     wire = struct_pb2.Struct()
-    wire.update(await rpc.serialize_properties(outputs, {}))
+    wire.update(await sdk.serialize_properties(outputs, {}))
     return wire
 
 

@@ -20,11 +20,10 @@ from typing import Any, Optional
 import backup_policies  # policies/ is on the path: pytest's pythonpath, the venv's .pth (make setup)
 import jsonschema
 from google.protobuf import json_format
-from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
-from pulumi_policy.policy import _PolicyAnalyzerServicer  # the engine-facing analyzer
 
 from .offline import Registration, gc_paused
+from .sdk import AnalyzerServicer, enforcement_level, proto
 
 _LEVELS = {
     proto.EnforcementLevel.ADVISORY: "advisory",
@@ -103,8 +102,8 @@ def validate_policy_config(document: Any, source: str = "policy config") -> None
                 raise PolicyConfigError(f"{where}.{key}: {error.message}") from None
 
 
-def analyzer(pack_config: Optional[Mapping[str, Any]] = None) -> _PolicyAnalyzerServicer:
-    servicer = _PolicyAnalyzerServicer(
+def analyzer(pack_config: Optional[Mapping[str, Any]] = None) -> AnalyzerServicer:
+    servicer = AnalyzerServicer(
         backup_policies.PACK_NAME,
         backup_policies.PACK_VERSION,
         backup_policies.POLICIES,
@@ -115,7 +114,7 @@ def analyzer(pack_config: Optional[Mapping[str, Any]] = None) -> _PolicyAnalyzer
 
 
 def _reconciled_config(
-    servicer: _PolicyAnalyzerServicer, pack_config: Mapping[str, Any]
+    servicer: AnalyzerServicer, pack_config: Mapping[str, Any]
 ) -> proto.ConfigureAnalyzerRequest:
     """What the engine sends to `Configure` (its ReconcilePolicyPackConfig): every policy with its
     enforcement level and properties, from `--policy-pack-config` where given, else from the
@@ -153,11 +152,11 @@ def _own_words(message: str, description: str) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def rules_enabled(servicer: _PolicyAnalyzerServicer) -> int:
+def rules_enabled(servicer: AnalyzerServicer) -> int:
     return sum(
         1
         for policy in backup_policies.POLICIES
-        if servicer._get_enforcement_level(policy) != EnforcementLevel.DISABLED  # noqa: SLF001
+        if enforcement_level(servicer, policy) != EnforcementLevel.DISABLED
     )
 
 

@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 from croniter import croniter
 from pydantic import Field
 
-from . import labels
+from . import labels, names
 from .outputs import known
 from .plan import StaleWindowPlan
 from .volsync import Spec
@@ -220,7 +220,7 @@ class BackupAlerts(pulumi.ComponentResource):
             f"{name}-rules",
             api_version=API_VERSION,
             kind="PrometheusRule",
-            metadata={"name": "homelab-backups", "namespace": args.namespace,
+            metadata={"name": names.PROMETHEUS_RULE, "namespace": args.namespace,
                       "labels": {**labels.MANAGED_BY, **args.rule_labels}},
             spec=PrometheusRuleSpec(groups=groups).to_wire(),
             opts=pulumi.ResourceOptions(parent=self),

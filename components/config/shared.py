@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Discriminator, SecretStr, Tag, model_validator
+from pydantic import Discriminator, Tag, model_validator
 
 from .fields import Count, DnsSubdomain, Id, Model, Quantity, Secret, Text
 
@@ -37,10 +37,6 @@ SecretValue = Annotated[
     Union[Annotated[Secret, Tag(PLAIN_TAG)], Annotated[ExternalSecretSource, Tag(EXTERNAL_TAG)]],
     Discriminator(_secret_kind),
 ]
-
-
-def is_plain(value: object) -> bool:
-    return isinstance(value, SecretStr)
 
 
 class MoverIdentity(Model):

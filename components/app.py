@@ -16,10 +16,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import labels, names
-from .config import App, AppVolume, CacheSettings, MoverIdentity, Retention
+from .config import App, AppVolume, CacheSettings
 from .names import Role
 from .outputs import known
-from .plan import RestorePlan
+from .plan import RestorePlan, SourcePlan
 from .volsync import (
     API_VERSION,
     KopiaDestinationOptions,
@@ -38,19 +38,12 @@ BOOTSTRAP_TRIGGER = "restore-once"
 
 
 @dataclass(frozen=True)
-class BackupTarget:
-    """One destination of an app: which repository, when, and how much to keep."""
+class BackupTarget(SourcePlan):
+    """One destination of an app as the plan decided it (repository, source name, schedule,
+    retention, mover identity), with what a mover needs to reach the repository."""
 
-    repository: str
-    source_name: str
-    """ReplicationSource name; Kopia identity is `<source_name>@<namespace>`."""
     secret_name: str
-    schedule: str
-    """Concrete 5-field cron (already spread)."""
-    retain: Retention
     mover_volumes: tuple[MoverVolume, ...]
-    mover: MoverIdentity
-    """Who the movers of this repository run as (plan.mover_identity)."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +71,9 @@ def inventory_entry(args: BackupEnabledAppArgs) -> dict[str, Any]:
         "bootstrapFrom": args.bootstrap.repository,
         "repositories": {
             t.repository: {
-                "source": t.source_name,
+                "source": t.name,
                 "schedule": t.schedule,
-                "identity": f"{t.source_name}@{args.app.namespace}",
+                "identity": f"{t.name}@{args.app.namespace}",
             }
             for t in args.targets
         },
@@ -152,7 +145,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
                 names.child(name, target.repository),
                 api_version=API_VERSION,
                 kind="ReplicationSource",
-                metadata=self._metadata(target.source_name),
+                metadata=self._metadata(target.name),
                 spec=ReplicationSourceSpec(
                     source_pvc=volume.claim_name,
                     trigger=Trigger(schedule=target.schedule),
@@ -222,7 +215,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
     def _own_identity(self, target: BackupTarget) -> SourceIdentity:
         """The app's own snapshots in `target`: its source there, its namespace, its claim."""
         return SourceIdentity(
-            source_name=target.source_name,
+            source_name=target.name,
             source_namespace=self._namespace,
             source_pvc_name=self._args.volume.claim_name,
         )

@@ -14,7 +14,8 @@ is the safe direction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
@@ -43,6 +44,7 @@ from .pgbackrest import (
     StanzaSpec,
     StorageConfig,
 )
+from .plan import DatabaseTarget
 from .secrets import cluster_secret
 from .stanza_lock import StanzaLock
 
@@ -52,19 +54,13 @@ ENCRYPTION_KEY = "ENCRYPTION_PASS"
 
 
 @dataclass(frozen=True)
-class PgRepository:
-    repository: Repository
-    bucket_provider: Optional[aws.Provider]
-    full_schedule: str
-    diff_schedule: str
-
-
-@dataclass(frozen=True)
 class PgBackRestClusterBackupArgs:
     database: Database
-    repositories: tuple[PgRepository, ...]
+    repositories: tuple[DatabaseTarget, ...]
     """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
     wal_storage_class: str
+    bucket_providers: Mapping[str, aws.Provider] = field(default_factory=dict)
+    """repository name -> the aws provider its bucket is made with; absent: the bucket is not managed."""
 
 
 class PgBackRestClusterBackup(pulumi.ComponentResource):
@@ -159,17 +155,18 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         return self._args.database.bucket_name
 
     def _repository_entry(
-        self, target: PgRepository, secret_name: str, encryption_secret: Optional[str]
+        self, target: DatabaseTarget, secret_name: str, encryption_secret: Optional[str]
     ) -> S3Repository:
         repo, db = target.repository, self._args.database
         s3 = repo.s3
         assert s3 is not None and repo.region is not None
-        if target.bucket_provider is not None:
+        provider = self._args.bucket_providers.get(repo.name)
+        if provider is not None:
             aws.s3.Bucket(
                 names.child(self._prefix, repo.name, "bucket"),
                 bucket=self._bucket_name(),
                 opts=pulumi.ResourceOptions(
-                    parent=self, provider=target.bucket_provider, protect=True, retain_on_delete=True
+                    parent=self, provider=provider, protect=True, retain_on_delete=True
                 ),
             )
         retention = db.retention

@@ -23,7 +23,7 @@ from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirror
 from .monitoring import BackupAlerts, BackupAlertsArgs
 from .outputs import known
 from .plan import AppPlan, StackPlan
-from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs, PgRepository
+from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs
 from .schedule import stable_hash
 
 
@@ -138,13 +138,9 @@ class BackupStack(pulumi.ComponentResource):
         config = self._plan.config
         targets = tuple(
             BackupTarget(
-                repository=source.repository,
-                source_name=source.name,
+                **vars(source),
                 secret_name=names.repository_secret(source.repository),
-                schedule=source.schedule,
-                retain=source.retain,
                 mover_volumes=self._access[source.repository].mover_volumes,
-                mover=source.mover,
             )
             for source in ap.sources
         )
@@ -166,19 +162,16 @@ class BackupStack(pulumi.ComponentResource):
         plugins: dict[str, pulumi.Output[list[dict[str, object]]]] = {}
         for dp in self._plan.databases:
             db = dp.database
-            targets = tuple(
-                PgRepository(
-                    repository=t.repository,
-                    bucket_provider=self._bucket_provider(t.repository) if t.repository.manage_bucket else None,
-                    full_schedule=t.full_schedule,
-                    diff_schedule=t.diff_schedule,
-                )
-                for t in dp.targets
-            )
             backup = PgBackRestClusterBackup(
                 dp.component,
                 PgBackRestClusterBackupArgs(
-                    database=db, repositories=targets, wal_storage_class=config.defaults.storage_class
+                    database=db,
+                    repositories=dp.targets,
+                    wal_storage_class=config.defaults.storage_class,
+                    bucket_providers={
+                        t.repository.name: self._bucket_provider(t.repository)
+                        for t in dp.targets if t.repository.manage_bucket
+                    },
                 ),
                 opts=self._child,
             )

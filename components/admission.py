@@ -125,12 +125,15 @@ def jitter_policy_spec(jitter_seconds: int, image: str) -> MutatingAdmissionPoli
     # The random number comes from the container: CEL has none, and a per-object constant would
     # be the same for every run of a Job name.
     sleep = f"sleep $(( $(od -An -N2 -tu2 /dev/urandom) % {jitter_seconds + 1} ))"
+    # A plain CEL map, not a typed `Object.spec.template.spec.initContainers{...}`: the 1.36 API
+    # server panics turning typed objects into a JSONPatch value (reflect.Set: *structpb.Struct is
+    # not assignable to *structpb.Value), and declares those types in mutations only anyway.
+    # CEL map literals are homogeneous: dyn() lets one hold strings, lists, maps and booleans.
     container = (
-        "Object.spec.template.spec.initContainers{"
-        f'name: "volsync-jitter", image: {cel_string(image)}, command: ["/bin/sh", "-c", {cel_string(sleep)}], '
-        "securityContext: Object.spec.template.spec.initContainers.securityContext{"
-        "allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, "
-        'capabilities: Object.spec.template.spec.initContainers.securityContext.capabilities{drop: ["ALL"]}}}'
+        f'{{"name": dyn("volsync-jitter"), "image": dyn({cel_string(image)}), '
+        f'"command": dyn(["/bin/sh", "-c", {cel_string(sleep)}]), '
+        '"securityContext": dyn({"allowPrivilegeEscalation": dyn(false), "readOnlyRootFilesystem": dyn(true), '
+        '"capabilities": dyn({"drop": ["ALL"]})})}'
     )
     return MutatingAdmissionPolicySpec(
         match_constraints=MatchResources(
@@ -143,15 +146,17 @@ def jitter_policy_spec(jitter_seconds: int, image: str) -> MutatingAdmissionPoli
                 + _label_is("app.kubernetes.io/created-by", "volsync"),
             ),
         ),
-        variables=(NamedExpression(name="jitter", expression=container),),
+        # No `variables`: a real 1.36 API server refused the policy when a variable constructed an
+        # `Object.*` value (those types exist only in mutations); cel-python had not type-checked it.
+        variables=(),
         mutations=(
             Mutation(
                 json_patch=JsonPatch(
                     # Append to the existing init containers; create the list only if absent.
                     expression=(
                         "has(object.spec.template.spec.initContainers) ? "
-                        '[JSONPatch{op: "add", path: "/spec/template/spec/initContainers/-", value: variables.jitter}] : '
-                        '[JSONPatch{op: "add", path: "/spec/template/spec/initContainers", value: [variables.jitter]}]'
+                        f'[JSONPatch{{op: "add", path: "/spec/template/spec/initContainers/-", value: {container}}}] : '
+                        f'[JSONPatch{{op: "add", path: "/spec/template/spec/initContainers", value: [{container}]}}]'
                     )
                 )
             ),

@@ -150,7 +150,8 @@ def celpy_to_json(value):
 def mutate(spec: dict, obj: dict) -> dict:
     if not all(evaluate(c["expression"], object=obj) for c in spec["matchConditions"]):
         return obj
-    variables = celtypes.MapType({celtypes.StringType(v["name"]): evaluate(v["expression"], object=obj) for v in spec["variables"]})
+    variables = celtypes.MapType({celtypes.StringType(v["name"]): evaluate(v["expression"], object=obj)
+                                  for v in spec.get("variables", [])})
     for mutation in spec["mutations"]:
         obj = apply_json_patch(obj, evaluate(mutation["jsonPatch"]["expression"], object=obj, variables=variables))
     return obj

@@ -1,0 +1,156 @@
+"""A real Kubernetes API server (1.36, built by `make engine`) judges what the program renders.
+
+Started on loopback with etcd; the upstream CRDs from ../shared/crds installed; every shipped
+stack's render, rendered for 1.36, applied server-side (dry run, then for real); then the
+in-cluster guardrails the render contains are exercised with objects they must refuse, admit or
+mutate. The API server type-checks the policies' CEL against real schemas and applies the
+mutating policy's JSON patch its own way, which cel-python and our patch reading cannot prove.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_admission import admit, mutate
+from tools.offline import load_stack_file, run_program
+from tools.preview import kubernetes_object
+
+from .apiserver import ApiServer
+from .mover import ENGINE_BIN
+
+PROJECT = Path(__file__).resolve().parents[2]
+CRDS = PROJECT.parent / "shared" / "crds"
+SHIPPED = [PROJECT / "Pulumi.dev.yaml", *sorted((PROJECT / "examples").glob("Pulumi.*.yaml"))]
+
+
+@pytest.fixture(scope="module")
+def k8s_1_36(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    for binary in ("etcd", "kube-apiserver-1.36"):
+        if not (ENGINE_BIN / binary).exists():
+            pytest.fail(f"{ENGINE_BIN / binary} is missing: run `make engine`")
+    if not CRDS.is_dir():
+        pytest.fail(f"the upstream CRDs are missing at {CRDS}: the tests need ../shared beside the project")
+    server = ApiServer("1.36", tmp_path_factory.mktemp("k8s-1.36")).start()
+    try:
+        server.install_crds(CRDS)
+        yield server
+    finally:
+        server.stop()
+
+
+def rendered(path: Path, version: str) -> list[dict[str, Any]]:
+    """Every Kubernetes object the program registers for a stack file, for `version`."""
+    config, secret_keys, _ = load_stack_file(path)
+    kubernetes = json.loads(config.get("backups:kubernetes", "{}"))
+    config["backups:kubernetes"] = json.dumps({**kubernetes, "version": version})
+    run = run_program(config, secret_keys)
+    return [m for m in map(kubernetes_object, run.registrations) if m]
+
+
+def ensure_namespaces(server: ApiServer, manifests: list[dict[str, Any]]) -> None:
+    for namespace in sorted({m["metadata"]["namespace"] for m in manifests if "namespace" in m["metadata"]}):
+        status, body = server.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        assert status < 300, body
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem.removeprefix("Pulumi."))
+def test_k8s_1_36_accepts_every_object_of_each_shipped_stack_server_side(k8s_1_36: ApiServer, path: Path) -> None:
+    manifests = rendered(path, "1.36")
+    ensure_namespaces(k8s_1_36, manifests)
+    for dry_run in (True, False):
+        refused = []
+        for manifest in manifests:
+            status, body = k8s_1_36.apply(manifest, dry_run=dry_run)
+            if status >= 300:
+                refused.append(f"{manifest['kind']} {manifest['metadata'].get('namespace', '')}/{manifest['metadata']['name']}: "
+                               f"{status} {(body or {}).get('message', body) if isinstance(body, dict) else body}")
+        assert refused == [], ("dry run" if dry_run else "apply") + ":\n" + "\n".join(refused)
+
+
+def _until_enforced(attempt, enforced, timeout: float = 30.0):
+    """Policies take effect once the API server has loaded them: retry until they do."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = attempt()
+        if enforced(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(0.5)
+
+
+def _pvc(name: str, storage_class: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": "media", "labels": labels or {}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
+                     "resources": {"requests": {"storage": "1Gi"}}}}
+
+
+def test_k8s_1_36_the_storage_class_guard_denies_backed_up_volumes_on_ceph_filesystem(k8s_1_36: ApiServer) -> None:
+    manifests = rendered(SHIPPED[0], "1.36")
+    ensure_namespaces(k8s_1_36, manifests)
+    for manifest in manifests:
+        if manifest["kind"].startswith("ValidatingAdmissionPolicy"):
+            assert k8s_1_36.apply(manifest)[0] < 300
+    backed_up = _pvc("guarded", "ceph-filesystem", {"backups.homelab.dev/backed-up": "true"})
+    status, body = _until_enforced(lambda: k8s_1_36.apply(backed_up, dry_run=True), lambda r: r[0] >= 400)
+    assert status in (403, 422) and "ceph-filesystem" in body["message"], body
+    assert k8s_1_36.apply(_pvc("scratch", "ceph-filesystem"), dry_run=True)[0] < 300  # nothing backs it up
+    # The fast stand-in (cel-python, tests/test_admission.py) must decide as the API server does.
+    guard = next(m for m in manifests if m["metadata"]["name"] == "backups-storage-class-guard-pvcs"
+                 and m["kind"] == "ValidatingAdmissionPolicy")["spec"]
+    samples = [backed_up, _pvc("scratch", "ceph-filesystem"), _pvc("fine", "ceph-block", {"backups.homelab.dev/backed-up": "true"}),
+               {**_pvc("populated", "ceph-filesystem"), "spec": {**_pvc("p", "ceph-filesystem")["spec"], "dataSourceRef": {
+                   "apiGroup": "volsync.backube", "kind": "ReplicationDestination", "name": "radarr-bootstrap"}}}]
+    for sample in samples:
+        server_admits = k8s_1_36.apply(sample, dry_run=True)[0] < 300
+        assert admit(guard, sample)[0] == server_admits, f"cel-python and the API server disagree on {sample['metadata']['name']}"
+    source = next(m for m in manifests if m["kind"] == "ReplicationSource")
+    cached = json.loads(json.dumps(source))
+    cached["metadata"]["name"] = "cache-on-cephfs"
+    cached["spec"]["kopia"]["cacheStorageClassName"] = "ceph-filesystem"
+    status, body = k8s_1_36.apply(cached, dry_run=True)
+    assert status in (403, 422) and "banned storage class" in body["message"], body
+
+
+def _job(name: str, init: list[dict[str, Any]] | None, created_by: str = "volsync") -> dict[str, Any]:
+    spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [{"name": "mover", "image": "busybox:1.37"}]}
+    if init is not None:
+        spec["initContainers"] = init
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": "media", "labels": {"app.kubernetes.io/created-by": created_by}},
+            "spec": {"template": {"spec": spec}}}
+
+
+def test_k8s_1_36_the_jitter_policy_appends_to_mover_jobs_and_leaves_others_alone(k8s_1_36: ApiServer) -> None:
+    manifests = rendered(SHIPPED[0], "1.36")
+    ensure_namespaces(k8s_1_36, manifests)
+    for manifest in manifests:
+        if manifest["kind"].startswith("MutatingAdmissionPolicy"):
+            assert k8s_1_36.apply(manifest)[0] < 300, manifest["kind"]
+
+    def names(job: dict[str, Any]) -> list[str]:
+        return [c["name"] for c in job["spec"]["template"]["spec"].get("initContainers", [])]
+
+    existing = [{"name": "prepare", "image": "busybox:1.37"}]
+    status, job = _until_enforced(lambda: k8s_1_36.create(_job("volsync-src-radarr-nas", existing)),
+                                  lambda r: r[0] < 300 and "volsync-jitter" in names(r[1]) or r[0] >= 300 and "exists" not in str(r[1]))
+    assert status < 300 and names(job) == ["prepare", "volsync-jitter"], job
+    status, job = k8s_1_36.create(_job("volsync-src-sonarr-nas", None))
+    assert status < 300 and names(job) == ["volsync-jitter"], job
+    status, job = k8s_1_36.create(_job("backup-report", None))
+    assert status < 300 and names(job) == [], job
+    status, job = k8s_1_36.create(_job("volsync-src-lookalike", None, created_by="someone-else"))
+    assert status < 300 and names(job) == [], job
+    # The fast stand-in (cel-python and a JSON-patch reading) must mutate as the API server does.
+    policy = next(m for m in manifests if m["kind"] == "MutatingAdmissionPolicy")["spec"]
+    for index, (name, init, by) in enumerate([("volsync-src-a-nas", existing, "volsync"), ("volsync-src-b-nas", None, "volsync"),
+                                              ("other", None, "volsync"), ("volsync-src-c", None, "someone-else")]):
+        sample = _job(f"{name}-{index}", init, by)
+        server = k8s_1_36.create(sample)[1]
+        offline = mutate(policy, sample)
+        assert names(offline) == names(server), f"cel-python and the API server disagree on {name}"

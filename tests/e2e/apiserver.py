@@ -140,8 +140,8 @@ class ApiServer:
         query = "?fieldManager=homelab-backups&force=true" + ("&dryRun=All" if dry_run else "")
         return self.request("PATCH", self._path(manifest) + query, manifest, "application/apply-patch+yaml")
 
-    def create(self, manifest: dict[str, Any]) -> tuple[int, Any]:
-        path = self._path(manifest).rsplit("/", 1)[0]
+    def create(self, manifest: dict[str, Any], dry_run: bool = False) -> tuple[int, Any]:
+        path = self._path(manifest).rsplit("/", 1)[0] + ("?dryRun=All" if dry_run else "")
         return self.request("POST", path, manifest)
 
     def install_crds(self, crds: Path) -> int:

@@ -154,3 +154,25 @@ def test_k8s_1_36_the_jitter_policy_appends_to_mover_jobs_and_leaves_others_alon
         server = k8s_1_36.create(sample)[1]
         offline = mutate(policy, sample)
         assert names(offline) == names(server), f"cel-python and the API server disagree on {name}"
+
+
+def test_k8s_1_36_a_backed_up_pvc_without_a_class_is_denied_when_the_default_class_is_banned(k8s_1_36: ApiServer) -> None:
+    """No storageClassName: the DefaultStorageClass admission plugin fills in the default class
+    before validation, so the guard sees the class the volume would really get."""
+    manifests = rendered(SHIPPED[0], "1.36")
+    ensure_namespaces(k8s_1_36, manifests)
+    for manifest in manifests:
+        if manifest["kind"].startswith("ValidatingAdmissionPolicy"):
+            assert k8s_1_36.apply(manifest)[0] < 300
+    default = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+               "metadata": {"name": "ceph-filesystem", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+               "provisioner": "rook-ceph.cephfs.csi.ceph.com"}
+    assert k8s_1_36.apply(default)[0] < 300
+    try:
+        classless = _pvc("classless", "unused", {"backups.homelab.dev/backed-up": "true"})
+        del classless["spec"]["storageClassName"]
+        # Dry runs: the default class reaches the admission plugin's cache a moment after it exists.
+        status, body = _until_enforced(lambda: k8s_1_36.create(classless, dry_run=True), lambda r: r[0] >= 400)
+        assert status in (403, 422) and "ceph-filesystem" in str(body), (status, body)
+    finally:
+        k8s_1_36.request("DELETE", "/apis/storage.k8s.io/v1/storageclasses/ceph-filesystem")

@@ -67,6 +67,7 @@ $(eval $(call go_binary,gofakes3,github.com/johannesboyne/gofakes3/cmd/gofakes3,
 # etcd and the Kubernetes API server for the admission and apply tests.
 KUBE_VERSION = -X k8s.io/component-base/version.gitVersion=v$(1).0 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(1)))
 $(eval $(call go_binary,etcd,go.etcd.io/etcd/server/v3,))
+$(eval $(call go_binary,kube-apiserver-1.35,k8s.io/kubernetes/cmd/kube-apiserver,$(call KUBE_VERSION,1.35)))
 $(eval $(call go_binary,kube-apiserver-1.36,k8s.io/kubernetes/cmd/kube-apiserver,$(call KUBE_VERSION,1.36)))
 
 # The tests against real components (tests/e2e/); `make test` leaves them out.

@@ -1,7 +1,9 @@
-"""A real Kubernetes API server (1.36, built by `make engine`) judges what the program renders.
+"""Real Kubernetes API servers (1.35 and 1.36, built by `make engine`) judge what the program renders.
 
+Each test runs once per version (ids `k8s-1.35`, `k8s-1.36`; 1.35 with the MutatingAdmissionPolicy
+gate and admissionregistration.k8s.io/v1beta1 on, as a 1.35 cluster needs for the jitter policy).
 Started on loopback with etcd; the upstream CRDs from ../shared/crds installed; every shipped
-stack's render, rendered for 1.36, applied server-side (dry run, then for real); then the
+stack's render, rendered for that version, applied server-side (dry run, then for real); then the
 in-cluster guardrails the render contains are exercised with objects they must refuse, admit or
 mutate. The API server type-checks the policies' CEL against real schemas and applies the
 mutating policy's JSON patch its own way, which cel-python and our patch reading cannot prove.
@@ -29,14 +31,22 @@ CRDS = PROJECT.parent / "shared" / "crds"
 SHIPPED = [PROJECT / "Pulumi.dev.yaml", *sorted((PROJECT / "examples").glob("Pulumi.*.yaml"))]
 
 
-@pytest.fixture(scope="module")
-def k8s_1_36(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    for binary in ("etcd", "kube-apiserver-1.36"):
+#: Kubernetes 1.35 serves MutatingAdmissionPolicy only as v1beta1 behind its feature gate.
+FLAGS = {
+    "1.35": ("--feature-gates=MutatingAdmissionPolicy=true", "--runtime-config=admissionregistration.k8s.io/v1beta1=true"),
+    "1.36": (),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(FLAGS), ids=lambda v: f"k8s-{v}")
+def k8s(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    version: str = request.param
+    for binary in ("etcd", f"kube-apiserver-{version}"):
         if not (ENGINE_BIN / binary).exists():
             pytest.fail(f"{ENGINE_BIN / binary} is missing: run `make engine`")
     if not CRDS.is_dir():
         pytest.fail(f"the upstream CRDs are missing at {CRDS}: the tests need ../shared beside the project")
-    server = ApiServer("1.36", tmp_path_factory.mktemp("k8s-1.36")).start()
+    server = ApiServer(version, tmp_path_factory.mktemp(f"k8s-{version}"), FLAGS[version]).start()
     try:
         server.install_crds(CRDS)
         yield server
@@ -60,13 +70,13 @@ def ensure_namespaces(server: ApiServer, manifests: list[dict[str, Any]]) -> Non
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem.removeprefix("Pulumi."))
-def test_k8s_1_36_accepts_every_object_of_each_shipped_stack_server_side(k8s_1_36: ApiServer, path: Path) -> None:
-    manifests = rendered(path, "1.36")
-    ensure_namespaces(k8s_1_36, manifests)
+def test_k8s_accepts_every_object_of_each_shipped_stack_server_side(k8s: ApiServer, path: Path) -> None:
+    manifests = rendered(path, k8s.version)
+    ensure_namespaces(k8s, manifests)
     for dry_run in (True, False):
         refused = []
         for manifest in manifests:
-            status, body = k8s_1_36.apply(manifest, dry_run=dry_run)
+            status, body = k8s.apply(manifest, dry_run=dry_run)
             if status >= 300:
                 refused.append(f"{manifest['kind']} {manifest['metadata'].get('namespace', '')}/{manifest['metadata']['name']}: "
                                f"{status} {(body or {}).get('message', body) if isinstance(body, dict) else body}")
@@ -90,16 +100,16 @@ def _pvc(name: str, storage_class: str, labels: dict[str, str] | None = None) ->
                      "resources": {"requests": {"storage": "1Gi"}}}}
 
 
-def test_k8s_1_36_the_storage_class_guard_denies_backed_up_volumes_on_ceph_filesystem(k8s_1_36: ApiServer) -> None:
-    manifests = rendered(SHIPPED[0], "1.36")
-    ensure_namespaces(k8s_1_36, manifests)
+def test_k8s_the_storage_class_guard_denies_backed_up_volumes_on_ceph_filesystem(k8s: ApiServer) -> None:
+    manifests = rendered(SHIPPED[0], k8s.version)
+    ensure_namespaces(k8s, manifests)
     for manifest in manifests:
         if manifest["kind"].startswith("ValidatingAdmissionPolicy"):
-            assert k8s_1_36.apply(manifest)[0] < 300
+            assert k8s.apply(manifest)[0] < 300
     backed_up = _pvc("guarded", "ceph-filesystem", {"backups.homelab.dev/backed-up": "true"})
-    status, body = _until_enforced(lambda: k8s_1_36.apply(backed_up, dry_run=True), lambda r: r[0] >= 400)
+    status, body = _until_enforced(lambda: k8s.apply(backed_up, dry_run=True), lambda r: r[0] >= 400)
     assert status in (403, 422) and "ceph-filesystem" in body["message"], body
-    assert k8s_1_36.apply(_pvc("scratch", "ceph-filesystem"), dry_run=True)[0] < 300  # nothing backs it up
+    assert k8s.apply(_pvc("scratch", "ceph-filesystem"), dry_run=True)[0] < 300  # nothing backs it up
     # The fast stand-in (cel-python, tests/test_admission.py) must decide as the API server does.
     guard = next(m for m in manifests if m["metadata"]["name"] == "backups-storage-class-guard-pvcs"
                  and m["kind"] == "ValidatingAdmissionPolicy")["spec"]
@@ -107,13 +117,13 @@ def test_k8s_1_36_the_storage_class_guard_denies_backed_up_volumes_on_ceph_files
                {**_pvc("populated", "ceph-filesystem"), "spec": {**_pvc("p", "ceph-filesystem")["spec"], "dataSourceRef": {
                    "apiGroup": "volsync.backube", "kind": "ReplicationDestination", "name": "radarr-bootstrap"}}}]
     for sample in samples:
-        server_admits = k8s_1_36.apply(sample, dry_run=True)[0] < 300
+        server_admits = k8s.apply(sample, dry_run=True)[0] < 300
         assert admit(guard, sample)[0] == server_admits, f"cel-python and the API server disagree on {sample['metadata']['name']}"
     source = next(m for m in manifests if m["kind"] == "ReplicationSource")
     cached = json.loads(json.dumps(source))
     cached["metadata"]["name"] = "cache-on-cephfs"
     cached["spec"]["kopia"]["cacheStorageClassName"] = "ceph-filesystem"
-    status, body = k8s_1_36.apply(cached, dry_run=True)
+    status, body = k8s.apply(cached, dry_run=True)
     assert status in (403, 422) and "banned storage class" in body["message"], body
 
 
@@ -126,53 +136,53 @@ def _job(name: str, init: list[dict[str, Any]] | None, created_by: str = "volsyn
             "spec": {"template": {"spec": spec}}}
 
 
-def test_k8s_1_36_the_jitter_policy_appends_to_mover_jobs_and_leaves_others_alone(k8s_1_36: ApiServer) -> None:
-    manifests = rendered(SHIPPED[0], "1.36")
-    ensure_namespaces(k8s_1_36, manifests)
+def test_k8s_the_jitter_policy_appends_to_mover_jobs_and_leaves_others_alone(k8s: ApiServer) -> None:
+    manifests = rendered(SHIPPED[0], k8s.version)
+    ensure_namespaces(k8s, manifests)
     for manifest in manifests:
         if manifest["kind"].startswith("MutatingAdmissionPolicy"):
-            assert k8s_1_36.apply(manifest)[0] < 300, manifest["kind"]
+            assert k8s.apply(manifest)[0] < 300, manifest["kind"]
 
     def names(job: dict[str, Any]) -> list[str]:
         return [c["name"] for c in job["spec"]["template"]["spec"].get("initContainers", [])]
 
     existing = [{"name": "prepare", "image": "busybox:1.37"}]
-    status, job = _until_enforced(lambda: k8s_1_36.create(_job("volsync-src-radarr-nas", existing)),
+    status, job = _until_enforced(lambda: k8s.create(_job("volsync-src-radarr-nas", existing)),
                                   lambda r: r[0] < 300 and "volsync-jitter" in names(r[1]) or r[0] >= 300 and "exists" not in str(r[1]))
     assert status < 300 and names(job) == ["prepare", "volsync-jitter"], job
-    status, job = k8s_1_36.create(_job("volsync-src-sonarr-nas", None))
+    status, job = k8s.create(_job("volsync-src-sonarr-nas", None))
     assert status < 300 and names(job) == ["volsync-jitter"], job
-    status, job = k8s_1_36.create(_job("backup-report", None))
+    status, job = k8s.create(_job("backup-report", None))
     assert status < 300 and names(job) == [], job
-    status, job = k8s_1_36.create(_job("volsync-src-lookalike", None, created_by="someone-else"))
+    status, job = k8s.create(_job("volsync-src-lookalike", None, created_by="someone-else"))
     assert status < 300 and names(job) == [], job
     # The fast stand-in (cel-python and a JSON-patch reading) must mutate as the API server does.
     policy = next(m for m in manifests if m["kind"] == "MutatingAdmissionPolicy")["spec"]
     for index, (name, init, by) in enumerate([("volsync-src-a-nas", existing, "volsync"), ("volsync-src-b-nas", None, "volsync"),
                                               ("other", None, "volsync"), ("volsync-src-c", None, "someone-else")]):
         sample = _job(f"{name}-{index}", init, by)
-        server = k8s_1_36.create(sample)[1]
+        server = k8s.create(sample)[1]
         offline = mutate(policy, sample)
         assert names(offline) == names(server), f"cel-python and the API server disagree on {name}"
 
 
-def test_k8s_1_36_a_backed_up_pvc_without_a_class_is_denied_when_the_default_class_is_banned(k8s_1_36: ApiServer) -> None:
+def test_k8s_a_backed_up_pvc_without_a_class_is_denied_when_the_default_class_is_banned(k8s: ApiServer) -> None:
     """No storageClassName: the DefaultStorageClass admission plugin fills in the default class
     before validation, so the guard sees the class the volume would really get."""
-    manifests = rendered(SHIPPED[0], "1.36")
-    ensure_namespaces(k8s_1_36, manifests)
+    manifests = rendered(SHIPPED[0], k8s.version)
+    ensure_namespaces(k8s, manifests)
     for manifest in manifests:
         if manifest["kind"].startswith("ValidatingAdmissionPolicy"):
-            assert k8s_1_36.apply(manifest)[0] < 300
+            assert k8s.apply(manifest)[0] < 300
     default = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                "metadata": {"name": "ceph-filesystem", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
                "provisioner": "rook-ceph.cephfs.csi.ceph.com"}
-    assert k8s_1_36.apply(default)[0] < 300
+    assert k8s.apply(default)[0] < 300
     try:
         classless = _pvc("classless", "unused", {"backups.homelab.dev/backed-up": "true"})
         del classless["spec"]["storageClassName"]
         # Dry runs: the default class reaches the admission plugin's cache a moment after it exists.
-        status, body = _until_enforced(lambda: k8s_1_36.create(classless, dry_run=True), lambda r: r[0] >= 400)
+        status, body = _until_enforced(lambda: k8s.create(classless, dry_run=True), lambda r: r[0] >= 400)
         assert status in (403, 422) and "ceph-filesystem" in str(body), (status, body)
     finally:
-        k8s_1_36.request("DELETE", "/apis/storage.k8s.io/v1/storageclasses/ceph-filesystem")
+        k8s.request("DELETE", "/apis/storage.k8s.io/v1/storageclasses/ceph-filesystem")

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 
 from . import names
-from .config import ExternalSecretRef, ExternalSecretSource, Repository, SecretValue
+from .config import ExternalSecretRef, Repository, SecretValue
+from .secrets import put_secret
 from .volsync import (
     FILESYSTEM_REPOSITORY_URL,
     REPOSITORY_MOUNT,
@@ -48,7 +49,7 @@ class RepositoryAccess:
 def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess:
     secret: dict[str, SecretStr] = {}
     external: dict[str, ExternalSecretRef] = {}
-    _put(PASSWORD, password, secret, external)
+    put_secret(PASSWORD, password, secret, external)
     if repository.nfs is not None:
         source = MoverVolumeSource(
             nfs=NfsVolumeSource(server=repository.nfs.server, path=repository.nfs.path)
@@ -84,9 +85,3 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
         secret[SECRET_ACCESS_KEY] = credentials.secret_access_key
     return RepositoryAccess(plain, secret, external)
 
-
-def _put(name: str, value: SecretValue, secret: dict[str, SecretStr], external: dict[str, ExternalSecretRef]) -> None:
-    if isinstance(value, ExternalSecretSource):
-        external[name] = value.external_secret
-    else:
-        secret[name] = value

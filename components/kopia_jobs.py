@@ -15,11 +15,12 @@ from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import SecretStr
 
 from . import labels, names
 from .backends import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RepositoryAccess
-from .config import ExternalSecretSource, MoverIdentity, Repository, UiIngress
-from .secrets import cluster_secret
+from .config import KOPIA_IMAGE, ExternalSecretRef, MoverIdentity, Repository, UiIngress
+from .secrets import cluster_secret, put_secret
 from .volsync import REPOSITORY_MOUNT, MoverVolume
 
 UI_PORT = 51515
@@ -145,15 +146,14 @@ class KopiaWebUi(pulumi.ComponentResource):
         metadata = k8s.meta.v1.ObjectMetaArgs(
             name=app_name, namespace=namespace, labels={**labels.repository(repo.name), **selector}
         )
-        password = repo.ui.password
-        assert password is not None  # config: an enabled UI has a login
+        assert repo.ui.password is not None  # config: an enabled UI has a login
+        secret: dict[str, SecretStr] = {}
+        external: dict[str, ExternalSecretRef] = {}
+        put_secret(UI_PASSWORD, repo.ui.password, secret, external)
         login = cluster_secret(
             names.child(name, "login"),
             {"name": app_name, "namespace": namespace, "labels": labels.repository(repo.name)},
-            {UI_USERNAME: repo.ui.username},
-            {} if isinstance(password, ExternalSecretSource) else {UI_PASSWORD: password},
-            {UI_PASSWORD: password.external_secret} if isinstance(password, ExternalSecretSource) else {},
-            parent=self,
+            {UI_USERNAME: repo.ui.username}, secret, external, parent=self,
         )
         k8s.apps.v1.Deployment(
             names.child(name, "deployment"),
@@ -294,7 +294,7 @@ class SnapshotCheck(pulumi.ComponentResource):
         repo = args.pod.repository
         _kopia_cronjob(
             names.child(name, "cronjob"), names.snapshot_check(repo.name), args.pod, args.schedule,
-            args.pod.container("kopia-check", repo.ui.image, check_script(repo, args.identities)), parent=self,
+            args.pod.container("kopia-check", KOPIA_IMAGE, check_script(repo, args.identities)), parent=self,
         )
         self.register_outputs({})
 

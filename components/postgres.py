@@ -21,9 +21,10 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+from pydantic import SecretStr
 
 from . import labels, names
-from .config import Database, ExternalSecretSource, Repository
+from .config import Database, ExternalSecretRef, Repository
 from .outputs import known
 from .pgbackrest import (
     CNPG_API_VERSION,
@@ -45,7 +46,7 @@ from .pgbackrest import (
     StorageConfig,
 )
 from .plan import DatabaseTarget
-from .secrets import cluster_secret
+from .secrets import cluster_secret, put_secret
 from .stanza_lock import StanzaLock
 
 ACCESS_KEY = "ACCESS_KEY_ID"
@@ -219,11 +220,8 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         db = self._args.database
         assert db.encryption is not None
         name = names.pgbackrest_encryption(db.name)
-        passphrase = db.encryption.passphrase
-        secret, external = {}, {}
-        if isinstance(passphrase, ExternalSecretSource):
-            external = {ENCRYPTION_KEY: passphrase.external_secret}
-        else:
-            secret = {ENCRYPTION_KEY: passphrase}
+        secret: dict[str, SecretStr] = {}
+        external: dict[str, ExternalSecretRef] = {}
+        put_secret(ENCRYPTION_KEY, db.encryption.passphrase, secret, external)
         cluster_secret(names.child(self._prefix, "encryption"), self._metadata(name), {}, secret, external, parent=self)
         return name

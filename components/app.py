@@ -3,12 +3,14 @@
 The PVC is populated from a ReplicationDestination (`dataSourceRef`), so after a cluster
 rebuild it comes back with the latest snapshot instead of empty; on the very first deploy the
 repository has nothing for the app and the volume starts empty. One ReplicationSource per
-repository backs it up.
+repository backs it up. Every source and destination names the app's Kopia identity
+(`<app>@<namespace>` unless `identity` says otherwise), so the history is the app's, not a
+source object's. An `existingClaim` is backed up and restored into, never made here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -16,10 +18,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import labels, names
-from .config import App, AppVolume, CacheSettings
+from .config import CacheSettings, MoverIdentity
 from .names import Role
 from .outputs import known
-from .plan import RestorePlan, SourcePlan
+from .plan import AppPlan, PointPlan, RestorePlan, SourcePlan, claim_resource, destinations
 from .volsync import (
     API_VERSION,
     KopiaDestinationOptions,
@@ -28,7 +30,6 @@ from .volsync import (
     ReplicationDestinationSpec,
     ReplicationSourceSpec,
     Retain,
-    SourceIdentity,
     Trigger,
     security_context_for,
 )
@@ -38,9 +39,19 @@ BOOTSTRAP_TRIGGER = "restore-once"
 
 
 @dataclass(frozen=True)
+class Reader:
+    """What a mover needs to reach one repository from the app's namespace."""
+
+    secret_name: str
+    mover_volumes: tuple[MoverVolume, ...]
+    mover: MoverIdentity
+    """Who the mover runs as (plan.mover_identity)."""
+
+
+@dataclass(frozen=True)
 class BackupTarget(SourcePlan):
-    """One destination of an app as the plan decided it (repository, source name, schedule,
-    retention, mover identity), with what a mover needs to reach the repository."""
+    """One destination of an app as the plan decided it (repository, source name, identity,
+    schedule, retention, mover identity), with what a mover needs to reach the repository."""
 
     secret_name: str
     mover_volumes: tuple[MoverVolume, ...]
@@ -48,33 +59,27 @@ class BackupTarget(SourcePlan):
 
 @dataclass(frozen=True)
 class BackupEnabledAppArgs:
-    app: App
-    volume: AppVolume
-    """The app's volume with defaults applied."""
+    plan: AppPlan
+    """Everything decided about the app: volume, sources, restores, names (plan.plan_stack)."""
     targets: tuple[BackupTarget, ...]
     """One per repository the app backs up to, in config order."""
-    bootstrap: BackupTarget
-    """The target the first restore reads from (the primary repository)."""
+    readers: Mapping[str, Reader]
+    """Every repository a restore of the app may read (`plan.readable`), by name."""
     compression: str
     cache: CacheSettings
-    restore: Optional[RestorePlan] = None
-    """A restore asked for in config, read from the target of its repository."""
-    drill_schedule: Optional[str] = None
-    """Concrete 5-field cron of the app's restore drill; None when it is not drilled."""
 
 
 def inventory_entry(args: BackupEnabledAppArgs) -> dict[str, Any]:
     """What the stack reports for the app: claim, bootstrap repository, and per repository the
     source, its concrete schedule and the Kopia identity its snapshots carry."""
+    ap = args.plan
     return {
-        "claim": args.volume.claim_name,
-        "bootstrapFrom": args.bootstrap.repository,
+        "claim": ap.volume.claim_name,
+        "claimManaged": ap.managed_claim,
+        "bootstrapFrom": ap.first_fill.repository if ap.first_fill else None,
+        "identity": f"{ap.app.kopia_identity[0]}@{ap.app.kopia_identity[1]}",
         "repositories": {
-            t.repository: {
-                "source": t.name,
-                "schedule": t.schedule,
-                "identity": f"{t.name}@{args.app.namespace}",
-            }
+            t.repository: {"source": t.name, "schedule": t.schedule, "identity": f"{t.username}@{t.hostname}"}
             for t in args.targets
         },
     }
@@ -90,15 +95,44 @@ class BackupEnabledApp(pulumi.ComponentResource):
         self, name: str, args: BackupEnabledAppArgs, opts: Optional[pulumi.ResourceOptions] = None
     ) -> None:
         super().__init__("backups:app:BackupEnabledApp", name, None, opts)
-        app, volume = args.app, args.volume
+        ap = args.plan
+        app, volume = ap.app, ap.volume
         self._app, self._namespace = app.name, app.namespace
         self._prefix, self._args = name, args
 
+        claim = self._claim() if ap.first_fill is not None else None
+        after_claim = [claim] if claim is not None else []
+        for target in args.targets:
+            self._source(target, Trigger(schedule=target.schedule), names.child(name, target.repository),
+                         target.name, after_claim)
+            if app.backup_now:
+                # A manual trigger on the scheduled source would replace its schedule until removed:
+                # the extra backup is its own source, same identity and retention, so its snapshot
+                # joins the app's history. A new token runs it once; an unchanged one never again.
+                self._source(target, Trigger(manual=app.backup_now), names.child(name, target.repository, "now"),
+                             target.now_name, after_claim)
+
+        if ap.restore is not None:
+            self._restore(ap.restore, after_claim)
+        if ap.drill_schedule is not None:
+            self._drill(ap.drill_schedule)
+
+        self.claim_name = pulumi.Output.from_input(volume.claim_name)
+        self.sources = known(inventory_entry(args)["repositories"])
+        self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
+
+    def _claim(self) -> pulumi.Resource:
+        """The claim, filled by the bootstrap restore when it is made (first deploy: an empty
+        volume, as the repository has nothing for the app; a rebuild: the latest snapshot)."""
+        ap = self._args.plan
+        app, volume, fill = ap.app, ap.volume, ap.first_fill
+        assert fill is not None
+        (_, bootstrap_name, bootstrap_resource), *_ = destinations(ap)
         destination = self._destination(
-            Role.BOOTSTRAP,
+            bootstrap_resource,
+            bootstrap_name,
             Trigger(manual=BOOTSTRAP_TRIGGER),
-            args.bootstrap,
-            self._own_identity(args.bootstrap),
+            fill,
             copy_method="Snapshot",
             capacity=volume.capacity,
             access_modes=volume.access_modes,
@@ -128,67 +162,61 @@ class BackupEnabledApp(pulumi.ComponentResource):
             "data_source_ref": {
                 "api_group": "volsync.backube",
                 "kind": "ReplicationDestination",
-                "name": names.destination(app.name, Role.BOOTSTRAP),
+                "name": bootstrap_name,
             },
         }
-        claim = k8s.core.v1.PersistentVolumeClaim(
-            names.child(name, "volume"),
+        claim: pulumi.Resource = k8s.core.v1.PersistentVolumeClaim(
+            claim_resource(ap),
             metadata=metadata,
             spec=spec,
-            opts=pulumi.ResourceOptions(
-                parent=self, retain_on_delete=True, depends_on=[destination]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[destination]),
+        )
+        return claim
+
+    def _source(self, target: BackupTarget, trigger: Trigger, resource_name: str, name: str,
+                depends_on: list[pulumi.Resource]) -> None:
+        """A ReplicationSource writing the app's history (its identity, not the source's name,
+        which VolSync would use by default) to `target`."""
+        args, volume = self._args, self._args.plan.volume
+        k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=API_VERSION,
+            kind="ReplicationSource",
+            metadata=self._metadata(name),
+            spec=ReplicationSourceSpec(
+                source_pvc=volume.claim_name,
+                trigger=trigger,
+                kopia=KopiaSourceOptions(
+                    repository=target.secret_name,
+                    username=target.username,
+                    hostname=target.hostname,
+                    copy_method="Snapshot",
+                    compression=args.compression,
+                    retain=Retain(**target.retain.model_dump()),
+                    mover_security_context=security_context_for(target.mover),
+                    cache_capacity=args.cache.capacity,
+                    cache_storage_class_name=args.cache.storage_class,
+                    storage_class_name=volume.storage_class,
+                    volume_snapshot_class_name=volume.snapshot_class,
+                    mover_volumes=target.mover_volumes,
+                ),
+            ).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
 
-        for target in args.targets:
-            k8s.apiextensions.CustomResource(
-                names.child(name, target.repository),
-                api_version=API_VERSION,
-                kind="ReplicationSource",
-                metadata=self._metadata(target.name),
-                spec=ReplicationSourceSpec(
-                    source_pvc=volume.claim_name,
-                    trigger=Trigger(schedule=target.schedule),
-                    kopia=KopiaSourceOptions(
-                        repository=target.secret_name,
-                        copy_method="Snapshot",
-                        compression=args.compression,
-                        retain=Retain(**target.retain.model_dump()),
-                        mover_security_context=security_context_for(target.mover),
-                        cache_capacity=args.cache.capacity,
-                        cache_storage_class_name=args.cache.storage_class,
-                        storage_class_name=volume.storage_class,
-                        volume_snapshot_class_name=volume.snapshot_class,
-                        mover_volumes=target.mover_volumes,
-                    ),
-                ).to_wire(),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[claim]),
-            )
-
-        if args.restore is not None:
-            self._restore(args.restore, claim)
-        if args.drill_schedule is not None:
-            self._drill(args.drill_schedule)
-
-        self.claim_name = pulumi.Output.from_input(volume.claim_name)
-        self.sources = known(inventory_entry(args)["repositories"])
-        self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
-
-    def _restore(self, request: RestorePlan, claim: pulumi.Resource) -> None:
+    def _restore(self, request: RestorePlan, depends_on: list[pulumi.Resource]) -> None:
         """Restore into the app's own claim (scale the app to zero first: see the runbook)."""
         self._destination(
-            Role.RESTORE,
+            names.child(self._prefix, Role.RESTORE.value),
+            names.destination(self._app, Role.RESTORE),
             Trigger(manual=request.trigger),
-            next(t for t in self._args.targets if t.repository == request.repository),
-            SourceIdentity(source_name=request.source_name, source_namespace=request.source_namespace),
-            depends_on=[claim],
+            request,
+            depends_on=depends_on,
             copy_method="Direct",
-            destination_pvc=self._args.volume.claim_name,
+            destination_pvc=self._args.plan.volume.claim_name,
             # The claim is live: without this, files the snapshot does not have stay beside the
             # restored ones (a stale SQLite -wal next to an older database).
             enable_file_deletion=True,
-            previous=request.previous,
-            restore_as_of=request.restore_as_of,
         )
 
     def _drill(self, schedule: str) -> None:
@@ -198,53 +226,53 @@ class BackupEnabledApp(pulumi.ComponentResource):
         drill means the real restore would work; VolSync deletes the scratch and cache volumes
         after each run (`cleanupTempPVC`, `cleanupCachePVC`).
         """
-        volume, bootstrap = self._args.volume, self._args.bootstrap
+        ap = self._args.plan
+        username, hostname = ap.app.kopia_identity
         self._destination(
-            Role.DRILL,
+            names.child(self._prefix, Role.DRILL.value),
+            names.destination(self._app, Role.DRILL),
             Trigger(schedule=schedule),
-            bootstrap,
-            self._own_identity(bootstrap),
+            PointPlan(repository=ap.bootstrap, username=username, hostname=hostname),
             copy_method="Direct",
-            capacity=volume.capacity,
-            access_modes=volume.access_modes,
-            storage_class_name=volume.storage_class,
+            capacity=ap.volume.capacity,
+            access_modes=ap.volume.access_modes,
+            storage_class_name=ap.volume.storage_class,
             cleanup_temp_pvc=True,
             cleanup_cache_pvc=True,
         )
 
-    def _own_identity(self, target: BackupTarget) -> SourceIdentity:
-        """The app's own snapshots in `target`: its source there, its namespace, its claim."""
-        return SourceIdentity(
-            source_name=target.name,
-            source_namespace=self._namespace,
-            source_pvc_name=self._args.volume.claim_name,
-        )
-
     def _destination(
         self,
-        role: Role,
+        resource_name: str,
+        name: str,
         trigger: Trigger,
-        target: BackupTarget,
-        identity: SourceIdentity,
+        point: PointPlan,
         depends_on: Sequence[pulumi.Resource] = (),
         **volume_options: Any,
     ) -> pulumi.Resource:
-        """A ReplicationDestination `<app>-<role>` reading `identity` from `target`, as the app's
-        movers do (same security context, cache and repository volumes)."""
+        """A ReplicationDestination reading `point` (history, repository, snapshot) as the app's
+        movers would (same security context, cache and repository volumes).
+
+        The identity is given as username and hostname, the fields the fork reads first
+        (builder.go): every restore path reads exactly the history the sources write."""
+        reader = self._args.readers[point.repository]
         resource: pulumi.Resource = k8s.apiextensions.CustomResource(
-            names.child(self._prefix, role.value),
+            resource_name,
             api_version=API_VERSION,
             kind="ReplicationDestination",
-            metadata=self._metadata(names.destination(self._app, role)),
+            metadata=self._metadata(name),
             spec=ReplicationDestinationSpec(
                 trigger=trigger,
                 kopia=KopiaDestinationOptions(
-                    repository=target.secret_name,
-                    source_identity=identity,
-                    mover_security_context=security_context_for(target.mover),
+                    repository=reader.secret_name,
+                    username=point.username,
+                    hostname=point.hostname,
+                    previous=point.previous,
+                    restore_as_of=point.restore_as_of,
+                    mover_security_context=security_context_for(reader.mover),
                     cache_capacity=self._args.cache.capacity,
                     cache_storage_class_name=self._args.cache.storage_class,
-                    mover_volumes=target.mover_volumes,
+                    mover_volumes=reader.mover_volumes,
                     **volume_options,
                 ),
             ).to_wire(),

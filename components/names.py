@@ -12,6 +12,7 @@ would be a new URN, and the engine would replace live objects to follow it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,8 +27,9 @@ LABEL = 63
 #: VolSync names a mover Job `volsync-src-<ReplicationSource>` / `volsync-dst-<Destination>`,
 #: and a Job's name becomes a 63-character label value on its pods.
 MOVER_OWNER = LABEL - len("volsync-src-")
-#: A ReplicationSource's name is also its Kopia username, which the fork cuts at 50 characters
-#: (builder.go maxUsernameLength): two 51-character names with one prefix would share a history.
+#: A ReplicationSource without an explicit username gets its name as Kopia username, cut at 50
+#: characters (builder.go maxUsernameLength). This program always sets the username, but a
+#: source kept within 50 stays readable by a hand-made destination that relies on the default.
 SOURCE = 50
 #: The CronJob controller appends an 11-character suffix to a CronJob's name for each Job.
 CRONJOB = 52
@@ -51,12 +53,23 @@ def claim(app: str, claim_name: Optional[str]) -> str:
 
 
 def replication_source(app: str, repository: str) -> str:
-    """Also the Kopia username of the app's snapshots in that repository."""
     return f"{app}-{repository}"
 
 
-def destination(app: str, role: Role) -> str:
-    return f"{app}-{role.value}"
+def backup_now_source(app: str, repository: str) -> str:
+    """The extra ReplicationSource of `backupNow`: manual trigger, same identity, same retention."""
+    return f"{app}-{repository}-now"
+
+
+def destination(app: str, role: Role, generation: str = "") -> str:
+    """`<app>-<role>`; a recreated claim's bootstrap gets `-<generation>`: a new object with no
+    `latestImage` yet, so the volume populator waits for the fresh restore."""
+    return f"{app}-{role.value}" + (f"-{generation}" if generation else "")
+
+
+def claim_generation(token: Optional[str]) -> str:
+    """"" for the claim as first made; 6 hex digits of a `recreateClaim` token after that."""
+    return hashlib.sha256(token.encode()).hexdigest()[:6] if token else ""
 
 
 def repository_secret(repository: str) -> str:
@@ -87,9 +100,9 @@ def snapshot_check(repository: str) -> str:
     return f"kopia-check-{repository}"
 
 
-def identity(source: str, namespace: str) -> str:
-    """The Kopia identity and path of a source's snapshots (VolSync: `<name>@<namespace>:/data`)."""
-    return f"{source}@{namespace}:/data"
+def identity(username: str, hostname: str) -> str:
+    """The Kopia source of an app's snapshots: `user@host:/data` (the mover's data path)."""
+    return f"{username}@{hostname}:/data"
 
 
 def plugin_config(database: str) -> str:

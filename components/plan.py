@@ -9,6 +9,7 @@ and the tools (`pin_schedules`, the preview's notes) read the plan, not the comp
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -35,7 +36,12 @@ class SourcePlan:
 
     repository: str
     name: str
-    """ReplicationSource name; the Kopia identity of its snapshots is `<name>@<namespace>`."""
+    """ReplicationSource name."""
+    username: str
+    hostname: str
+    """The Kopia identity its snapshots carry: the app's, the same in every repository."""
+    now_name: str
+    """The name of the extra, manually triggered source that `backupNow` makes."""
     schedule: str
     """Concrete 5-field cron (already spread)."""
     retain: Retention
@@ -44,16 +50,26 @@ class SourcePlan:
 
 
 @dataclass(frozen=True)
-class RestorePlan:
-    """A restore asked for in config: which snapshot of which source, into the app's volume."""
+class PointPlan:
+    """Which snapshot of which history, in which repository."""
 
     repository: str
-    source_name: str
-    source_namespace: str
-    previous: Optional[int]
-    restore_as_of: Optional[str]
+    username: str
+    hostname: str
+    previous: Optional[int] = None
+    restore_as_of: Optional[str] = None
     """UTC, `...Z`: the mover compares it as a string with Kopia's times."""
-    trigger: str
+
+    @property
+    def identity(self) -> str:
+        return names.identity(self.username, self.hostname)
+
+
+@dataclass(frozen=True)
+class RestorePlan(PointPlan):
+    """A restore asked for in config, into the app's live claim."""
+
+    trigger: str = ""
     """A manual trigger unique to this request: a new request runs once, an unchanged one never again."""
 
 
@@ -69,6 +85,17 @@ class AppPlan:
     """The repository the first restore (and the drill) reads from."""
     restore: Optional[RestorePlan]
     drill_schedule: Optional[str]
+    first_fill: Optional[PointPlan] = None
+    """What fills the claim when it is made: the app's own history in `bootstrap` at its latest
+    snapshot, or what `backups:recoveries` says for its namespace. None for an existing claim."""
+    generation: str = ""
+    """"" for the claim as first made, else the `recreateClaim` generation (names.claim_generation)."""
+    readable: tuple[str, ...] = ()
+    """Repositories a restore of the app may read: its own and their mirror copies."""
+
+    @property
+    def managed_claim(self) -> bool:
+        return self.app.existing_claim is None
 
     def source(self, repository: str) -> SourcePlan:
         return next(s for s in self.sources if s.repository == repository)
@@ -206,7 +233,7 @@ def volume_of(config: StackConfig, app: App) -> AppVolume:
     """The app's volume with every default applied."""
     d = config.defaults
     return AppVolume(
-        claim_name=names.claim(app.name, app.claim_name),
+        claim_name=app.existing_claim or names.claim(app.name, app.claim_name),
         capacity=app.capacity or d.capacity,
         storage_class=app.storage_class or d.storage_class,
         snapshot_class=app.snapshot_class or d.snapshot_class,
@@ -255,10 +282,14 @@ def _first(value: Optional[int], default: int) -> int:
 
 def _app_plan(config: StackConfig, app: App, schedules: dict[JobKey, str]) -> AppPlan:
     volume = volume_of(config, app)
+    username, hostname = app.kopia_identity
     sources = tuple(
         SourcePlan(
             repository=repo.name,
             name=names.replication_source(app.name, repo.name),
+            username=username,
+            hostname=hostname,
+            now_name=names.backup_now_source(app.name, repo.name),
             schedule=schedules[JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name)],
             retain=repo.retain,
             mover=mover_identity(config, volume, repo),
@@ -272,37 +303,73 @@ def _app_plan(config: StackConfig, app: App, schedules: dict[JobKey, str]) -> Ap
         component=names.app_component(app.namespace, app.name),
         sources=sources,
         bootstrap=bootstrap,
-        restore=_restore_plan(app, bootstrap),
+        restore=_restore_plan(config, app, bootstrap),
         drill_schedule=schedules.get(JobKey(JobKind.DRILL, app.namespace, app.name)),
+        first_fill=_first_fill(config, app, bootstrap) if app.existing_claim is None else None,
+        generation=names.claim_generation(app.recreate_claim),
+        readable=tuple(r.name for r in config.readable_repositories(app)),
     )
 
 
-def _restore_plan(app: App, bootstrap: str) -> Optional[RestorePlan]:
+def _first_fill(config: StackConfig, app: App, bootstrap: str) -> PointPlan:
+    """The app's own history, latest snapshot, from its bootstrap repository, unless
+    `backups:recoveries` names another repository or point for the app's namespace."""
+    username, hostname = app.kopia_identity
+    recovery = config.recovery_of(app)
+    if recovery is None:
+        return PointPlan(repository=bootstrap, username=username, hostname=hostname)
+    return PointPlan(
+        repository=recovery.repository or bootstrap, username=username, hostname=hostname,
+        previous=recovery.previous, restore_as_of=recovery.restore_as_of,
+    )
+
+
+def _restore_plan(config: StackConfig, app: App, bootstrap: str) -> Optional[RestorePlan]:
     restore = app.restore
     if restore is None:
         return None
     repository = restore.repository or bootstrap
-    origin = restore.from_
-    source_app, source_namespace = (origin.app, origin.namespace) if origin else (app.name, app.namespace)
-    # The trigger names this exact request, so editing it (a new `previous`, another time)
-    # runs a new restore and re-applying an unchanged config never restores twice.
-    digest = stable_hash(restore.model_dump_json(), repository) % 16**8
+    if restore.identity is not None:
+        username, _, hostname = restore.identity.partition("@")
+    elif restore.from_ is not None:
+        origin = restore.from_
+        other = next((a for a in config.apps if (a.namespace, a.name) == (origin.namespace, origin.app)), None)
+        # An app still in the config has its own (maybe overridden) identity; a removed one
+        # had the default.
+        username, hostname = other.kopia_identity if other else (origin.app, origin.namespace)
+    else:
+        username, hostname = app.kopia_identity
     return RestorePlan(
-        repository=repository,
-        source_name=names.replication_source(source_app, repository),
-        source_namespace=source_namespace,
-        previous=restore.previous,
-        restore_as_of=restore.restore_as_of,
-        trigger=f"restore-{digest:08x}",
+        repository=repository, username=username, hostname=hostname,
+        previous=restore.previous, restore_as_of=restore.restore_as_of,
+        trigger=f"restore-{_request_digest(app, repository):08x}",
     )
+
+
+def _request_digest(app: App, repository: str) -> int:
+    """The trigger names this exact request, so editing it (a new `previous`, another time)
+    runs a new restore and re-applying an unchanged config never restores twice. The text
+    hashed is the one earlier versions hashed (pydantic's JSON of the request, fields in this
+    order), so upgrading the program does not restore an unchanged request again."""
+    restore = app.restore
+    assert restore is not None
+    fields: dict[str, object] = {
+        "previous": restore.previous,
+        "restore_as_of": restore.restore_as_of,
+        "from_": restore.from_.model_dump() if restore.from_ else None,
+        "repository": restore.repository,
+    }
+    if restore.identity is not None:
+        fields["identity"] = restore.identity
+    return stable_hash(json.dumps(fields, separators=(",", ":")), repository) % 16**8
 
 
 def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobKey, str],
                      apps: tuple[AppPlan, ...]) -> RepositoryPlan:
     maintained = repo.name not in config.mirror_targets
-    expected = [names.identity(s.name, ap.app.namespace) for ap in apps for s in ap.sources if s.repository == repo.name]
-    expected += [names.identity(r.source_name, r.source_namespace) for ap in apps
-                 if (r := ap.restore) is not None and r.repository == repo.name]
+    expected = [names.identity(s.username, s.hostname) for ap in apps for s in ap.sources if s.repository == repo.name]
+    expected += [p.identity for ap in apps for p in (ap.restore, ap.first_fill)
+                 if p is not None and p.repository == repo.name]
     return RepositoryPlan(
         repository=repo,
         namespaces=config.namespaces_of(repo),
@@ -380,6 +447,7 @@ def _take_names(plan: StackPlan) -> None:
     def pulumi(parent: str, kind: str, name: str, path: KeyPath) -> None:
         book.take(("pulumi", parent, kind), name, names.SUBDOMAIN * 4, path, f"Pulumi {kind} resource")
 
+    pulumi(STACK, "Resource", "history", ("apps",))  # the history lock (history_lock.py)
     for index, rp in enumerate(plan.repositories):
         repo, path = rp.repository, ("repositories", index, "name")
         maintenance_ns = repo.maintenance.namespace
@@ -425,17 +493,27 @@ def _take_names(plan: StackPlan) -> None:
 
     for index, ap in enumerate(plan.apps):
         app, path = ap.app, ("apps", index, "name")
-        claim_path = ("apps", index, "claimName") if app.claim_name else path
+        claim_key = "existingClaim" if app.existing_claim else "claimName" if app.claim_name else "name"
+        claim_path = ("apps", index, claim_key) if claim_key != "name" else path
+        # An existing claim is not made here, but two apps backing up one claim is still a mistake.
         k8s("PersistentVolumeClaim", app.namespace, ap.volume.claim_name, names.SUBDOMAIN, claim_path)
         pulumi(STACK, "BackupEnabledApp", ap.component, path)
-        pulumi(APP, "PersistentVolumeClaim", names.child(ap.component, "volume"), path)
+        if ap.managed_claim:
+            pulumi(APP, "PersistentVolumeClaim", claim_resource(ap), path)
+        identity_path = ("apps", index, "identity") if app.identity else path
         for source in ap.sources:
             k8s("ReplicationSource", app.namespace, source.name, names.SOURCE, path)
             pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository), path)
-        roles = [Role.BOOTSTRAP] + ([Role.RESTORE] if ap.restore else []) + ([Role.DRILL] if ap.drill_schedule else [])
-        for role in roles:
-            k8s("ReplicationDestination", app.namespace, names.destination(app.name, role), names.MOVER_OWNER, path)
-            pulumi(APP, "ReplicationDestination", names.child(ap.component, role.value), path)
+            where = config.repository(source.repository).target
+            book.take(("identity", where), f"{source.username}@{source.hostname}", 317, identity_path,
+                      f"Kopia identity (in repository {source.repository!r})")
+            if app.backup_now:
+                now_path = ("apps", index, "backupNow")
+                k8s("ReplicationSource", app.namespace, source.now_name, names.SOURCE, now_path)
+                pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository, "now"), now_path)
+        for role, name, resource in destinations(ap):
+            k8s("ReplicationDestination", app.namespace, name, names.MOVER_OWNER, path)
+            pulumi(APP, "ReplicationDestination", resource, path)
 
     for index, dp in enumerate(plan.databases):
         db, path = dp.database, ("databases", index, "name")
@@ -467,6 +545,24 @@ def _take_names(plan: StackPlan) -> None:
     for window in plan.alerts.repositories:
         index = next(i for i, r in enumerate(config.repositories) if r.name == window.repository)
         book.take(("alert",), window.alert, 200, ("repositories", index, "name"), "alert")
+
+
+def claim_resource(ap: AppPlan) -> str:
+    """The Pulumi name of a managed claim: a recreated claim is a new resource (the old one is
+    retained, never patched to a smaller size)."""
+    return names.child(ap.component, "volume", *([ap.generation] if ap.generation else []))
+
+
+def destinations(ap: AppPlan) -> list[tuple[Role, str, str]]:
+    """(role, object name, Pulumi name) of each ReplicationDestination of an app."""
+    found = []
+    if ap.managed_claim:
+        found.append((Role.BOOTSTRAP, names.destination(ap.app.name, Role.BOOTSTRAP, ap.generation),
+                      names.child(ap.component, Role.BOOTSTRAP.value, *([ap.generation] if ap.generation else []))))
+    for role, wanted in ((Role.RESTORE, ap.restore is not None), (Role.DRILL, ap.drill_schedule is not None)):
+        if wanted:
+            found.append((role, names.destination(ap.app.name, role), names.child(ap.component, role.value)))
+    return found
 
 
 def _external(config: StackConfig, repo: Repository) -> bool:

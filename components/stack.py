@@ -15,14 +15,16 @@ import pulumi_kubernetes as k8s
 
 from . import names
 from .admission import AdmissionGuardrails, AdmissionGuardrailsArgs
-from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, inventory_entry
+from .app import BackupEnabledApp, BackupEnabledAppArgs, BackupTarget, Reader, inventory_entry
 from .backends import RepositoryAccess, access_of
 from .config import Repository
+from .history import ledger_of
+from .history_lock import HistoryLock
 from .kopia import SharedKopiaRepository, SharedKopiaRepositoryArgs
 from .kopia_jobs import KopiaPod, KopiaWebUi, RepositoryMirror, RepositoryMirrorArgs, SnapshotCheck, SnapshotCheckArgs
 from .monitoring import BackupAlerts, BackupAlertsArgs
 from .outputs import known
-from .plan import AppPlan, StackPlan
+from .plan import AppPlan, StackPlan, mover_identity
 from .postgres import PgBackRestClusterBackup, PgBackRestClusterBackupArgs
 from .schedule import stable_hash
 
@@ -61,6 +63,9 @@ class BackupStack(pulumi.ComponentResource):
         }
         self._s3_providers: dict[tuple[str, Optional[str], str], aws.Provider] = {}
 
+        # Before anything else: under the real engine its diff stops a change that would orphan
+        # a history or shrink a claim in place, before any object changes.
+        HistoryLock("history", ledger_of(plan), opts=self._child_of_stack())
         repositories = self._repositories()
         self._kopia_extras(repositories)
         inventory = self._apps()
@@ -71,6 +76,10 @@ class BackupStack(pulumi.ComponentResource):
         # Each entry is a component's Output: from_input lifts them (known() is for plain data).
         self.database_plugins = pulumi.Output.from_input(databases)
         self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
+
+    def _child_of_stack(self) -> pulumi.ResourceOptions:
+        """The lock uses its own (dynamic) provider, never the rendering one."""
+        return pulumi.ResourceOptions(parent=self)
 
     def _repositories(self) -> dict[str, SharedKopiaRepository]:
         config = self._plan.config
@@ -144,16 +153,17 @@ class BackupStack(pulumi.ComponentResource):
             )
             for source in ap.sources
         )
-        by_repo = {t.repository: t for t in targets}
+        readers = {
+            name: Reader(
+                secret_name=names.repository_secret(name),
+                mover_volumes=self._access[name].mover_volumes,
+                mover=mover_identity(config, ap.volume, config.repository(name)),
+            )
+            for name in ap.readable
+        }
         return BackupEnabledAppArgs(
-            app=ap.app,
-            volume=ap.volume,
-            targets=targets,
-            bootstrap=by_repo[ap.bootstrap],
-            compression=config.defaults.compression,
-            cache=config.defaults.cache,
-            restore=ap.restore,
-            drill_schedule=ap.drill_schedule,
+            plan=ap, targets=targets, readers=readers,
+            compression=config.defaults.compression, cache=config.defaults.cache,
         )
 
     def _databases(self) -> dict[str, pulumi.Output[list[dict[str, object]]]]:

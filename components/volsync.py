@@ -100,6 +100,9 @@ class Retain(Spec):
 
 class KopiaSourceOptions(Spec):
     repository: str
+    username: str
+    hostname: str
+    """The Kopia identity of the snapshots; VolSync's default is `<source name>@<namespace>`."""
     copy_method: CopyMethod
     compression: str
     retain: Retain
@@ -117,16 +120,13 @@ class ReplicationSourceSpec(Spec):
     kopia: KopiaSourceOptions
 
 
-class SourceIdentity(Spec):
-    source_name: str
-    source_namespace: str
-    source_pvc_name: Optional[str] = Field(default=None, alias="sourcePVCName")
-
-
 class KopiaDestinationOptions(Spec):
     """Either `destination_pvc` (restore into an existing claim) or capacity + accessModes."""
 
     repository: str
+    username: str
+    hostname: str
+    """The history to read: explicit fields win over `sourceIdentity` in the fork (builder.go)."""
     copy_method: CopyMethod
     capacity: Optional[str] = None
     access_modes: Optional[tuple[str, ...]] = None
@@ -136,7 +136,6 @@ class KopiaDestinationOptions(Spec):
     enable_file_deletion: Optional[bool] = None
     cleanup_temp_pvc: Optional[bool] = Field(default=None, alias="cleanupTempPVC")
     cleanup_cache_pvc: Optional[bool] = Field(default=None, alias="cleanupCachePVC")
-    source_identity: SourceIdentity
     mover_security_context: PodSecurityContext
     cache_capacity: str
     cache_storage_class_name: Optional[str] = None

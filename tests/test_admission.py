@@ -224,7 +224,7 @@ def test_every_app_gets_a_scratch_restore_drill(dev_run):
     kopia = spec["kopia"]
     assert kopia["cleanupTempPVC"] is True and kopia["cleanupCachePVC"] is True
     assert "destinationPVC" not in kopia  # never the app's volume
-    assert kopia["sourceIdentity"]["sourceName"] == "radarr-nas" and kopia["capacity"] == "10Gi"
+    assert (kopia["username"], kopia["hostname"], kopia["capacity"]) == ("radarr", "media", "10Gi")
     minute, hour, dom, month, dow = spec["trigger"]["schedule"].split()
     assert dow == "0" and 1 <= int(hour) < 5
 

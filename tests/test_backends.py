@@ -115,7 +115,7 @@ def test_each_app_backs_up_to_each_repository_with_its_schedule_and_retention(nf
 def test_bootstrap_reads_from_the_primary_repository(nfs_b2_r2):
     rd = named(nfs_b2_r2, "ReplicationDestination", "media", "radarr-bootstrap").inputs["spec"]["kopia"]
     assert rd["repository"] == "volsync-kopia-nfs"
-    assert rd["sourceIdentity"]["sourceName"] == "radarr-nfs"
+    assert (rd["username"], rd["hostname"]) == ("radarr", "media")
 
 
 def test_without_a_primary_the_first_repository_of_the_app_is_used():
@@ -172,14 +172,14 @@ def test_restore_previous_snapshot_into_the_app_volume():
     spec = restore_of({"previous": 2})
     kopia = spec["kopia"]
     assert kopia["previous"] == 2 and kopia["destinationPVC"] == "radarr" and kopia["copyMethod"] == "Direct"
-    assert kopia["sourceIdentity"] == {"sourceName": "radarr-nas", "sourceNamespace": "media"}
+    assert (kopia["username"], kopia["hostname"]) == ("radarr", "media") and "sourceIdentity" not in kopia
     assert spec["trigger"]["manual"].startswith("restore-")
 
 
 def test_restore_as_of_and_cross_namespace():
     spec = restore_of({"restoreAsOf": "2026-01-14T12:00:00Z", "from": {"namespace": "old-media", "app": "radarr"}})
     assert spec["kopia"]["restoreAsOf"] == "2026-01-14T12:00:00Z"
-    assert spec["kopia"]["sourceIdentity"] == {"sourceName": "radarr-nas", "sourceNamespace": "old-media"}
+    assert (spec["kopia"]["username"], spec["kopia"]["hostname"]) == ("radarr", "old-media")
 
 
 def test_a_new_restore_request_gets_a_new_trigger_and_the_same_one_keeps_it():

@@ -51,7 +51,7 @@ def test_app_volume_restores_itself_from_its_bootstrap_destination(dev_run):
     assert kopia["copyMethod"] == "Snapshot"
     assert (kopia["capacity"], kopia["accessModes"]) == ("10Gi", ["ReadWriteOnce"])
     assert kopia["storageClassName"] == "ceph-block" and kopia["volumeSnapshotClassName"] == "csi-ceph-blockpool"
-    assert kopia["sourceIdentity"] == {"sourceName": "radarr-nas", "sourceNamespace": "media", "sourcePVCName": "radarr"}
+    assert (kopia["username"], kopia["hostname"]) == ("radarr", "media")  # the app's history, not a source's
     assert kopia["repository"] == "volsync-kopia-nas"
     # The populator needs only the snapshot: no scratch or cache volume kept for the app's life.
     assert kopia["cleanupTempPVC"] is True and kopia["cleanupCachePVC"] is True
@@ -107,9 +107,10 @@ def test_inventory_maps_app_to_repository_schedule_and_identity(dev_run):
     radarr = inventory["media/radarr"]
     source = named(dev_run, "ReplicationSource", "media", "radarr-nas").inputs["spec"]
     assert radarr["repositories"]["nas"] == {
-        "source": "radarr-nas", "schedule": source["trigger"]["schedule"], "identity": "radarr-nas@media",
+        "source": "radarr-nas", "schedule": source["trigger"]["schedule"], "identity": "radarr@media",
     }
-    assert radarr["bootstrapFrom"] == "nas" and radarr["claim"] == "radarr"
+    assert (source["kopia"]["username"], source["kopia"]["hostname"]) == ("radarr", "media")
+    assert radarr["bootstrapFrom"] == "nas" and radarr["claim"] == "radarr" and radarr["claimManaged"] is True
 
 
 def test_the_password_never_appears_in_plain_on_the_wire(dev_run):

@@ -101,7 +101,7 @@ def test_repository_problems_name_the_key(repository, expected):
         ({"previous": 1, "restoreAsOf": "2026-01-14T12:00:00Z"}, "give previous or restoreAsOf, not both"),
         ({"restoreAsOf": "yesterday"}, "'yesterday' is not an RFC 3339 time"),
         ({}, "needs previous: N, restoreAsOf"),
-        ({"previous": 0, "repository": "b2"}, "backups:apps[0].restore.repository: 'radarr' does not back up to 'b2'"),
+        ({"previous": 0, "repository": "b2"}, "backups:apps[0].restore.repository: media/radarr neither backs up to 'b2' nor to a repository mirrored into it"),
     ],
 )
 def test_restore_problems_name_the_key(restore, expected):

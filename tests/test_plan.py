@@ -63,7 +63,8 @@ def test_a_restore_request_reads_the_named_source_in_utc():
                           "restore": {"restoreAsOf": "2026-01-14T13:00:00+01:00", "from": {"namespace": "old", "app": "radarr"}}}])
     restore = plan.apps[0].restore
     assert restore is not None
-    assert (restore.source_name, restore.source_namespace, restore.restore_as_of) == ("radarr-nas", "old", "2026-01-14T12:00:00Z")
+    # App `old/radarr` is gone from the config: its history had the default identity.
+    assert (restore.identity, restore.restore_as_of) == ("radarr@old:/data", "2026-01-14T12:00:00Z")
     again = plan_of(apps=[{"name": "radarr", "namespace": "media",
                            "restore": {"restoreAsOf": "2026-01-14T13:00:00+01:00", "from": {"namespace": "old", "app": "radarr"}}}])
     assert again.apps[0].restore == restore  # the trigger is stable: an unchanged request never runs twice

@@ -41,7 +41,7 @@ def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
     # Its password is plain config on purpose (it runs with no secrets provider): one warning,
     # naming the key, not one per Secret.
     assert "  warning: backups:password: the Kopia password is plain config" in result.stdout
-    assert "38 resources, 1 warning; policy pack passed: 5 rules ran, 0 mandatory and 0 advisory" in result.stdout
+    assert "39 resources, 1 warning; policy pack passed: 5 rules ran, 0 mandatory and 0 advisory" in result.stdout
     assert "kubernetes:volsync.backube/v1alpha1:ReplicationSource" in result.stdout
 
     document = json.loads(report.read_text())

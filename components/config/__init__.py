@@ -11,7 +11,7 @@ identity, retention), `repositories`, `apps`, `databases`, `cluster` (cluster-wi
 """
 
 from ..keypath import NAMESPACE, format_path
-from .apps import App, AppVolume, Restore, RestoreSource
+from .apps import App, AppVolume, PointInTime, Recovery, Restore, RestoreSource
 from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings
 from .databases import Database, DatabaseRetention, DatabaseSchedule, Encryption, WalSpool
 from .errors import ConfigError
@@ -38,7 +38,7 @@ __all__ = [
     "Admission", "Alerts", "App", "AppVolume", "CacheSettings", "CephfsTarget", "ConfigError",
     "Database", "DatabaseRetention", "DatabaseSchedule", "Defaults", "Drills", "Encryption",
     "ExternalSecretRef", "ExternalSecretSource", "Guardrails", "KubernetesSettings", "Maintenance",
-    "Mirror", "MoverIdentity", "NfsTarget", "Repository", "Restore", "RestoreSource", "Retention",
+    "Mirror", "MoverIdentity", "NfsTarget", "PointInTime", "Recovery", "Repository", "Restore", "RestoreSource", "Retention",
     "S3Credentials", "S3Target", "SecretValue", "StackConfig", "UiIngress", "WalSpool", "WebUi",
     "decode_config_value", "format_path", "load_stack_config", "parse_stack_config", "stack_config_of",
 ]

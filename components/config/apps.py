@@ -12,12 +12,15 @@ from .fields import (
     ClassName,
     Count,
     DnsLabel,
+    DnsSubdomain,
     Id,
+    KopiaIdentity,
     Model,
     Quantity,
     RepositoryNames,
     Rfc3339,
     Schedule,
+    Token,
 )
 from .shared import MoverIdentity
 
@@ -27,23 +30,48 @@ class RestoreSource(Model):
     app: DnsLabel
 
 
-class Restore(Model):
-    """A restore as a reviewed config change: exactly one of previous, restoreAsOf, from."""
+class PointInTime(Model):
+    """Which snapshot: the latest by default, `previous: N` before it, or the last one at or
+    before `restoreAsOf`."""
 
     previous: Optional[Count] = None
     restore_as_of: Optional[Rfc3339] = None
     """Emitted in UTC with a `Z` whatever offset the config gives (see fields._rfc3339)."""
-    from_: Optional[RestoreSource] = Field(default=None, alias="from")
-    #: Which repository to read from; the app's bootstrap repository by default.
+    #: Which repository to read from: one the app backs up to, or a mirror copy of one; the
+    #: app's bootstrap repository by default.
     repository: Optional[DnsLabel] = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Restore:
-        if sum(x is not None for x in (self.previous, self.restore_as_of)) > 1:
+    def _one_point(self) -> PointInTime:
+        if self.previous is not None and self.restore_as_of is not None:
             raise ValueError("give previous or restoreAsOf, not both")
-        if self.previous is None and self.restore_as_of is None and self.from_ is None:
-            raise ValueError("needs previous: N, restoreAsOf: <RFC 3339 time> or from: {namespace, app}")
         return self
+
+
+class Restore(PointInTime):
+    """A restore into the app's live claim as a reviewed config change: at least one of
+    previous, restoreAsOf, from, identity."""
+
+    from_: Optional[RestoreSource] = Field(default=None, alias="from")
+    #: Read this Kopia history instead of the app's own (an older layout's `radarr-nas@media`).
+    identity: Optional[KopiaIdentity] = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Restore:
+        if self.from_ is not None and self.identity is not None:
+            raise ValueError("give from or identity, not both: each names the history to read")
+        if (self.previous, self.restore_as_of, self.from_, self.identity) == (None,) * 4:
+            raise ValueError("needs previous: N, restoreAsOf: <RFC 3339 time>, from: {namespace, app} "
+                             "or identity: user@host")
+        return self
+
+
+class Recovery(PointInTime):
+    """`backups:recoveries[]`: where a namespace's claims come back from when they are made
+    again (the namespace was deleted, the cluster rebuilt). Every app of the namespace reads its
+    bootstrap restore from `repository` at the point given; a live claim is not touched."""
+
+    namespace: DnsLabel
 
 
 class App(Model):
@@ -62,6 +90,34 @@ class App(Model):
     schedule: Optional[Schedule] = None
     repositories: Optional[RepositoryNames] = None
     restore: Optional[Restore] = None
+    #: The Kopia identity of the app's history in every repository; default `<name>@<namespace>`
+    #: (VolSync's own default for a ReplicationSource named after the app, as the seeds have).
+    identity: Optional[KopiaIdentity] = None
+    #: Set, for the one change, to move the app's history to another identity on purpose.
+    allow_identity_change: bool = False
+    #: A claim made by something else (a Helm chart): backed up and restored into, never created,
+    #: changed or deleted; no bootstrap restore fills it.
+    existing_claim: Optional[DnsSubdomain] = None
+    #: A new token makes one extra backup to each repository at the next `pulumi up`.
+    backup_now: Optional[Token] = None
+    #: A new token makes the claim again from the latest backup (how a claim shrinks): a fresh
+    #: bootstrap restore fills a new claim object, after the old one was deleted.
+    recreate_claim: Optional[Token] = None
+
+    @model_validator(mode="after")
+    def _claim_is_ours_or_not(self) -> App:
+        if self.existing_claim is not None:
+            for key, value in (("claimName", self.claim_name), ("recreateClaim", self.recreate_claim)):
+                if value is not None:
+                    raise ValueError(f"existingClaim is a claim made elsewhere, which this program never "
+                                     f"creates or changes: {key} does not apply to it")
+        return self
+
+    @property
+    def kopia_identity(self) -> tuple[str, str]:
+        """(username, hostname) of the app's history."""
+        user, _, host = (self.identity or f"{self.name}@{self.namespace}").partition("@")
+        return user, host
 
 
 class AppVolume(Model):

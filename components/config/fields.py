@@ -37,6 +37,12 @@ _COMPRESSION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 #: A label key (prefix/name) and value, as the API server checks them.
 _LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+#: A Kopia identity `user@host`. The fork passes an explicit username and hostname to Kopia
+#: as given (builder.go generateUsername/generateHostname), and entry.sh puts them on command
+#: lines: letters, digits, '_', '.' and '-' only, starting with a letter or digit.
+_IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+#: A token that asks for a one-off action (a manual trigger value): safe in any object field.
+_TOKEN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 
 
 def shown(value: object) -> str:
@@ -117,6 +123,8 @@ def _matching(pattern: re.Pattern[str], limit: int, what: str) -> Callable[[str]
 _host = _matching(_HOST, 253, "a host name or IPv4 address (like nas.home or 192.168.1.10)")
 _image = _matching(_IMAGE, 255, "a container image reference (like busybox:1.37)")
 _compression = _matching(_COMPRESSION, 40, "a Kopia compression name (like zstd-fastest or none)")
+_identity = _matching(_IDENTITY, 317, "a Kopia identity user@host (like atuin-src@default)")
+_token = _matching(_TOKEN, 63, "a token of letters, digits, '.', '_' and '-' (like 2026-11-24)")
 _label_value = _matching(_LABEL_VALUE, 63, "a label value (at most 63 letters, digits, '-', '_', '.')")
 
 
@@ -152,6 +160,8 @@ Compression = Annotated[str, AfterValidator(_compression), _schema(_COMPRESSION.
 LabelKey = Annotated[str, AfterValidator(_label_key), WithJsonSchema({"type": "string", "description": "a label key"})]
 LabelValue = Annotated[str, AfterValidator(_label_value), _schema(_LABEL_VALUE.pattern, "a label value")]
 Schedule = Annotated[str, AfterValidator(validate_schedule)]
+KopiaIdentity = Annotated[str, AfterValidator(_identity), _schema(_IDENTITY.pattern, "a Kopia identity user@host")]
+Token = Annotated[str, AfterValidator(_token), _schema(_TOKEN.pattern, "a token (a date, a counter)")]
 Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
 Id = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
 #: A short free-text value that becomes part of an object (a key name, a cluster id).

@@ -10,7 +10,7 @@ from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
 from ..keypath import NAMESPACE, KeyPath
 from ..names import JobKey, job_of_pin
-from .apps import App
+from .apps import App, PointInTime, Recovery
 from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings, PinKey, PinnedCron
 from .databases import Database
 from .fields import Model
@@ -29,6 +29,8 @@ class StackConfig(Model):
     defaults: Defaults = Defaults()
     repositories: Annotated[tuple[Repository, ...], Field(min_length=1)]
     apps: tuple[App, ...] = ()
+    recoveries: tuple[Recovery, ...] = ()
+    """Namespaces whose claims, when made again, come back from a chosen repository and time."""
     databases: tuple[Database, ...] = ()
     admission: Admission = Admission()
     alerts: Alerts = Alerts()
@@ -113,9 +115,19 @@ class StackConfig(Model):
         primary = self.primary_repository
         return primary if primary in mine else mine[0]
 
+    def readable_repositories(self, app: App) -> tuple[Repository, ...]:
+        """Where the app's history can be read: its repositories and their mirror copies."""
+        mine = self.repositories_of(app)
+        names = {r.name for r in mine} | {r.mirror_to for r in mine if r.mirror_to}
+        return tuple(r for r in self.repositories if r.name in names)
+
     def namespaces_of(self, repository: Repository) -> tuple[str, ...]:
-        """Namespaces that have at least one app writing to `repository`, sorted."""
-        return tuple(sorted({a.namespace for a in self.apps if repository in self.repositories_of(a)}))
+        """Namespaces with an app that writes to `repository` or can restore from it (a mirror
+        copy): each needs the repository Secret, so a restore from the copy is one config change."""
+        return tuple(sorted({a.namespace for a in self.apps if repository in self.readable_repositories(a)}))
+
+    def recovery_of(self, app: App) -> Recovery | None:
+        return next((r for r in self.recoveries if r.namespace == app.namespace), None)
 
 
 class CrossKeyProblems(ValueError):
@@ -220,12 +232,28 @@ def drilled_apps_exist(config: StackConfig) -> Iterator[Problem]:
 
 
 def restores_read_a_repository_of_the_app(config: StackConfig) -> Iterator[Problem]:
+    """A restore reads a repository the app backs up to, or a mirror copy of one."""
     for index, app in enumerate(config.apps):
-        restore = app.restore
-        mine = [r.name for r in config.repositories_of(app)]
-        if restore and restore.repository and restore.repository not in mine:
-            yield (("apps", index, "restore", "repository"),
-                   f"{app.name!r} does not back up to {restore.repository!r}; use one of: {', '.join(mine)}")
+        if app.restore is not None:
+            yield from _readable(config, app, app.restore, ("apps", index, "restore", "repository"))
+    seen: dict[str, int] = {}
+    for index, recovery in enumerate(config.recoveries):
+        if recovery.namespace in seen:
+            yield (("recoveries", index, "namespace"),
+                   f"backups:recoveries[{seen[recovery.namespace]}] already recovers {recovery.namespace!r}")
+        seen.setdefault(recovery.namespace, index)
+        apps = [a for a in config.apps if a.namespace == recovery.namespace]
+        if not apps:
+            yield (("recoveries", index, "namespace"), f"no app in backups:apps is in namespace {recovery.namespace!r}")
+        for app in apps:
+            yield from _readable(config, app, recovery, ("recoveries", index, "repository"))
+
+
+def _readable(config: StackConfig, app: App, point: PointInTime, path: KeyPath) -> Iterator[Problem]:
+    readable = [r.name for r in config.readable_repositories(app)]
+    if point.repository is not None and point.repository not in readable:
+        yield (path, f"{app.namespace}/{app.name} neither backs up to {point.repository!r} nor to a "
+                     f"repository mirrored into it; use one of: {', '.join(readable)}")
 
 
 def database_repositories_are_s3(config: StackConfig) -> Iterator[Problem]:

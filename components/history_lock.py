@@ -1,0 +1,41 @@
+"""Stops, at `pulumi preview`, a change that would orphan an app's Kopia history or shrink a
+claim in place (the rules are `history.refusals`).
+
+Pulumi programs cannot read the previous state of a resource, but a provider can: this tiny
+dynamic provider holds the stack's history ledger (`history.ledger_of`), and its `diff` compares
+the ledger of the last `pulumi up` with the new one. One ledger for the whole stack, not one per
+app, because a rename is an app leaving and another arriving in the same change. The offline
+preview has no state and cannot show it (the tests call `diff`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+from .history import refusals
+
+
+class HistoryChangeRefused(Exception):
+    pass
+
+
+class HistoryLockProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_="history", outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        problems = refusals(olds, news)
+        if problems:
+            raise HistoryChangeRefused("\n".join(problems))
+        return DiffResult(changes=olds.get("claims") != news.get("claims"), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=news)
+
+
+class HistoryLock(Resource):
+    def __init__(self, name: str, ledger: dict[str, Any], opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__(HistoryLockProvider(), name, ledger, opts)

@@ -511,7 +511,7 @@ def _take_names(plan: StackPlan) -> None:
                 now_path = ("apps", index, "backupNow")
                 k8s("ReplicationSource", app.namespace, source.now_name, names.SOURCE, now_path)
                 pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository, "now"), now_path)
-        for role, name, resource in destinations(ap):
+        for _role, name, resource in destinations(ap):
             k8s("ReplicationDestination", app.namespace, name, names.MOVER_OWNER, path)
             pulumi(APP, "ReplicationDestination", resource, path)
 

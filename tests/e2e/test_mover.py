@@ -69,7 +69,7 @@ def test_a_bootstrap_with_nothing_in_the_repository_is_an_empty_volume_and_says_
     status.latestMoverStatus.logs (its log filter keeps "No snapshots found" lines)."""
     result = ok(cluster.restore("media", "radarr-bootstrap", folders("restored")))
     assert result.restored_nothing and tree(folders("restored")) == {}
-    assert "No snapshots found for radarr-nas@media:/data" in result.output
+    assert "No snapshots found for radarr@media:/data" in result.output
 
 
 #: Two backups a few seconds apart fall into one hour, and `hourly: 24` keeps one snapshot per

@@ -104,13 +104,13 @@ class BackupEnabledApp(pulumi.ComponentResource):
         after_claim = [claim] if claim is not None else []
         for target in args.targets:
             self._source(target, Trigger(schedule=target.schedule), names.child(name, target.repository),
-                         target.name, after_claim)
+                         target.name, after_claim, labels.app(app.name))
             if app.backup_now:
                 # A manual trigger on the scheduled source would replace its schedule until removed:
                 # the extra backup is its own source, same identity and retention, so its snapshot
                 # joins the app's history. A new token runs it once; an unchanged one never again.
                 self._source(target, Trigger(manual=app.backup_now), names.child(name, target.repository, "now"),
-                             target.now_name, after_claim)
+                             target.now_name, after_claim, labels.one_off_source(app.name))
 
         if ap.restore is not None:
             self._restore(ap.restore, after_claim)
@@ -174,7 +174,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
         return claim
 
     def _source(self, target: BackupTarget, trigger: Trigger, resource_name: str, name: str,
-                depends_on: list[pulumi.Resource]) -> None:
+                depends_on: list[pulumi.Resource], object_labels: dict[str, str]) -> None:
         """A ReplicationSource writing the app's history (its identity, not the source's name,
         which VolSync would use by default) to `target`."""
         args, volume = self._args, self._args.plan.volume
@@ -182,7 +182,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
             resource_name,
             api_version=API_VERSION,
             kind="ReplicationSource",
-            metadata=self._metadata(name),
+            metadata={"name": name, "namespace": self._namespace, "labels": object_labels},
             spec=ReplicationSourceSpec(
                 source_pvc=volume.claim_name,
                 trigger=trigger,

@@ -27,7 +27,7 @@ UI_PORT = 51515
 #: Where Kopia's server reads its login (cli/command_server.go: --server-username/-password).
 UI_USERNAME, UI_PASSWORD = "KOPIA_SERVER_USERNAME", "KOPIA_SERVER_PASSWORD"
 _WORK = "/tmp/kopia"  # config, cache and logs: an emptyDir, the root filesystem stays read-only
-_ENV = {
+KOPIA_ENV = {
     "KOPIA_CONFIG_PATH": f"{_WORK}/repository.config",
     "KOPIA_CACHE_DIRECTORY": f"{_WORK}/cache",
     "KOPIA_LOG_DIR": f"{_WORK}/logs",
@@ -89,7 +89,7 @@ class KopiaPod:
             name=name,
             image=image,
             command=["/bin/sh", "-c", script],
-            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in _ENV.items()] + (extra_env or []),
+            env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in KOPIA_ENV.items()] + (extra_env or []),
             env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=self.secret_name))],
             volume_mounts=mounts,
             security_context=k8s.core.v1.SecurityContextArgs(

@@ -17,6 +17,9 @@ BACKED_UP = "backups.homelab.dev/backed-up"
 DATABASE = "backups.homelab.dev/database"
 #: On every object that belongs to one app; the value is the app name.
 APP = "backups.homelab.dev/app"
+#: On the extra ReplicationSource of `backupNow` (value "backupNow"): the one source with a manual
+#: trigger and no schedule that the pack lets through; the app's scheduled sources never have it.
+ONE_OFF = "backups.homelab.dev/one-off"
 
 
 def repository(name: str) -> dict[str, str]:
@@ -25,6 +28,10 @@ def repository(name: str) -> dict[str, str]:
 
 def app(name: str) -> dict[str, str]:
     return {**MANAGED_BY, APP: name}
+
+
+def one_off_source(name: str) -> dict[str, str]:
+    return {**app(name), ONE_OFF: "backupNow"}
 
 
 def backed_up_volume(name: str) -> dict[str, str]:

@@ -259,3 +259,23 @@ def test_a_recovery_names_a_namespace_with_apps_and_a_readable_repository():
     problems = "\n".join(error.value.problems)
     assert "backups:recoveries[0].repository: media/radarr neither backs up to 'b2'" in problems
     assert "backups:recoveries[1].namespace: no app in backups:apps is in namespace 'nowhere'" in problems
+
+
+# --------------------------------------------------------------------------- listing snapshots
+
+
+def test_the_listing_command_names_the_apps_identity_in_each_readable_repository(capsys):
+    import shlex
+
+    from tools.snapshots import listing_pod, main
+
+    plan = plan_of(repositories=MIRRORED, apps=[{**RADARR, "identity": "radarr-src@media"}])
+    (ap,) = plan.apps
+    pod = listing_pod(plan, ap, "b2")["spec"]
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "volsync-kopia-b2"}}]
+    assert pod["containers"][0]["command"][-1].endswith("kopia snapshot list --all radarr-src@media:/data")
+    assert main(["--stack", "dev", "--app", "media/radarr"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "# media/radarr: radarr@media in nas (newest last = previous: 0)"
+    assert shlex.split(printed[1])[:6] == ["kubectl", "-n", "media", "run", "kopia-ls-radarr", "--rm"]
+    assert main(["--stack", "dev", "--app", "media/nothing"]) == 2

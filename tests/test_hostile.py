@@ -309,7 +309,10 @@ def test_every_name_the_program_registers_was_checked_by_the_plan():
         taken = {key for key in plan.names._taken}  # noqa: SLF001 (test reads the book)
         k8s = {("k8s", r.inputs["kind"], r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"])
                for r in run.registrations if r.type.startswith("kubernetes:") and "kind" in r.inputs}
-        claimed_k8s = {k for k in taken if k[0] == "k8s"}
+        # An existingClaim is checked for collisions but made elsewhere: never registered.
+        existing = {("k8s", "PersistentVolumeClaim", ap.app.namespace, ap.volume.claim_name)
+                    for ap in plan.apps if not ap.managed_claim}
+        claimed_k8s = {k for k in taken if k[0] == "k8s"} - existing
         # ExternalSecrets write the Secret of the same name: the plan claims the Secret.
         k8s = {("k8s", "Secret", *k[2:]) if k[1] == "ExternalSecret" else k for k in k8s}
         fixed = {k for k in k8s if k[1] in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",

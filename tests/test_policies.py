@@ -130,6 +130,20 @@ def test_a_replication_source_must_be_explicit(dev_run, change, expected):
     assert violation.policy == "replication-source-explicit" and expected in violation.message
 
 
+def test_only_backup_nows_labelled_source_may_run_on_a_manual_trigger_alone(dev_run):
+    """A manual trigger on the scheduled source replaces its schedule: refused. The program's
+    backupNow source (labelled one-off) is the one exception; the label alone is not enough."""
+    def manual(spec):
+        spec["trigger"] = {"manual": "2026-11-24"}
+    refused = _source_with(dev_run, manual)
+    assert [v.policy for v in run_policies([refused]).mandatory] == ["replication-source-explicit"]
+    labelled = copy.deepcopy(refused.inputs)
+    labelled["metadata"]["labels"]["backups.homelab.dev/one-off"] = "backupNow"
+    assert not run_policies([registration(refused.type, labelled)]).mandatory
+    labelled["spec"]["trigger"] = {}
+    assert [v.policy for v in run_policies([registration(refused.type, labelled)]).mandatory] == ["replication-source-explicit"]
+
+
 # -- kopia-repository-at-bucket-root -----------------------------------------------------------
 
 def s3_secret(url: str, **extra: str):

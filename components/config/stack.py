@@ -88,12 +88,20 @@ class StackConfig(Model):
     @property
     def warnings(self) -> tuple[str, ...]:
         """Advice on a config that works but should change; each names its key path."""
-        return tuple(
+        plain = tuple(
             f"{path}: the Kopia password is plain config, unencrypted in the stack file. Set it with "
             f"`pulumi config set --secret{' --path' if '.' in path else ''} {path}` "
             "(or use externalSecret)."
             for path in self.plain_passwords
         )
+        existing = tuple(
+            f"{NAMESPACE}:apps[{index}].existingClaim: {app.existing_claim} is made elsewhere, so no "
+            "bootstrap restore fills it: after a rebuild it comes back empty until you set "
+            "restore: {previous: 0} (with the app scaled to zero). To have it fill itself, move it "
+            "to a managed claim (README: Migrating, step 5)."
+            for index, app in enumerate(self.apps) if app.existing_claim
+        )
+        return plain + existing
 
     @property
     def mirror_targets(self) -> frozenset[str]:

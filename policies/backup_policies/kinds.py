@@ -15,6 +15,7 @@ VOLSYNC_GROUP = "volsync.backube"
 REPOSITORY_LABEL = "backups.homelab.dev/repository"
 TARGET_ANNOTATION = "backups.homelab.dev/target"
 BACKED_UP_LABEL = "backups.homelab.dev/backed-up"
+ONE_OFF_LABEL = "backups.homelab.dev/one-off"
 
 
 def kind_of(resource_type: str) -> tuple[str, str]:

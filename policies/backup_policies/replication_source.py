@@ -1,6 +1,7 @@
 """Every ReplicationSource says how to copy, when to run and exactly what to keep.
 
-An unset `copyMethod` fails the mover; an invalid schedule never runs; an unset `retain` key
+An unset `copyMethod` fails the mover; an invalid schedule never runs (only `backupNow`'s extra
+source, labelled one-off, runs on a manual trigger instead); an unset `retain` key
 falls back to Kopia's defaults (24 monthly, 3 annual) and silently keeps years of data.
 """
 
@@ -14,7 +15,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from .kinds import VOLSYNC_GROUP, is_kind, object_name
+from .kinds import ONE_OFF_LABEL, VOLSYNC_GROUP, is_kind, object_name
 
 RETAIN_KEYS = ("latest", "hourly", "daily", "weekly", "monthly", "yearly")
 
@@ -27,8 +28,12 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     kopia = spec.get("kopia") or {}
     if not kopia.get("copyMethod"):
         report_violation(f"ReplicationSource {name} has no spec.kopia.copyMethod: set Snapshot.", None)
-    schedule = (spec.get("trigger") or {}).get("schedule")
-    if not schedule or len(schedule.split()) != 5 or not croniter.is_valid(schedule):
+    trigger = spec.get("trigger") or {}
+    schedule = trigger.get("schedule")
+    labels = (args.props.get("metadata") or {}).get("labels") or {}
+    if labels.get(ONE_OFF_LABEL) == "backupNow" and trigger.get("manual") and not schedule:
+        pass  # backupNow's extra source: one run per token, beside the scheduled one
+    elif not schedule or len(schedule.split()) != 5 or not croniter.is_valid(schedule):
         report_violation(
             f"ReplicationSource {name} has schedule {schedule!r}: it needs a valid 5-field cron.", None
         )

@@ -103,3 +103,43 @@ def test_backup_now_adds_a_snapshot_to_the_apps_own_history(engine, folders):
     ok(cluster.restore("media", "radarr-restore", folders("previous")))
     assert tree(folders("latest")) == {"version.txt": b"now\n"}  # the extra backup is the latest
     assert tree(folders("previous")) == {"version.txt": b"scheduled\n"}  # the one before it, same history
+
+
+def test_the_printed_listing_command_lists_the_apps_snapshots(engine, folders):
+    """tools.snapshots' pod, run as kubelet would start it: it names every snapshot of the app's
+    history, so `previous: N` is counted from what it prints."""
+    import os
+    import shlex
+
+    from components.config import stack_config_of
+    from components.plan import plan_stack
+    from tools.offline import load_stack_file
+    from tools.snapshots import listing_command, listing_pod
+
+    from .conftest import STACKS
+    from .mover import run_container
+
+    cluster = Cluster(folders, render(STACK, repositories=[KEEP_LATEST]))
+    for version in (b"one\n", b"two\n"):
+        write_tree(folders("pvc"), 1000, {"version.txt": version})
+        ok(cluster.backup("media", "radarr-nas", folders("pvc")))
+    write_tree(folders("pvc/sabnzbd"), 568, {"other.txt": b"another app\n"})
+    ok(cluster.backup("media", "sabnzbd-nas", folders("pvc/sabnzbd")))
+    config, _, _ = load_stack_file(STACKS / f"Pulumi.{STACK}.yaml")
+    config["backups:repositories"] = __import__("json").dumps([KEEP_LATEST])
+    plan = plan_stack(stack_config_of(config))
+    radarr = next(ap for ap in plan.apps if ap.app.name == "radarr")
+    command = shlex.split(listing_command(plan, radarr, "nas"))
+    assert command[:4] == ["kubectl", "-n", "media", "run"]
+    pod = listing_pod(plan, radarr, "nas")["spec"]
+    (container,) = pod["containers"]
+    env = {**secret_of(cluster.objects, "media", "volsync-kopia-nas"),
+           **{e["name"]: e["value"] for e in container["env"]}, "PATH": "/opt/engine:/usr/bin:/bin", "HOME": "/tmp"}
+    work = folders("ls-work")
+    security = pod["securityContext"]
+    os.chown(work, security["runAsUser"], security["runAsGroup"])
+    result = run_container(container["command"], env, [(work, "/tmp/kopia"), (cluster.export, EXPORT)],
+                           security["runAsUser"], security["runAsGroup"], (security["runAsGroup"], security["fsGroup"]))
+    assert result.returncode == 0, result.output[-2000:]
+    assert "radarr@media:/data" in result.output and "sabnzbd" not in result.output  # only the app's history
+    assert sum(1 for line in result.output.splitlines() if line.strip().startswith("20")) == 2, result.output[-2000:]

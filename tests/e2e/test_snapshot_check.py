@@ -35,7 +35,7 @@ def test_the_check_passes_once_every_app_has_a_snapshot(engine: Path, folders: C
     write_tree(folders("pvc/sabnzbd"), 568, {"sabnzbd.ini": b"data\n"})
     ok(cluster.backup("media", "radarr-nas", folders("pvc/radarr")))
     half = check(objects, cluster, folders)  # sabnzbd would restore an empty volume
-    assert half.returncode != 0 and "no snapshot for: sabnzbd-nas@media:/data" in half.output, half.output[-2000:]
+    assert half.returncode != 0 and "no snapshot for: sabnzbd@media:/data" in half.output, half.output[-2000:]
     ok(cluster.backup("media", "sabnzbd-nas", folders("pvc/sabnzbd")))
     done = check(objects, cluster, folders)
     assert done.returncode == 0 and "every expected identity has a snapshot (2)" in done.output, done.output[-2000:]
@@ -52,6 +52,6 @@ def test_a_restore_from_an_identity_with_no_history_fails_the_check(engine: Path
     write_tree(folders("pvc/rebuilt"), 1000, {"data": b"x\n"})
     ok(cluster.backup("rebuilt", "radarr-nas", folders("pvc/rebuilt")))
     result = check(objects, cluster, folders)
-    assert result.returncode != 0 and "no snapshot for: radarr-nas@medai:/data" in result.output, result.output[-2000:]
+    assert result.returncode != 0 and "no snapshot for: radarr@medai:/data" in result.output, result.output[-2000:]
     restore = cluster.restore("rebuilt", "radarr-restore", folders("restored"))
     assert restore.returncode == 0 and restore.restored_nothing  # what the check warned of

@@ -77,7 +77,7 @@ def inventory_entry(args: BackupEnabledAppArgs) -> dict[str, Any]:
         "claim": ap.volume.claim_name,
         "claimManaged": ap.managed_claim,
         "bootstrapFrom": ap.first_fill.repository if ap.first_fill else None,
-        "identity": f"{ap.app.kopia_identity[0]}@{ap.app.kopia_identity[1]}",
+        "identity": ap.app.history,
         "repositories": {
             t.repository: {"source": t.name, "schedule": t.schedule, "identity": f"{t.username}@{t.hostname}"}
             for t in args.targets
@@ -127,10 +127,9 @@ class BackupEnabledApp(pulumi.ComponentResource):
         ap = self._args.plan
         app, volume, fill = ap.app, ap.volume, ap.first_fill
         assert fill is not None
-        (_, bootstrap_name, bootstrap_resource), *_ = destinations(ap)
+        bootstrap_name, _ = destinations(ap)[Role.BOOTSTRAP]
         destination = self._destination(
-            bootstrap_resource,
-            bootstrap_name,
+            Role.BOOTSTRAP,
             Trigger(manual=BOOTSTRAP_TRIGGER),
             fill,
             copy_method="Snapshot",
@@ -207,8 +206,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
     def _restore(self, request: RestorePlan, depends_on: list[pulumi.Resource]) -> None:
         """Restore into the app's own claim (scale the app to zero first: see the runbook)."""
         self._destination(
-            names.child(self._prefix, Role.RESTORE.value),
-            names.destination(self._app, Role.RESTORE),
+            Role.RESTORE,
             Trigger(manual=request.trigger),
             request,
             depends_on=depends_on,
@@ -229,8 +227,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
         ap = self._args.plan
         username, hostname = ap.app.kopia_identity
         self._destination(
-            names.child(self._prefix, Role.DRILL.value),
-            names.destination(self._app, Role.DRILL),
+            Role.DRILL,
             Trigger(schedule=schedule),
             PointPlan(repository=ap.bootstrap, username=username, hostname=hostname),
             copy_method="Direct",
@@ -243,8 +240,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
 
     def _destination(
         self,
-        resource_name: str,
-        name: str,
+        role: Role,
         trigger: Trigger,
         point: PointPlan,
         depends_on: Sequence[pulumi.Resource] = (),
@@ -255,6 +251,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
 
         The identity is given as username and hostname, the fields the fork reads first
         (builder.go): every restore path reads exactly the history the sources write."""
+        name, resource_name = destinations(self._args.plan)[role]
         reader = self._args.readers[point.repository]
         resource: pulumi.Resource = k8s.apiextensions.CustomResource(
             resource_name,

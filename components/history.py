@@ -39,11 +39,10 @@ def ledger_of(plan: StackPlan) -> dict[str, Any]:
     """`namespace/claim` -> where its history is, what it is called in the config, its size."""
     claims: dict[str, Any] = {}
     for index, ap in enumerate(plan.apps):
-        user, host = ap.app.kopia_identity
         claims[f"{ap.app.namespace}/{ap.volume.claim_name}"] = {
             "app": ap.app.name,
             "key": f"backups:apps[{index}]",
-            "identity": f"{user}@{host}",
+            "identity": ap.app.history,
             "locations": sorted({plan.config.repository(s.repository).target for s in ap.sources}),
             "capacity": ap.volume.capacity if ap.managed_claim else None,
             "generation": ap.generation,

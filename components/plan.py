@@ -511,7 +511,7 @@ def _take_names(plan: StackPlan) -> None:
                 now_path = ("apps", index, "backupNow")
                 k8s("ReplicationSource", app.namespace, source.now_name, names.SOURCE, now_path)
                 pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository, "now"), now_path)
-        for _role, name, resource in destinations(ap):
+        for name, resource in destinations(ap).values():
             k8s("ReplicationDestination", app.namespace, name, names.MOVER_OWNER, path)
             pulumi(APP, "ReplicationDestination", resource, path)
 
@@ -550,19 +550,25 @@ def _take_names(plan: StackPlan) -> None:
 def claim_resource(ap: AppPlan) -> str:
     """The Pulumi name of a managed claim: a recreated claim is a new resource (the old one is
     retained, never patched to a smaller size)."""
-    return names.child(ap.component, "volume", *([ap.generation] if ap.generation else []))
+    return names.child(ap.component, "volume", *_generation(ap))
 
 
-def destinations(ap: AppPlan) -> list[tuple[Role, str, str]]:
-    """(role, object name, Pulumi name) of each ReplicationDestination of an app."""
-    found = []
+def destinations(ap: AppPlan) -> dict[Role, tuple[str, str]]:
+    """role -> (object name, Pulumi name) of each ReplicationDestination of an app; the
+    component takes its names from here, as the NameBook does."""
+    found = {}
     if ap.managed_claim:
-        found.append((Role.BOOTSTRAP, names.destination(ap.app.name, Role.BOOTSTRAP, ap.generation),
-                      names.child(ap.component, Role.BOOTSTRAP.value, *([ap.generation] if ap.generation else []))))
+        found[Role.BOOTSTRAP] = (names.destination(ap.app.name, Role.BOOTSTRAP, ap.generation),
+                                 names.child(ap.component, Role.BOOTSTRAP.value, *_generation(ap)))
     for role, wanted in ((Role.RESTORE, ap.restore is not None), (Role.DRILL, ap.drill_schedule is not None)):
         if wanted:
-            found.append((role, names.destination(ap.app.name, role), names.child(ap.component, role.value)))
+            found[role] = (names.destination(ap.app.name, role), names.child(ap.component, role.value))
     return found
+
+
+def _generation(ap: AppPlan) -> tuple[str, ...]:
+    """The suffix of a recreated claim's Pulumi names: none for the claim as first made."""
+    return (ap.generation,) if ap.generation else ()
 
 
 def _external(config: StackConfig, repo: Repository) -> bool:

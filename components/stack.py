@@ -65,7 +65,8 @@ class BackupStack(pulumi.ComponentResource):
 
         # Before anything else: under the real engine its diff stops a change that would orphan
         # a history or shrink a claim in place, before any object changes.
-        HistoryLock("history", ledger_of(plan), opts=self._child_of_stack())
+        # Parented to the stack only: it has its own (dynamic) provider, never the rendering one.
+        HistoryLock("history", ledger_of(plan), opts=pulumi.ResourceOptions(parent=self))
         repositories = self._repositories()
         self._kopia_extras(repositories)
         inventory = self._apps()
@@ -76,10 +77,6 @@ class BackupStack(pulumi.ComponentResource):
         # Each entry is a component's Output: from_input lifts them (known() is for plain data).
         self.database_plugins = pulumi.Output.from_input(databases)
         self.register_outputs({"inventory": self.inventory, "databasePlugins": self.database_plugins})
-
-    def _child_of_stack(self) -> pulumi.ResourceOptions:
-        """The lock uses its own (dynamic) provider, never the rendering one."""
-        return pulumi.ResourceOptions(parent=self)
 
     def _repositories(self) -> dict[str, SharedKopiaRepository]:
         config = self._plan.config

@@ -88,9 +88,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: no app {args.app!r} in stack {args.stack!r} (give namespace/app)", file=sys.stderr)
         return 2
     for ap in apps:
-        user, host = ap.app.kopia_identity
         for repository in ap.readable:
-            print(f"# {ap.app.namespace}/{ap.app.name}: {user}@{host} in {repository} (newest last = previous: 0)")
+            print(f"# {ap.app.namespace}/{ap.app.name}: {ap.app.history} in {repository} (newest last = previous: 0)")
             print(listing_command(plan, ap, repository))
     return 0
 

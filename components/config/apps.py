@@ -114,9 +114,14 @@ class App(Model):
         return self
 
     @property
+    def history(self) -> str:
+        """The Kopia identity `user@host` of the app's history."""
+        return self.identity or f"{self.name}@{self.namespace}"
+
+    @property
     def kopia_identity(self) -> tuple[str, str]:
         """(username, hostname) of the app's history."""
-        user, _, host = (self.identity or f"{self.name}@{self.namespace}").partition("@")
+        user, _, host = self.history.partition("@")
         return user, host
 
 

@@ -100,7 +100,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
         self._app, self._namespace = app.name, app.namespace
         self._prefix, self._args = name, args
 
-        claim = self._claim() if ap.first_fill is not None else None
+        claim = self._claim() if ap.managed_claim else None
         after_claim = [claim] if claim is not None else []
         for target in args.targets:
             self._source(target, Trigger(schedule=target.schedule), names.child(name, target.repository),

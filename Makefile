@@ -28,13 +28,18 @@ $(LINTER_STAMP): $(LINTER)/package-lock.json
 	npm ci --prefix $(LINTER) --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# The real engine when a pulumi binary is here; otherwise the offline preview (not the engine:
-# the program under the SDK's mocks plus the policy pack in-process), rendering into rendered/.
+# The real engine (preview of the dev stack with the policy pack) once `make engine` has built
+# it; otherwise the offline preview (the program under the SDK's mocks and the pack in-process,
+# not the engine), rendering into rendered/. Either way the first line says which ran. The dev
+# stack holds no secret: its salt is the empty passphrase's, used unless one is set.
+ENGINE_BINARIES := $(addprefix .engine/bin/,pulumi pulumi-resource-kubernetes pulumi-resource-pulumi-python)
 preview: setup
-	@if command -v pulumi >/dev/null 2>&1; then \
-	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" pulumi preview --stack dev --policy-pack policies; \
+	@if ls $(ENGINE_BINARIES) >/dev/null 2>&1; then \
+	  echo "make preview: the real Pulumi engine (python -m tools.engine preview --stack dev)"; \
+	  if [ -z "$${PULUMI_CONFIG_PASSPHRASE+set}$${PULUMI_CONFIG_PASSPHRASE_FILE+set}" ]; then export PULUMI_CONFIG_PASSPHRASE=; fi; \
+	  $(VENV)/bin/python -m tools.engine preview --stack dev; \
 	else \
-	  echo "pulumi CLI not found: running the offline preview (python -m tools.preview)"; \
+	  echo "make preview: the offline preview (python -m tools.preview; \`make engine\` builds the real engine)"; \
 	  $(VENV)/bin/python -m tools.preview --stack dev --render-dir rendered --report rendered/report.json; \
 	fi
 
@@ -50,14 +55,15 @@ ENGINE := .engine/bin
 KOPIA_VERSION = $(shell awk '$$1 == "github.com/kopia/kopia" {print $$2}' tools/engine/kopia/go.mod)
 
 # go_binary NAME PACKAGE LDFLAGS: .engine/bin/NAME from tools/engine/NAME/go.{mod,sum}, rebuilt
-# only when those pins change (the stamp's name is their hash).
+# only when those pins change (the stamp's name is their hash: `.NAME.HASH`, so that no stamp's
+# glob takes another's, as `.pulumi-*` would take `.pulumi-resource-kubernetes-*`).
 define go_binary
-$(1)_STAMP := $(ENGINE)/.$(1)-$$(shell cat tools/engine/$(1)/go.mod tools/engine/$(1)/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+$(1)_STAMP := $(ENGINE)/.$(1).$$(shell cat tools/engine/$(1)/go.mod tools/engine/$(1)/go.sum 2>/dev/null | sha256sum | cut -c1-16)
 engine: $$($(1)_STAMP)
 $$($(1)_STAMP): tools/engine/$(1)/go.mod tools/engine/$(1)/go.sum
 	@mkdir -p $(ENGINE)
 	cd tools/engine/$(1) && GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w $(3)" -o $(CURDIR)/$(ENGINE)/$(1) $(2)
-	@rm -f $(ENGINE)/.$(1)-* && touch $$@
+	@rm -f $(ENGINE)/.$(1).* && touch $$@
 endef
 
 engine:
@@ -69,6 +75,44 @@ KUBE_VERSION = -X k8s.io/component-base/version.gitVersion=v$(1).0 -X k8s.io/com
 $(eval $(call go_binary,etcd,go.etcd.io/etcd/server/v3,))
 $(eval $(call go_binary,kube-apiserver-1.35,k8s.io/kubernetes/cmd/kube-apiserver,$(call KUBE_VERSION,1.35)))
 $(eval $(call go_binary,kube-apiserver-1.36,k8s.io/kubernetes/cmd/kube-apiserver,$(call KUBE_VERSION,1.36)))
+
+# The Pulumi CLI with its engine (tests/e2e/test_engine.py and `python -m tools.engine`), stamped
+# with the version it is. The Python language host is served by no registry: the program runs
+# through the Automation API, which serves the language runtime from the SDK itself.
+pin_of = $(shell awk '$$1 == "$(2)" {print $$2}' tools/engine/$(1)/go.mod)
+PULUMI_VERSION = $(call pin_of,pulumi,github.com/pulumi/pulumi/pkg/v3)
+$(eval $(call go_binary,pulumi,github.com/pulumi/pulumi/pkg/v3/cmd/pulumi,-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$(PULUMI_VERSION)))
+
+# The dynamic providers' plugin (the history lock, the stanza guard): the shell script that the
+# pinned sdk/v3 module ships, which runs `python -m pulumi.dynamic` in the project's virtualenv.
+SHIM := pulumi-resource-pulumi-python
+SHIM_STAMP := $(ENGINE)/.$(SHIM).$(shell cat tools/engine/pulumi/go.mod tools/engine/pulumi/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+engine: $(SHIM_STAMP)
+$(SHIM_STAMP): tools/engine/pulumi/go.mod tools/engine/pulumi/go.sum
+	@mkdir -p $(ENGINE)
+	cd tools/engine/pulumi && GOFLAGS=-mod=readonly go mod download github.com/pulumi/pulumi/sdk/v3 && \
+	  install -m 0755 "$$(GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/python/dist/$(SHIM)" $(CURDIR)/$(ENGINE)/$(SHIM)
+	@rm -f $(ENGINE)/.$(SHIM).* && touch $@
+
+# The Kubernetes provider. Its command embeds two files that its generate.go makes from the
+# committed schema: the package is copied out of the module cache into an ignored build folder
+# beside the pins, generated and built there (none of it is committed). Stamped with its real
+# version, the pseudo-version of the pinned commit.
+K8S := pulumi-resource-kubernetes
+K8S_PIN := $(call pin_of,$(K8S),github.com/pulumi/pulumi-kubernetes/provider/v4)
+K8S_STAMP := $(ENGINE)/.$(K8S).$(shell cat tools/engine/$(K8S)/go.mod tools/engine/$(K8S)/go.sum 2>/dev/null | sha256sum | cut -c1-16)
+K8S_BUILD := .engine/build/$(K8S)
+engine: $(K8S_STAMP)
+$(K8S_STAMP): tools/engine/$(K8S)/go.mod tools/engine/$(K8S)/go.sum
+	@mkdir -p $(ENGINE)
+	rm -rf $(K8S_BUILD) && mkdir -p $(K8S_BUILD)
+	cp tools/engine/$(K8S)/go.mod tools/engine/$(K8S)/go.sum $(K8S_BUILD)/
+	cd $(K8S_BUILD) && export GOFLAGS=-mod=readonly && go mod download github.com/pulumi/pulumi-kubernetes/provider/v4 && \
+	  cp "$$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)"/cmd/$(K8S)/* . && chmod u+w * && \
+	  VERSION=$(K8S_PIN:v%=%) go run generate.go && \
+	  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$(K8S_PIN:v%=%)" -o $(CURDIR)/$(ENGINE)/$(K8S) .
+	rm -rf $(K8S_BUILD)
+	@rm -f $(ENGINE)/.$(K8S).* && touch $@
 
 # The tests against real components (tests/e2e/); `make test` leaves them out.
 e2e: setup engine

@@ -1,0 +1,198 @@
+"""The real Pulumi engine running this program: workspace, environment and outcome.
+
+The Python language host (`pulumi-language-python`) is served by no registry, so the program
+runs through Pulumi's Automation API: the SDK serves the language runtime itself, in this
+process, and hands the CLI `--client`. The inline program runs `__main__.py` with runpy, so the
+code that runs is exactly what `pulumi up` would run; the CLI, the engine, the Kubernetes
+provider, the dynamic-provider plugin and the policy pack are the real ones, built by
+`make engine` into `.engine/bin`. Only who starts Python differs.
+
+The Go pins of those binaries live beside this file, one folder per binary (go.mod, go.sum).
+The command line is `python -m tools.engine` (`__main__.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from pulumi import automation as auto
+from pulumi.automation import events
+
+from components.config import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+PROJECT = "homelab-backups"
+PROGRAM = PROJECT_DIR / "__main__.py"
+ENGINE_DIR = PROJECT_DIR / ".engine"
+BIN = ENGINE_DIR / "bin"
+#: The pack as the engine launches it: an executable analyzer plugin (see policies/pack).
+POLICY_PACK = PROJECT_DIR / "policies" / "pack"
+#: What `make engine` builds for this tool; each is looked up in BIN and nowhere else.
+BINARIES = ("pulumi", "pulumi-resource-kubernetes", "pulumi-resource-pulumi-python")
+
+#: Exit codes, named in `--help`.
+EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_PROGRAM, EXIT_ENGINE, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
+
+#: Messages of the guards that refuse a change at preview (components/history_lock.py,
+#: components/stanza_lock.py): the engine reports them as a failed diff of the guard resource.
+REFUSALS = ("HistoryChangeRefused", "StanzaRenameRefused")
+
+
+class EngineUnavailable(Exception):
+    """The engine cannot be started here: what is missing and how to get it."""
+
+
+def missing_binaries() -> list[str]:
+    return [name for name in BINARIES if not os.access(BIN / name, os.X_OK)]
+
+
+def engine_env(base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The environment of the CLI and of every plugin it starts.
+
+    * PATH: `.engine/bin` first (the provider and the dynamic-provider plugin are found there as
+      ambient plugins) and the project's virtualenv (the policy pack and the dynamic provider
+      run its python).
+    * A local file backend in `.engine/state` unless PULUMI_BACKEND_URL says otherwise.
+    * PULUMI_HOME in `.engine/home`: no plugin from `~/.pulumi` is ever picked up, and none is
+      downloaded (automatic plugin acquisition off).
+    """
+    env = dict(os.environ if base is None else base)
+    venv_bin = PROJECT_DIR / ".venv" / "bin"
+    env["PATH"] = os.pathsep.join([str(BIN), str(venv_bin), env.get("PATH", "")])
+    env.setdefault("PULUMI_BACKEND_URL", (ENGINE_DIR / "state").as_uri())
+    env.setdefault("PULUMI_HOME", str(ENGINE_DIR / "home"))
+    env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] = "true"
+    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    return env
+
+
+def check_ready(env: Mapping[str, str]) -> None:
+    missing = missing_binaries()
+    if missing:
+        raise EngineUnavailable(
+            f"not built in {BIN.relative_to(PROJECT_DIR)}: {', '.join(missing)}; run `make engine` "
+            "(about 35 minutes cold on 2 cores, nothing when warm)"
+        )
+    if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
+        raise EngineUnavailable(
+            "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the stacks use the "
+            "passphrase secrets provider. The dev stack holds no secret and takes the empty one "
+            "(`PULUMI_CONFIG_PASSPHRASE= python -m tools.engine preview`, as `make preview` does)"
+        )
+    if backend := env.get("PULUMI_BACKEND_URL", ""):
+        if backend.startswith("file://"):
+            Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class Outcome:
+    """What one run of the engine did, as the exit code needs it."""
+
+    config_error: Optional[ConfigError] = None
+    program_error: Optional[BaseException] = None
+    mandatory: list[str] = field(default_factory=list)
+    """`policy-name on urn` of every mandatory violation the engine reported."""
+    advisory: list[str] = field(default_factory=list)
+    diagnostics: list[str] = field(default_factory=list)
+    """Every error-level diagnostic message."""
+    summary: Optional[events.SummaryEvent] = None
+    events: list[events.EngineEvent] = field(default_factory=list)
+
+    def exit_code(self, failed: bool) -> int:
+        if self.config_error is not None:
+            return EXIT_CONFIG
+        if self.program_error is not None:
+            return EXIT_PROGRAM
+        if self.mandatory:
+            return EXIT_POLICY
+        if any(marker in message for message in self.diagnostics for marker in REFUSALS):
+            return EXIT_REFUSED
+        return EXIT_ENGINE if failed else EXIT_OK
+
+    def take(self, event: events.EngineEvent) -> None:
+        self.events.append(event)
+        if event.policy_event is not None:
+            policy = event.policy_event
+            where = f"{policy.policy_name} on {policy.resource_urn or 'the stack'}"
+            (self.mandatory if policy.enforcement_level == "mandatory" else self.advisory).append(where)
+        if event.diagnostic_event is not None and event.diagnostic_event.severity == "error":
+            self.diagnostics.append(event.diagnostic_event.message)
+        if event.summary_event is not None:
+            self.summary = event.summary_event
+
+
+#: Called with the program's globals once it has run: resources registered beside the program's
+#: own (the tests' hand-written objects, as the seeds made them, for the policy gate).
+Extra = Callable[[dict[str, Any]], None]
+
+
+def inline_program(outcome: Outcome, extra: Optional[Extra] = None) -> Callable[[], None]:
+    """`__main__.py` as `pulumi up` runs it, with its failure kept for the exit code.
+
+    A ConfigError is a RunError: the SDK's runtime reports its message and no traceback, as the
+    released language host does. Anything else is a bug in the program, reported in full.
+    """
+
+    def program() -> None:
+        try:
+            names = runpy.run_path(str(PROGRAM), run_name="__main__")
+            if extra is not None:
+                extra(names)
+        except ConfigError as error:
+            outcome.config_error = error
+            raise
+        except BaseException as error:
+            outcome.program_error = error
+            raise
+
+    return program
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def select_stack(
+    stack: str, outcome: Outcome, project_dir: Path = PROJECT_DIR, env: Optional[Mapping[str, str]] = None,
+    extra: Optional[Extra] = None,
+) -> auto.Stack:
+    """The stack whose `Pulumi.<stack>.yaml` is in `project_dir`, created on first use."""
+    env = engine_env(env)
+    check_ready(env)
+    if not stack_file(project_dir, stack).is_file():
+        raise EngineUnavailable(f"no stack file {stack_file(project_dir, stack)}: the stacks are the Pulumi.<stack>.yaml files there")
+    workspace = auto.LocalWorkspaceOptions(
+        work_dir=str(project_dir),
+        pulumi_home=env["PULUMI_HOME"],
+        env_vars=env,
+        secrets_provider="passphrase",
+        pulumi_command=auto.PulumiCommand(root=str(ENGINE_DIR), skip_version_check=True),
+    )
+    return auto.create_or_select_stack(stack, project_name=PROJECT, program=inline_program(outcome, extra), opts=workspace)
+
+
+def cli(project_dir: Path = PROJECT_DIR, env: Optional[Mapping[str, str]] = None) -> tuple[str, dict[str, str]]:
+    """The built CLI and its environment, for the commands the Automation API does not wrap."""
+    pulumi = shutil.which("pulumi", path=str(BIN))
+    if pulumi is None:
+        raise EngineUnavailable(f"{BIN / 'pulumi'} is missing: run `make engine`")
+    return pulumi, engine_env(env)
+
+
+def plain(value: Any) -> Any:
+    """An engine event as JSON-able data (enums by value, empty fields dropped)."""
+    if hasattr(value, "value") and type(value).__module__ == events.__name__:
+        return value.value
+    if hasattr(value, "__dict__"):
+        return {k: plain(v) for k, v in vars(value).items() if v not in (None, [], {})}
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

@@ -130,6 +130,8 @@ class DatabaseTarget:
 @dataclass(frozen=True)
 class DatabasePlan:
     database: Database
+    key: str
+    """Its config key path, `backups:databases[N]`, for messages."""
     component: str
     targets: tuple[DatabaseTarget, ...]
     """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
@@ -183,7 +185,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
         schedules=schedules,
         repositories=repositories,
         apps=apps,
-        databases=tuple(_database_plan(config, db) for db in config.databases),
+        databases=tuple(_database_plan(config, db, index) for index, db in enumerate(config.databases)),
         alerts=_alert_plan(config, apps, schedules, repositories),
         names=NameBook(),
     )
@@ -387,7 +389,7 @@ def default_database_schedules(position: int) -> tuple[str, str]:
     return f"0 0 {hour} * * 0", f"0 0 {hour} * * 1-6"
 
 
-def _database_plan(config: StackConfig, db: Database) -> DatabasePlan:
+def _database_plan(config: StackConfig, db: Database, index: int) -> DatabasePlan:
     targets = []
     for position, ref in enumerate(db.repositories):
         full, diff = default_database_schedules(position)
@@ -396,7 +398,8 @@ def _database_plan(config: StackConfig, db: Database) -> DatabasePlan:
             full_schedule=db.schedule.full[position] if db.schedule.full else full,
             diff_schedule=db.schedule.diff[position] if db.schedule.diff else diff,
         ))
-    return DatabasePlan(database=db, component=names.database_component(db.namespace, db.name), targets=tuple(targets))
+    return DatabasePlan(database=db, key=f"backups:databases[{index}]",
+                        component=names.database_component(db.namespace, db.name), targets=tuple(targets))
 
 
 def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[JobKey, str],

@@ -57,6 +57,8 @@ ENCRYPTION_KEY = "ENCRYPTION_PASS"
 @dataclass(frozen=True)
 class PgBackRestClusterBackupArgs:
     database: Database
+    key: str
+    """The database's config key path (`backups:databases[N]`), for the stanza guard's message."""
     repositories: tuple[DatabaseTarget, ...]
     """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
     wal_storage_class: str
@@ -77,7 +79,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         db = args.database
         stanza = db.stanza_name
         StanzaLock(
-            names.child(name, "stanza-lock"), db.name, db.namespace, stanza, db.allow_stanza_rename,
+            names.child(name, "stanza-lock"), db.name, db.namespace, stanza, db.allow_stanza_rename, args.key,
             opts=pulumi.ResourceOptions(parent=self),
         )
 

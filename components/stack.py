@@ -173,6 +173,7 @@ class BackupStack(pulumi.ComponentResource):
                 dp.component,
                 PgBackRestClusterBackupArgs(
                     database=db,
+                    key=dp.key,
                     repositories=dp.targets,
                     wal_storage_class=config.defaults.storage_class,
                     bucket_providers={

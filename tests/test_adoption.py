@@ -13,7 +13,7 @@ import pytest
 
 from components.config import ConfigError, stack_config_of
 from components.history import ledger_of, quantity_bytes, refusals
-from components.history_lock import HistoryChangeRefused, HistoryLockProvider
+from components.history_lock import HistoryLockProvider
 from components.plan import plan_stack
 
 from .conftest import dev_config, named, of_kind, run_config, with_changes
@@ -141,11 +141,12 @@ def test_a_claim_grows_in_place_and_shrinks_only_by_being_made_again():
     assert quantity_bytes("10Gi") > quantity_bytes("10G") > quantity_bytes("9536Mi")
 
 
-def test_the_lock_refuses_in_its_diff_which_the_engine_runs_at_preview():
+def test_the_lock_refuses_in_its_check_which_the_engine_runs_at_preview():
     provider = HistoryLockProvider()
     before, after = ledger(apps=[RADARR]), ledger(apps=[{**RADARR, "capacity": "5Gi"}])
-    with pytest.raises(HistoryChangeRefused, match="cannot shrink a claim"):
-        provider.diff("history", before, after)
+    (failure,) = provider.check(before, after).failures
+    assert failure.property == "claims" and "cannot shrink a claim" in failure.reason
+    assert provider.check(before, before).failures == [] and provider.check({}, after).failures == []
     assert provider.diff("history", before, before).changes is False
     assert provider.diff("history", before, ledger(apps=[{**RADARR, "capacity": "20Gi"}])).changes is True
 

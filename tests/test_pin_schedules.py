@@ -36,7 +36,7 @@ def source_schedules(path: Path) -> dict[str, str]:
 
 def unpinned_stack(tmp_path: Path, apps: int = 30) -> Path:
     """The dev stack with many hourly apps, no pins, comments, and a key after `config:`."""
-    document = yaml.safe_load(DEV.read_text())
+    document = {"config": yaml.safe_load(DEV.read_text())["config"]}  # the key after it is the test's
     document["config"].pop(KEY, None)
     document["config"]["backups:apps"] = [{"name": f"app{i:02d}", "namespace": f"ns{i % 3}"} for i in range(apps)]
     document["config"]["backups:drills"] = {"apps": "none"}  # backups only: a faster program run

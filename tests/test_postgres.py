@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.stanza_lock import StanzaLockProvider, StanzaRenameRefused
+from components.stanza_lock import StanzaLockProvider
 from tools.offline import load_stack_file, run_program
 
 from .conftest import PROJECT_DIR, named, of_kind, run_config, with_changes
@@ -85,8 +85,10 @@ def test_encryption_adds_cipher_config_from_a_secret():
 def test_renaming_a_stanza_is_stopped_unless_allowed():
     provider = StanzaLockProvider()
     olds = {"database": "pg", "namespace": "database", "stanza": "main", "allowRename": False}
-    with pytest.raises(StanzaRenameRefused, match="orphans every backup"):
-        provider.diff("database/pg", olds, {**olds, "stanza": "pg-new"})
+    (failure,) = provider.check(olds, {**olds, "stanza": "pg-new"}).failures
+    assert failure.property == "stanza" and "orphans every backup" in failure.reason
+    assert provider.check(olds, {**olds, "stanza": "pg-new", "allowRename": True}).failures == []
+    assert provider.check({}, olds).failures == []  # the first up: nothing to compare with
     assert provider.diff("database/pg", olds, {**olds, "stanza": "pg-new", "allowRename": True}).changes
     assert not provider.diff("database/pg", olds, dict(olds)).changes
 

@@ -125,6 +125,17 @@ class _RecordingMonitor(sdk.MockMonitor):
         self.stack: Optional[Registration] = None
         self._by_urn: dict[str, Registration] = {}
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives (pkg/resource/deploy/source_eval.go): the parent's whole
+        qualified type, `$`-joined, before the type, and nothing for the root stack. The SDK's
+        mock keeps only the parent's last type; the engine comparison (tests/e2e/test_engine.py)
+        found it."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request):  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
         registration = Registration(

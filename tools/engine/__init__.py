@@ -39,9 +39,9 @@ BINARIES = ("pulumi", "pulumi-resource-kubernetes", "pulumi-resource-pulumi-pyth
 #: Exit codes, named in `--help`.
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_PROGRAM, EXIT_ENGINE, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
 
-#: Messages of the guards that refuse a change at preview (components/history_lock.py,
-#: components/stanza_lock.py): the engine reports them as a failed diff of the guard resource.
-REFUSALS = ("HistoryChangeRefused", "StanzaRenameRefused")
+#: The guards that refuse a change at preview (components/history_lock.py, stanza_lock.py) are
+#: the program's only dynamic resources; a refusal is a check failure, reported on the guard.
+GUARD_TYPE = "pulumi-python:dynamic:Resource"
 
 
 class EngineUnavailable(Exception):
@@ -101,6 +101,8 @@ class Outcome:
     advisory: list[str] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     """Every error-level diagnostic message."""
+    refusals: list[str] = field(default_factory=list)
+    """The error-level diagnostics of a guard: a change refused, with its key path and fix."""
     summary: Optional[events.SummaryEvent] = None
     events: list[events.EngineEvent] = field(default_factory=list)
 
@@ -111,7 +113,7 @@ class Outcome:
             return EXIT_PROGRAM
         if self.mandatory:
             return EXIT_POLICY
-        if any(marker in message for message in self.diagnostics for marker in REFUSALS):
+        if self.refusals:
             return EXIT_REFUSED
         return EXIT_ENGINE if failed else EXIT_OK
 
@@ -122,7 +124,10 @@ class Outcome:
             where = f"{policy.policy_name} on {policy.resource_urn or 'the stack'}"
             (self.mandatory if policy.enforcement_level == "mandatory" else self.advisory).append(where)
         if event.diagnostic_event is not None and event.diagnostic_event.severity == "error":
-            self.diagnostics.append(event.diagnostic_event.message)
+            diagnostic = event.diagnostic_event
+            self.diagnostics.append(diagnostic.message)
+            if f"{GUARD_TYPE}::" in (diagnostic.urn or ""):
+                self.refusals.append(diagnostic.message)
         if event.summary_event is not None:
             self.summary = event.summary_event
 

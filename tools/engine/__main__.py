@@ -30,7 +30,15 @@ from typing import Any, Optional
 from pulumi import automation as auto
 
 from . import (
-    EXIT_CONFIG, EXIT_ENGINE, POLICY_PACK, PROJECT_DIR, EngineUnavailable, Extra, Outcome, plain, select_stack,
+    EXIT_CONFIG,
+    EXIT_ENGINE,
+    POLICY_PACK,
+    PROJECT_DIR,
+    EngineUnavailable,
+    Extra,
+    Outcome,
+    plain,
+    select_stack,
 )
 
 VERBS = ("preview", "up", "destroy", "refresh")

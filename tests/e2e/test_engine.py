@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +187,6 @@ def garage_project(folder: Path, password: str = "garage-shared-password") -> En
 def test_the_seeds_failures_are_stopped_by_the_gate(tmp_path, failure, policy, expected):
     project = garage_project(tmp_path / "p", password="the-one-password-of-garage")
     env = project.env()
-    import subprocess
-    import sys
     result = subprocess.run(
         [sys.executable, "-m", "tests.e2e.hand_written", failure, "preview", "--stack", project.stack,
          "--project-dir", str(project.folder)], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600)
@@ -357,3 +359,46 @@ def test_a_bad_config_gives_the_programs_message_and_exit_2(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "backups:apps[0].capacity" in result.stdout + result.stderr
     assert TRACEBACK not in result.stdout + result.stderr
+
+
+# -- the README's commands, as written -------------------------------------------------------------
+
+def readme_block(heading: str) -> list[str]:
+    """The command lines of the first `sh` block under `heading` in the README."""
+    text = (PROJECT_DIR / "README.md").read_text()
+    section = text.split(f"\n{heading}\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def project_copy(folder: Path) -> Path:
+    """The project's files in `folder` (the tree as it is, committed or not), with its
+    virtualenv and its built engine linked in: what a clone after `make engine` has."""
+    def ignored(directory: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in {".venv", ".engine", ".git", "rendered", "node_modules", "__pycache__"}}
+    shutil.copytree(PROJECT_DIR, folder, ignore=ignored, symlinks=True)
+    (folder / ".venv").symlink_to(PROJECT_DIR / ".venv")
+    (folder / ".engine").mkdir()
+    (folder / ".engine" / "bin").symlink_to(PROJECT_DIR / ".engine" / "bin")
+    return folder
+
+
+def test_the_readme_engine_commands_run_as_written(tmp_path):
+    lines = readme_block("## The real engine")
+    assert lines[0] == "make preview" and any(line.startswith("export ") for line in lines)
+    folder = project_copy(tmp_path / "clone")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    outputs = []
+    for line in lines:
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value
+            continue
+        result = subprocess.run(["bash", "-c", line], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        outputs.append(result.stdout)
+    assert outputs[0].splitlines()[0].startswith("make preview: the real Pulumi engine"), outputs[0][:300]
+    assert "homelab-backups-guardrails" in outputs[0] and re.search(r"\+ \d+ to create", outputs[0])
+    assert list((folder / "rendered").rglob("*.yaml")), "up rendered nothing"
+    assert {step["op"] for step in json.loads(outputs[-1])["steps"]} == {"same"}
+    assert (folder / "Pulumi.dev.yaml").read_text() == (PROJECT_DIR / "Pulumi.dev.yaml").read_text()

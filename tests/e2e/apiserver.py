@@ -8,10 +8,12 @@ objects are accepted or refused by the API server and its admission alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -55,50 +57,88 @@ class ApiServer:
     folder: Path
     extra_flags: tuple[str, ...] = ()
     port: int = 0
-    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _resources: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict)
+
+    _etcd: Optional[subprocess.Popen[bytes]] = None
+    _apiserver: Optional[subprocess.Popen[bytes]] = None
+    _etcd_ports: tuple[int, int] = (0, 0)
 
     def start(self) -> ApiServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         make_certificates(self.folder)
-        client, peer, self.port = free_port(), free_port(), free_port()
-        etcd_log = (self.folder / "etcd.log").open("wb")
-        self._processes.append(subprocess.Popen(
+        self._etcd_ports, self.port = (free_port(), free_port()), free_port()
+        self.start_etcd()
+        return self.start_apiserver()
+
+    def start_etcd(self) -> None:
+        """etcd on the same ports and data directory each time (a restart keeps the data)."""
+        client, peer = self._etcd_ports
+        etcd_log = (self.folder / "etcd.log").open("ab")
+        self._etcd = subprocess.Popen(
             [str(ENGINE_BIN / "etcd"), "--name=e2e", f"--data-dir={self.folder / 'etcd'}",
              f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
              f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
              f"--initial-cluster=e2e=http://127.0.0.1:{peer}", "--log-level=warn"],
-            stdout=etcd_log, stderr=subprocess.STDOUT))
+            stdout=etcd_log, stderr=subprocess.STDOUT)
+
+    def start_apiserver(self) -> ApiServer:
         f = self.folder
-        api_log = (self.folder / "apiserver.log").open("wb")
-        self._processes.append(subprocess.Popen(
-            [str(ENGINE_BIN / f"kube-apiserver-{self.version}"), f"--etcd-servers=http://127.0.0.1:{client}",
+        api_log = (self.folder / "apiserver.log").open("ab")
+        self._apiserver = subprocess.Popen(
+            [str(ENGINE_BIN / f"kube-apiserver-{self.version}"), f"--etcd-servers=http://127.0.0.1:{self._etcd_ports[0]}",
              "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
              f"--tls-cert-file={f / 'server.crt'}", f"--tls-private-key-file={f / 'server.key'}",
              f"--client-ca-file={f / 'ca.crt'}", f"--cert-dir={f / 'certs'}",
              "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
              f"--service-account-key-file={f / 'sa.pub'}", f"--service-account-signing-key-file={f / 'sa.key'}",
              "--service-cluster-ip-range=10.96.0.0/24", "--authorization-mode=RBAC", *self.extra_flags],
-            stdout=api_log, stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 90
+            stdout=api_log, stderr=subprocess.STDOUT)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, seconds: float = 90) -> None:
+        deadline = time.monotonic() + seconds
         while True:
             try:
                 if self.request("GET", "/readyz")[0] == 200:
-                    return self
+                    return
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
             if time.monotonic() > deadline or any(p.poll() is not None for p in self._processes):
                 raise RuntimeError("the API server did not become ready:\n" + (self.folder / "apiserver.log").read_text()[-3000:])
             time.sleep(0.5)
 
+    @property
+    def _processes(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in (self._etcd, self._apiserver) if p is not None]
+
+    def stop_apiserver(self) -> None:
+        _ended(self._apiserver)
+        self._apiserver = None
+
+    def restart_etcd(self) -> None:
+        """etcd stopped and started again under the running API server, which reconnects."""
+        _ended(self._etcd)
+        self.start_etcd()
+        self.wait_ready()
+
     def stop(self) -> None:
-        for process in reversed(self._processes):
-            process.terminate()
-        for process in self._processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _ended(self._apiserver)
+        _ended(self._etcd)
+        self._apiserver = self._etcd = None
+
+    def kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig for the admin client (system:masters), as the Pulumi provider reads one."""
+        f = self.folder
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
+            "clusters": [{"name": "e2e", "cluster": {"server": f"https://127.0.0.1:{self.port}",
+                                                     "certificate-authority": str(f / "ca.crt")}}],
+            "users": [{"name": "admin", "user": {"client-certificate": str(f / "admin.crt"),
+                                                 "client-key": str(f / "admin.key")}}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "admin"}}],
+        }))
+        return path
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.folder / "ca.crt"))
@@ -166,3 +206,55 @@ class ApiServer:
                 time.sleep(0.2)
         self._resources.clear()
         return len(names)
+
+
+def _ended(process: Optional[subprocess.Popen[bytes]]) -> None:
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class ForegroundDeletion:
+    """The garbage collector's part in a foreground deletion, which no controller manager here
+    does: an object deleted with `propagationPolicy: Foreground` (as the Pulumi provider deletes)
+    keeps its `foregroundDeletion` finalizer until the collector has removed its dependents.
+    The program's objects have none, so the collector would remove the finalizer at once; this
+    does that, for the kinds listed, on a thread, until stopped."""
+
+    def __init__(self, server: ApiServer, collections: tuple[str, ...]) -> None:
+        self.server, self.collections = server, collections
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ForegroundDeletion:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.3):
+            for collection in self.collections:
+                try:
+                    status, listing = self.server.request("GET", collection)
+                except OSError:
+                    continue  # the API server is down for a fault test: try again
+                if status != 200:
+                    continue
+                for item in listing.get("items", []):
+                    meta = item["metadata"]
+                    if meta.get("deletionTimestamp") and meta.get("finalizers") == ["foregroundDeletion"]:
+                        scope = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
+                        base, plural = collection.rsplit("/", 1)
+                        patch = [{"op": "test", "path": "/metadata/finalizers", "value": ["foregroundDeletion"]},
+                                 {"op": "remove", "path": "/metadata/finalizers"}]
+                        with contextlib.suppress(OSError):
+                            self.server.request("PATCH", f"{base}{scope}/{plural}/{meta['name']}", patch,
+                                                "application/json-patch+json")

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +64,12 @@ def engine_ready(config: dict[str, Any]) -> dict[str, Any]:
 class EngineProject:
     folder: Path
     stack: str = "e2e"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Added to every command's environment (KUBECONFIG for a cluster)."""
 
     @classmethod
     def make(cls, folder: Path, config: dict[str, Any], stack: str = "e2e",
-             secrets: dict[str, str] | None = None) -> EngineProject:
+             secrets: dict[str, str] | None = None, env: dict[str, str] | None = None) -> EngineProject:
         """A project in `folder` with one stack of `config` (`namespace:key` -> value); each of
         `secrets` (a `--path` key -> value) is set with `pulumi config set --secret`."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +78,7 @@ class EngineProject:
         # project folder: here it is the project's own, absolutely.
         project["runtime"]["options"]["virtualenv"] = str(PROJECT_DIR / ".venv")
         (folder / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
-        self = cls(folder, stack)
+        self = cls(folder, stack, dict(env or {}))
         self.write_config(config)
         for key, value in (secrets or {}).items():
             self.pulumi("config", "set", "--secret", "--path", key, value)
@@ -106,22 +107,25 @@ class EngineProject:
         env["PULUMI_BACKEND_URL"] = (self.folder / "state").as_uri()
         env["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
         env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+        env.update(self.extra_env)
         (self.folder / "state").mkdir(exist_ok=True)
         return env
 
+    def command(self, verb: str, *flags: str) -> list[str]:
+        return [sys.executable, "-m", "tools.engine", verb, "--stack", self.stack,
+                "--project-dir", str(self.folder), *flags]
+
     def run(self, verb: str, *flags: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """`python -m tools.engine VERB` on this project's stack, as a user runs it."""
-        command = [sys.executable, "-m", "tools.engine", verb, "--stack", self.stack,
-                   "--project-dir", str(self.folder), *flags]
-        return subprocess.run(command, cwd=PROJECT_DIR, env=self.env(), capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(self.command(verb, *flags), cwd=PROJECT_DIR, env=self.env(), capture_output=True,
+                              text=True, timeout=timeout)
 
-    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """The built CLI itself, for what tools.engine does not wrap (config, stack output)."""
         if not self.stack_file.exists() or "encryptionsalt" not in self.stack_file.read_text():
             self._init_stack()
         return subprocess.run([str(BIN / "pulumi"), *args, "--stack", self.stack, "--cwd", str(self.folder)],
-                              env=self.env(), capture_output=True, text=True, check=True, timeout=120)
+                              env=self.env(), capture_output=True, text=True, check=check, timeout=600)
 
     def _init_stack(self) -> None:
         listed = subprocess.run([str(BIN / "pulumi"), "stack", "ls", "--json", "--cwd", str(self.folder)],
@@ -145,6 +149,3 @@ class EngineProject:
                     objects[(body["kind"], meta.get("namespace", ""), meta["name"])] = body
         return objects
 
-
-def environment_without_engine_overrides() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}

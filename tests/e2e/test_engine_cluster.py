@@ -1,0 +1,263 @@
+"""`pulumi up` against a real API server: the Kubernetes provider applying to Kubernetes 1.36
+(with etcd, the upstream CRDs installed), reading back, diffing and deleting, step by step as
+day-2 work goes, and surviving a CI job that dies half way.
+
+Nothing else runs in the cluster (no controller manager, no kubelet): what a controller would
+do to an object the test does itself, and says so (a claim is marked Bound, as the volume
+binder would, so that it can grow as a bound claim does).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools.engine import PROJECT_DIR
+from tools.offline import Secret, load_stack_file, run_program
+from tools.stackfile import read_yaml
+
+from .apiserver import ApiServer, ForegroundDeletion
+from .engine import EngineProject, require_engine
+from .mover import ENGINE_BIN
+
+CRDS = PROJECT_DIR.parent / "shared" / "crds"
+VERSION = "1.36"
+PASSWORD = "e2e-cluster-kopia-password-31b8"
+NAMESPACES = ("media", "default", "volsync-system")
+
+
+@pytest.fixture
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """A cluster of the test's own: the program's cluster-scoped objects (admission policies)
+    and its `volsync-system` objects have fixed names, so two stacks cannot share one."""
+    require_engine()
+    for binary in ("etcd", f"kube-apiserver-{VERSION}"):
+        if not (ENGINE_BIN / binary).exists():
+            pytest.fail(f"{ENGINE_BIN / binary} is missing: run `make engine`")
+    if not CRDS.is_dir():
+        pytest.fail(f"the upstream CRDs are missing at {CRDS}: the tests need ../shared beside the project")
+    server = ApiServer(VERSION, tmp_path_factory.mktemp("k8s-engine")).start()
+    try:
+        server.install_crds(CRDS)
+        for namespace in NAMESPACES:
+            status, body = server.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            assert status < 300, body
+        # What a cluster with Rook has: the class the dev stack's claims use, which can grow them.
+        status, body = server.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                     "metadata": {"name": "ceph-block"}, "provisioner": "rook-ceph.rbd.csi.ceph.com",
+                                     "allowVolumeExpansion": True})
+        assert status < 300, body
+        yield server
+    finally:
+        server.stop()
+
+
+def cluster_project(folder: Path, server: ApiServer, **changes: Any) -> EngineProject:
+    """The dev stack applied for real: no renderYamlTo, Kubernetes 1.36, the password a secret."""
+    config = copy.deepcopy(read_yaml(PROJECT_DIR / "Pulumi.dev.yaml")["config"])
+    config["backups:kubernetes"] = {"version": VERSION}
+    config["backups:password"] = "set below"
+    config.update({f"backups:{key}": value for key, value in changes.items()})
+    folder.mkdir(parents=True)
+    kubeconfig = server.kubeconfig(folder / "kubeconfig")
+    return EngineProject.make(folder / "project", config, stack="cluster",
+                              secrets={"backups:password": PASSWORD}, env={"KUBECONFIG": str(kubeconfig)})
+
+
+def expected_objects(project: EngineProject) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """What the offline render says `up` must leave on the API server, secrets in the clear."""
+    config, secret_keys, _ = load_stack_file(project.stack_file)
+    config["backups:password"] = PASSWORD
+    run = run_program(config, secret_keys, stack=project.stack, preview=False)
+    objects = {}
+    for registration in run.registrations:
+        if registration.type.startswith("kubernetes:") and "kind" in registration.inputs:
+            body = _plain(registration.inputs)
+            meta = body["metadata"]
+            objects[(body["kind"], meta.get("namespace", ""), meta["name"])] = body
+    return objects
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return _plain(value.value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def collections(server: ApiServer, project: EngineProject) -> tuple[str, ...]:
+    """The cluster-wide list path of every kind the program renders."""
+    paths = set()
+    for body in expected_objects(project).values():
+        parts = server._path(body).split("/")[:-1]  # without the name
+        if "namespaces" in parts:
+            del parts[parts.index("namespaces"):parts.index("namespaces") + 2]
+        paths.add("/".join(parts))
+    return tuple(sorted(paths))
+
+
+def live(server: ApiServer, body: dict[str, Any]) -> dict[str, Any] | None:
+    status, found = server.request("GET", server._path(body))
+    return found if status == 200 else None
+
+
+def missing_from(desired: Any, actual: Any, at: str = "") -> list[str]:
+    """What of `desired` the live object lacks or holds otherwise: the server adds defaults,
+    status and managed fields, which are not differences. A Secret's stringData is compared
+    with its data, which is where the server keeps it (base64)."""
+    if isinstance(desired, dict):
+        if not isinstance(actual, dict):
+            return [f"{at}: {actual!r} is not a mapping"]
+        found = []
+        for key, value in desired.items():
+            if key == "stringData" and "data" in actual:
+                decoded = {k: base64.b64decode(v).decode() for k, v in actual["data"].items()}
+                found += missing_from(value, decoded, f"{at}.stringData")
+            elif key not in actual:
+                found.append(f"{at}.{key}: absent")
+            else:
+                found += missing_from(value, actual[key], f"{at}.{key}")
+        return found
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(actual) != len(desired):
+            return [f"{at}: {actual!r} != {desired!r}"]
+        return [d for i, (a, b) in enumerate(zip(desired, actual)) for d in missing_from(a, b, f"{at}[{i}]")]
+    return [] if desired == actual else [f"{at}: {actual!r} != {desired!r}"]
+
+
+def assert_converged(server: ApiServer, project: EngineProject) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Every object the offline render has is on the API server as rendered; returns them live."""
+    found, objects = [], {}
+    for key, body in expected_objects(project).items():
+        obj = live(server, body)
+        if obj is None:
+            found.append(f"{key}: not on the API server")
+            continue
+        objects[key] = obj
+        found += [f"{key}{d}" for d in missing_from(body, obj)]
+    assert not found, "\n".join(found[:40])
+    return objects
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def plan_ops(project: EngineProject) -> dict[str, str]:
+    """Kubernetes object's resource name -> what `preview --diff` would do to it (steps other
+    than `same`). The history ledger (a dynamic resource) is updated by any change of an app's
+    claims; it holds no object and is left out, but it is never replaced."""
+    result = ok(project.run("preview", "--json", "--diff"))
+    ops = {step["urn"].rsplit("::", 1)[1]: step["op"] for step in json.loads(result.stdout)["steps"]
+           if step["op"] != "same"}
+    assert ops.pop("history", "update") == "update"
+    return ops
+
+
+#: Objects that list the apps, and so change in place when one comes or goes: the alert rule
+#: (its stale-backup windows name every source) and the snapshot check (every identity).
+APP_LISTS = ("alerts-rules", "nas-check-cronjob")
+
+
+def without_app_lists(ops: dict[str, str]) -> dict[str, str]:
+    for name in APP_LISTS:
+        assert ops.pop(name) == "update", name
+    return ops
+
+
+def mark_bound(server: ApiServer, namespace: str, claim: str) -> None:
+    """What the volume binder does once a volume is provisioned: the claim is Bound."""
+    path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}/status"
+    status, body = server.request("PATCH", path, {"status": {"phase": "Bound", "capacity": {"storage": "1Ti"}}},
+                                  "application/merge-patch+json")
+    assert status == 200, body
+
+
+def edit(project: EngineProject, change) -> None:  # type: ignore[no-untyped-def]
+    config = project.config()
+    change(config)
+    project.write_config(config)
+
+
+def test_up_creates_what_the_render_says_and_day_two_changes_keep_every_claim(cluster, tmp_path):
+    ns = {n: n for n in NAMESPACES}
+    project = cluster_project(tmp_path / "day2", cluster)
+    with ForegroundDeletion(cluster, collections(cluster, project)):
+        day_two(cluster, project, ns)
+
+
+def day_two(cluster: ApiServer, project: EngineProject, ns: dict[str, str]) -> None:
+    up = ok(project.run("up"))
+    assert "error" not in up.stdout.lower().split("diagnostics:")[0], up.stdout[-3000:]
+    objects = assert_converged(cluster, project)
+    claims = {k: v["metadata"]["uid"] for k, v in objects.items() if k[0] == "PersistentVolumeClaim"}
+    assert len(claims) == 4
+    for _, namespace, name in claims:
+        mark_bound(cluster, namespace, name)
+    assert plan_ops(project) == {}, "a second preview right after up plans changes"
+
+    # 1. Add an app: its objects are created, nothing else changes.
+    edit(project, lambda c: c["backups:apps"].append({"name": "lidarr", "namespace": ns["media"]}))
+    ops = without_app_lists(plan_ops(project))
+    assert set(ops.values()) == {"create"} and all("lidarr" in name for name in ops), ops
+    ok(project.run("up"))
+    objects = assert_converged(cluster, project)
+    claims[("PersistentVolumeClaim", ns["media"], "lidarr")] = objects[("PersistentVolumeClaim", ns["media"], "lidarr")]["metadata"]["uid"]
+    mark_bound(cluster, ns["media"], "lidarr")
+
+    # 2. Change a schedule: the one source is updated in place.
+    edit(project, lambda c: c["backups:apps"][0].update(schedule="7 * * * *"))
+    assert plan_ops(project) == {f"{ns['media']}-radarr-nas": "update"}
+    ok(project.run("up"))
+    assert_converged(cluster, project)
+
+    # 3. Change retention: every source of the repository, in place.
+    edit(project, lambda c: c["backups:repositories"][0]["retain"].update(daily=14))
+    ops = plan_ops(project)
+    assert ops and set(ops.values()) == {"update"} and all(n.endswith("-nas") for n in ops), ops
+    ok(project.run("up"))
+    assert_converged(cluster, project)
+
+    # 4. Grow a claim: updated in place, never replaced (a replace would start it empty).
+    edit(project, lambda c: c["backups:apps"][0].update(capacity="20Gi"))
+    ops = plan_ops(project)
+    assert ops.get(f"{ns['media']}-radarr-volume") == "update", ops
+    assert not any(op.startswith(("replace", "create-replacement", "delete-replaced")) for op in ops.values()), ops
+    ok(project.run("up"))
+    objects = assert_converged(cluster, project)
+    assert objects[("PersistentVolumeClaim", ns["media"], "radarr")]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
+    # 5. Remove an app: its sources and destinations go, its claim stays (retained).
+    edit(project, lambda c: c.__setitem__("backups:apps", [a for a in c["backups:apps"] if a["name"] != "prowlarr"]))
+    ops = without_app_lists(plan_ops(project))
+    assert set(ops.values()) == {"delete"} and all("prowlarr" in name for name in ops), ops
+    ok(project.run("up"))
+    assert cluster.request("GET", f"/apis/volsync.backube/v1alpha1/namespaces/{ns['media']}/replicationsources/prowlarr-nas")[0] == 404
+    claim = live(cluster, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"namespace": ns["media"], "name": "prowlarr"}})
+    assert claim is not None and claim["metadata"]["uid"] == claims[("PersistentVolumeClaim", ns["media"], "prowlarr")]
+
+    # 6. Add it back: the retained claim is taken up as it is (no AlreadyExists, not recreated).
+    edit(project, lambda c: c["backups:apps"].insert(1, {"name": "prowlarr", "namespace": ns["media"]}))
+    ok(project.run("up"))
+    objects = assert_converged(cluster, project)
+    assert {k: v["metadata"]["uid"] for k, v in objects.items() if k[0] == "PersistentVolumeClaim"} == claims
+
+    # 7. Destroy: everything goes but what is retained (claims, the repository Secrets).
+    ok(project.run("destroy"))
+    for _, namespace, name in claims:
+        claim = live(cluster, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                               "metadata": {"namespace": namespace, "name": name}})
+        assert claim is not None and claim["metadata"]["uid"] == claims[("PersistentVolumeClaim", namespace, name)]
+    assert cluster.request("GET", f"/apis/volsync.backube/v1alpha1/namespaces/{ns['media']}/replicationsources/radarr-nas")[0] == 404

@@ -12,7 +12,11 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,3 +265,103 @@ def day_two(cluster: ApiServer, project: EngineProject, ns: dict[str, str]) -> N
                                "metadata": {"namespace": namespace, "name": name}})
         assert claim is not None and claim["metadata"]["uid"] == claims[("PersistentVolumeClaim", namespace, name)]
     assert cluster.request("GET", f"/apis/volsync.backube/v1alpha1/namespaces/{ns['media']}/replicationsources/radarr-nas")[0] == 404
+
+
+# -- faults: nothing lost --------------------------------------------------------------------------
+
+def many_apps(count: int) -> list[dict[str, Any]]:
+    return [{"name": f"app{i:03d}", "namespace": "media"} for i in range(count)]
+
+
+def state_of(project: EngineProject) -> dict[str, Any]:
+    return json.loads(ok(project.pulumi("stack", "export")).stdout)
+
+
+def claim_uids(server: ApiServer, namespace: str = "media") -> dict[str, str]:
+    status, listing = server.request("GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")
+    assert status == 200, listing
+    return {item["metadata"]["name"]: item["metadata"]["uid"] for item in listing["items"]}
+
+
+def count_sources(server: ApiServer) -> int:
+    try:
+        status, listing = server.request("GET", "/apis/volsync.backube/v1alpha1/namespaces/media/replicationsources")
+    except OSError:
+        return 0
+    return len(listing.get("items", [])) if status == 200 else 0
+
+
+def up_until(project: EngineProject, server: ApiServer, sources: int) -> subprocess.Popen[str]:
+    """`up` started in a session of its own (the CLI and every plugin it starts), returned
+    once `sources` ReplicationSources are on the API server."""
+    process = subprocess.Popen(project.command("up"), cwd=PROJECT_DIR, env=project.env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while count_sources(server) < sources:
+        assert process.poll() is None, "up ended before the fault:\n" + (process.stdout.read() if process.stdout else "")
+        assert time.monotonic() < deadline, "up made too few objects in 5 minutes"
+        time.sleep(0.2)
+    return process
+
+
+def assert_state_whole(project: EngineProject) -> None:
+    """No operation left pending, and every resource in the state once."""
+    deployment = state_of(project)["deployment"]
+    assert not deployment.get("pending_operations"), deployment.get("pending_operations")
+    urns = [r["urn"] for r in deployment["resources"]]
+    assert len(urns) == len(set(urns))
+
+
+def test_a_killed_up_of_100_apps_recovers_as_documented_and_loses_nothing(cluster, tmp_path):
+    project = cluster_project(tmp_path / "kill", cluster, apps=many_apps(100), schedulePins={})
+    with ForegroundDeletion(cluster, collections(cluster, project)):
+        process = up_until(project, cluster, sources=30)
+        os.killpg(process.pid, signal.SIGKILL)  # the CI job dies: the CLI and its plugins at once
+        process.wait(timeout=30)
+        before = claim_uids(cluster)
+        assert before, "the kill came before any claim existed"
+        pending = state_of(project)["deployment"].get("pending_operations") or []
+        assert pending and {p["type"] for p in pending} <= {"creating", "updating"}, pending
+        print(f"killed with {len(pending)} operations pending, {len(before)} claims made")
+
+        # The recovery, as the README's CI section gives it.
+        blocked = project.run("up")
+        assert blocked.returncode == 4 and "tools.engine cancel" in blocked.stderr, blocked.stdout[-2000:]
+        print(blocked.stderr)
+        ok(project.run("cancel"))
+        ok(project.run("refresh", "--clear-pending-creates"))
+        ok(project.run("up"))
+
+        assert_state_whole(project)
+        assert_converged(cluster, project)
+        after = claim_uids(cluster)
+        assert {name: after[name] for name in before} == before, "a claim was made again"
+        assert len(after) == 100
+        assert plan_ops(project) == {}
+
+
+def test_the_api_server_stopping_mid_up_is_a_clear_error_and_the_next_up_converges(cluster, tmp_path):
+    project = cluster_project(tmp_path / "stop", cluster, apps=many_apps(40), schedulePins={})
+    with ForegroundDeletion(cluster, collections(cluster, project)):
+        process = up_until(project, cluster, sources=10)
+        cluster.stop_apiserver()
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 4, output[-3000:]  # an engine failure, named as one
+        assert "connection refused" in output and "Traceback" not in output, output[-3000:]
+        cluster.start_apiserver()
+        assert_state_whole(project)
+        ok(project.run("up"))
+        assert_state_whole(project)
+        assert_converged(cluster, project)
+        assert plan_ops(project) == {}
+
+
+def test_a_restarted_etcd_between_two_ups_changes_nothing(cluster, tmp_path):
+    project = cluster_project(tmp_path / "etcd", cluster)
+    ok(project.run("up"))
+    before = claim_uids(cluster)
+    cluster.restart_etcd()
+    assert plan_ops(project) == {}
+    second = ok(project.run("up"))
+    assert re.search(r"\b\d+ unchanged", second.stdout) and not re.search(r"\b\d+ (created|updated|deleted)", second.stdout)
+    assert claim_uids(cluster) == before

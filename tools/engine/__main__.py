@@ -4,7 +4,7 @@ The real Pulumi engine (built by `make engine`) on a stack of this project: the 
 engine, Kubernetes provider and policy pack as `pulumi preview/up`, with the program run
 through the Automation API (see tools/engine/__init__.py for why).
 
-Verbs: preview, up, destroy, refresh. The stack is the one whose Pulumi.<stack>.yaml is in the
+Verbs: preview, up, destroy, refresh, cancel (removes the lock an interrupted `up` left). The stack is the one whose Pulumi.<stack>.yaml is in the
 project, created on first use. State: a local file backend in .engine/state unless
 PULUMI_BACKEND_URL is set; secrets: the passphrase provider (PULUMI_CONFIG_PASSPHRASE or
 PULUMI_CONFIG_PASSPHRASE_FILE); plugins: only those in .engine/bin, never downloaded.
@@ -41,7 +41,7 @@ from . import (
     select_stack,
 )
 
-VERBS = ("preview", "up", "destroy", "refresh")
+VERBS = ("preview", "up", "destroy", "refresh", "cancel")
 
 
 def parse(argv: Optional[list[str]]) -> argparse.Namespace:
@@ -60,6 +60,8 @@ def parse(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--policy-pack-config", action="append", type=Path, metavar="FILE",
                         help="JSON config of the policy pack at the same position (repeatable)")
     parser.add_argument("--no-policy", action="store_true", help="run no policy pack")
+    parser.add_argument("--clear-pending-creates", action="store_true",
+                        help="refresh: drop the creates an interrupted update left pending (the next up makes them)")
     parser.add_argument("--json", action="store_true",
                         help="print the engine's JSON (preview) or its event stream as JSON lines")
     args = parser.parse_args(argv)
@@ -99,7 +101,10 @@ def run(args: argparse.Namespace, extra: Optional[Extra] = None) -> int:
         if args.json and args.verb != "preview":
             print(json.dumps(plain(event), sort_keys=True), flush=True)
 
-    common: dict[str, Any] = {"on_output": on_output, "on_event": on_event, "color": "never"}
+    def on_error(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    common: dict[str, Any] = {"on_output": on_output, "on_error": on_error, "on_event": on_event, "color": "never"}
     policy = {"policy_packs": args.packs, "policy_pack_configs": args.pack_configs}
     failed = False
     try:
@@ -108,14 +113,22 @@ def run(args: argparse.Namespace, extra: Optional[Extra] = None) -> int:
         elif args.verb == "up":
             stack.up(diff=args.diff, **policy, **common)
         elif args.verb == "refresh":
-            stack.refresh(**common)
+            stack.refresh(clear_pending_creates=args.clear_pending_creates or None, **common)
+        elif args.verb == "cancel":
+            stack.cancel()
+            print(f"cancelled: the lock of stack {args.stack} is removed; now `refresh --clear-pending-creates`, then `up`")
         else:
             stack.destroy(**common)
+    except auto.ConcurrentUpdateError:
+        failed = True
+        print(f"error: stack {args.stack} is locked by another update, or by one that was interrupted. If none "
+              f"is running: `python -m tools.engine cancel --stack {args.stack}`, then "
+              f"`python -m tools.engine refresh --clear-pending-creates --stack {args.stack}`, then `up` "
+              "(README, CI: an interrupted up)", file=sys.stderr)
     except auto.CommandError as error:
         failed = True
-        stderr = getattr(error, "stderr", "") or ""
-        if stderr.strip() and outcome.config_error is None:
-            print(stderr.rstrip(), file=sys.stderr)
+        if args.verb == "cancel":
+            print(f"error: {error}", file=sys.stderr)
     code = outcome.exit_code(failed)
     if outcome.config_error is not None:
         print(f"error: {outcome.config_error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Benchmark: offline preview cost against the Pulumi SDK's own floor, as the stack grows.
 
-    python -m tools.bench [--apps 10,100,200,500] [--repeat 5]
+    python -m tools.bench [--apps 10,100,200,500] [--repeat 5] [--engine]
 
 For each N it generates a stack of N apps over two repositories (hourly NFS, daily B2) and
 measures, in this one process and one run:
@@ -133,9 +133,16 @@ def summarize(apps: int, rounds: list[Round], registrations: list[Registration])
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--apps", default="10,100,200,500")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=None, help="rounds (default 5 offline, 1 with --engine)")
+    parser.add_argument("--engine", action="store_true",
+                        help="the real engine's preview against its floor instead (tools/bench_engine.py)")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.apps.split(",")]
+    if args.engine:
+        from .bench_engine import main as engine_main
+
+        return engine_main(sizes, args.repeat or 1)
+    args.repeat = args.repeat or 5
 
     run_program(stack_config(2), [])  # warm-up: imports and first-call caches out of the figures
     # Rounds outermost: every size is measured once per round, so the growth ratio, like the

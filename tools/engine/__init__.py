@@ -165,9 +165,10 @@ def stack_file(project_dir: Path, stack: str) -> Path:
 
 def select_stack(
     stack: str, outcome: Outcome, project_dir: Path = PROJECT_DIR, env: Optional[Mapping[str, str]] = None,
-    extra: Optional[Extra] = None,
+    extra: Optional[Extra] = None, program: Optional[Callable[[], None]] = None,
 ) -> auto.Stack:
-    """The stack whose `Pulumi.<stack>.yaml` is in `project_dir`, created on first use."""
+    """The stack whose `Pulumi.<stack>.yaml` is in `project_dir`, created on first use, running
+    `__main__.py` (or `program`: the benchmark's floor)."""
     env = engine_env(env)
     check_ready(env)
     if not stack_file(project_dir, stack).is_file():
@@ -179,7 +180,9 @@ def select_stack(
         secrets_provider="passphrase",
         pulumi_command=auto.PulumiCommand(root=str(ENGINE_DIR), skip_version_check=True),
     )
-    return auto.create_or_select_stack(stack, project_name=PROJECT, program=inline_program(outcome, extra), opts=workspace)
+    return auto.create_or_select_stack(
+        stack, project_name=PROJECT, program=program or inline_program(outcome, extra), opts=workspace,
+    )
 
 
 def cli(project_dir: Path = PROJECT_DIR, env: Optional[Mapping[str, str]] = None) -> tuple[str, dict[str, str]]:

@@ -1,0 +1,109 @@
+"""The engine's speed: `preview` of the program against a floor, under the real engine.
+
+    python -m tools.bench --engine [--apps 10,100,200,500] [--repeat 1]
+
+For each size, one stack of N apps (tools.bench.stack_config, buckets not managed, manifests
+rendered so that no cluster is needed) is previewed twice under the same engine, in one run:
+
+* program: the real `__main__.py` through tools.engine (the Automation API, the CLI, the
+  Kubernetes provider, the dynamic-provider plugin);
+* floor: the same resources registered bare by an inline program of their own (the types,
+  names and inputs the offline run records, secrets kept secret; no components, no parents,
+  no config), the Kubernetes provider rendering through its stack config instead.
+
+Neither runs the policy pack: the pack's share is the offline bench's figure. Each preview is
+timed whole (the CLI starting, the plugins loading, the plan), which is what a user waits for.
+The last line reads `engine: program/floor <ratio> at 100 apps; 200/100 <growth>`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from .bench import _as_inputs, stack_config
+from .engine import PROJECT_DIR, Outcome, select_stack
+from .offline import Registration, run_program
+
+PASSPHRASE = "bench"
+
+
+def engine_config(apps: int) -> dict[str, Any]:
+    """`namespace:key` -> value of the stack, as the engine here can run it."""
+    config = {key: json.loads(value) if value[:1] in "[{" else value for key, value in stack_config(apps).items()}
+    for repository in config["backups:repositories"]:
+        if "s3" in repository:
+            repository["manageBucket"] = False
+    config["backups:kubernetes"] = {"renderYamlTo": "rendered"}
+    return config
+
+
+def project(folder: Path, stacks: dict[str, dict[str, Any]]) -> Path:
+    folder.mkdir(parents=True)
+    settings = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    settings["runtime"]["options"]["virtualenv"] = str(PROJECT_DIR / ".venv")
+    (folder / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    for name, config in stacks.items():
+        (folder / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    return folder
+
+
+def floor_program(registrations: list[Registration]):  # type: ignore[no-untyped-def]
+    def program() -> None:
+        for reg in registrations:
+            if reg.custom and not reg.type.startswith("pulumi:providers:"):
+                pulumi.CustomResource(reg.type, reg.name, _as_inputs(reg.inputs))
+    return program
+
+
+def timed_preview(folder: Path, stack: str, env: dict[str, str], program=None) -> float:  # type: ignore[no-untyped-def]
+    outcome = Outcome()
+    selected = select_stack(stack, outcome, project_dir=folder, env=env, program=program)
+    started = time.perf_counter()
+    selected.preview(color="never")
+    elapsed = time.perf_counter() - started
+    assert outcome.config_error is None and outcome.program_error is None
+    return elapsed
+
+
+def main(sizes: list[int], repeat: int) -> int:
+    root = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    try:
+        stacks: dict[str, dict[str, Any]] = {}
+        registrations: dict[int, list[Registration]] = {}
+        for apps in sizes:
+            config = engine_config(apps)
+            stacks[f"program-{apps}"] = config
+            stacks[f"floor-{apps}"] = {"kubernetes:renderYamlToDirectory": "rendered-floor"}
+            flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+            registrations[apps] = run_program(flat, [], preview=True).registrations
+        folder = project(root / "project", stacks)
+        env = {"PULUMI_BACKEND_URL": (root / "state").as_uri(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+        (root / "state").mkdir()
+        timed_preview(folder, f"program-{sizes[0]}", env)  # warm-up: the first CLI start and imports
+        rounds: dict[int, list[tuple[float, float]]] = {apps: [] for apps in sizes}
+        for _ in range(repeat):
+            for apps in sizes:
+                program_s = timed_preview(folder, f"program-{apps}", env)
+                floor_s = timed_preview(folder, f"floor-{apps}", env, floor_program(registrations[apps]))
+                rounds[apps].append((program_s, floor_s))
+        print("apps  resources  program s  floor s  program/floor")
+        for apps in sizes:
+            best = min(p for p, _ in rounds[apps]), min(f for _, f in rounds[apps])
+            ratio = statistics.median(p / f for p, f in rounds[apps])
+            print(f"{apps:4d}  {len(registrations[apps]):9d}  {best[0]:9.2f}  {best[1]:7.2f}  {ratio:13.2f}")
+        if 100 in rounds and 200 in rounds:
+            ratio = statistics.median(p / f for p, f in rounds[100])
+            growth = statistics.median(big[0] / small[0] for small, big in zip(rounds[100], rounds[200], strict=True))
+            print(f"engine: program/floor {ratio:.2f} at 100 apps; 200/100 {growth:.2f}")
+        return 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

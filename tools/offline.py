@@ -55,6 +55,18 @@ class Secret:
         return "Secret(***)"
 
 
+def revealed(value: Any) -> Any:
+    """A decoded value with every Secret replaced by what it holds: what a Job or the API
+    server gets. For tests and tools that compare values; never print it."""
+    if isinstance(value, Secret):
+        return revealed(value.value)
+    if isinstance(value, dict):
+        return {k: revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revealed(v) for v in value]
+    return value
+
+
 class Unknown:
     """A value not known until the engine applies the change (preview only)."""
 

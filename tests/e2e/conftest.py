@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.offline import Secret, load_stack_file, run_program
+from tools.offline import revealed
 
+from .engine import kubernetes_objects
 from .mover import ENGINE_BIN, ENTRY_SH
 
 STACKS = Path(__file__).parent / "stacks"
@@ -47,31 +48,14 @@ def engine() -> Path:
 Objects = dict[tuple[str, str, str], dict[str, Any]]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return _plain(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def render(stack: str, **changes: Any) -> Objects:
     """Every Kubernetes object the program registers for tests/e2e/stacks/Pulumi.<stack>.yaml with
     `backups:<key>` replaced by `changes`, as `pulumi up` would send them (secrets in the clear:
     these are the values a Job would get), keyed by (kind, namespace, name)."""
-    config, secret_keys, _ = load_stack_file(STACKS / f"Pulumi.{stack}.yaml")
-    for key, value in changes.items():
-        config[f"backups:{key}"] = value if isinstance(value, str) else json.dumps(value)
-    run = run_program(config, secret_keys, stack=stack, preview=False)
-    objects: Objects = {}
-    for reg in run.registrations:
-        if reg.type.startswith("kubernetes:") and "kind" in reg.inputs:
-            body = _plain(reg.inputs)
-            meta = body["metadata"]
-            objects[(body["kind"], meta.get("namespace", ""), meta["name"])] = body
-    return objects
+    overrides = {f"backups:{key}": v if isinstance(v, str) else json.dumps(v) for key, v in changes.items()}
+    return {key: revealed(inputs) for key, inputs in kubernetes_objects(STACKS / f"Pulumi.{stack}.yaml", stack, overrides).items()}
 
 
 def stack_config(stack: str) -> dict[str, Any]:

@@ -20,9 +20,28 @@ from typing import Any
 import yaml
 
 from tools.engine import BIN, PROJECT_DIR, engine_env, missing_binaries
+from tools.offline import load_stack_file, run_program
 
 #: The passphrase of the test stacks' secrets provider (the state and stack files are the test's).
 PASSPHRASE = "e2e-engine-passphrase"
+
+
+ObjectKey = tuple[str, str, str]
+
+
+def kubernetes_objects(stack_file: Path, stack: str, overrides: dict[str, str] | None = None) -> dict[ObjectKey, Any]:
+    """Every Kubernetes object the offline program registers for a stack file (with `overrides`,
+    `namespace:key` -> the engine's value text), as `pulumi up` sends it: keyed by (kind,
+    namespace, name), secret values still marked (tools.offline.Secret)."""
+    config, secret_keys, _ = load_stack_file(stack_file)
+    config.update(overrides or {})
+    run = run_program(config, secret_keys, stack=stack, preview=False)
+    objects = {}
+    for registration in run.registrations:
+        if registration.type.startswith("kubernetes:") and "kind" in registration.inputs:
+            meta = registration.inputs["metadata"]
+            objects[(registration.inputs["kind"], meta.get("namespace", ""), meta["name"])] = registration.inputs
+    return objects
 
 
 def require_engine() -> None:

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from tools.engine import PROJECT_DIR
-from tools.offline import Secret, Unknown, load_stack_file, run_program
+from tools.offline import Secret, Unknown, load_stack_file, revealed, run_program
 from tools.stackfile import read_yaml
 
-from .engine import EngineProject, engine_ready, require_engine, secure_paths
+from .engine import EngineProject, engine_ready, kubernetes_objects, require_engine, secure_paths
 
 SHIPPED = [PROJECT_DIR / "Pulumi.dev.yaml", *sorted((PROJECT_DIR / "examples").glob("Pulumi.*.yaml"))]
 SECRET = "[secret]"
@@ -235,14 +235,6 @@ def secret_positions(value: Any, at: tuple[Any, ...] = ()) -> set[tuple[Any, ...
     return set()
 
 
-def plain(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return plain(value.value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def folded(body: dict[str, Any], positions: set[tuple[Any, ...]]) -> tuple[dict[str, Any], set[tuple[Any, ...]]]:
@@ -267,15 +259,8 @@ def test_up_renders_what_the_offline_render_writes_and_keeps_secrets_secret(tmp_
     first = project.run("up")
     assert first.returncode == 0, first.stdout + first.stderr
 
-    config_map, secret_keys, _ = load_stack_file(project.stack_file)
-    config_map["backups:password"] = PASSWORD
-    run = run_program(config_map, secret_keys, stack=project.stack, preview=False)
-    expected = {}
-    for registration in run.registrations:
-        if registration.type.startswith("kubernetes:") and "kind" in registration.inputs:
-            meta = registration.inputs["metadata"]
-            key = (registration.inputs["kind"], meta.get("namespace", ""), meta["name"])
-            expected[key] = folded(plain(registration.inputs), secret_positions(registration.inputs))
+    expected = {key: folded(revealed(inputs), secret_positions(inputs)) for key, inputs in
+                kubernetes_objects(project.stack_file, project.stack, {"backups:password": PASSWORD}).items()}
     rendered = project.rendered()
     assert sorted(rendered) == sorted(expected)
     for key, (body, positions) in expected.items():

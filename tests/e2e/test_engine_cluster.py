@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 from tools.engine import PROJECT_DIR
-from tools.offline import Secret, load_stack_file, run_program
+from tools.offline import revealed
 from tools.stackfile import read_yaml
 
 from .apiserver import ApiServer, ForegroundDeletion
-from .engine import EngineProject, require_engine
+from .engine import EngineProject, kubernetes_objects, require_engine
 from .mover import ENGINE_BIN
 
 CRDS = PROJECT_DIR.parent / "shared" / "crds"
@@ -77,26 +77,10 @@ def cluster_project(folder: Path, server: ApiServer, **changes: Any) -> EnginePr
 
 def expected_objects(project: EngineProject) -> dict[tuple[str, str, str], dict[str, Any]]:
     """What the offline render says `up` must leave on the API server, secrets in the clear."""
-    config, secret_keys, _ = load_stack_file(project.stack_file)
-    config["backups:password"] = PASSWORD
-    run = run_program(config, secret_keys, stack=project.stack, preview=False)
-    objects = {}
-    for registration in run.registrations:
-        if registration.type.startswith("kubernetes:") and "kind" in registration.inputs:
-            body = _plain(registration.inputs)
-            meta = body["metadata"]
-            objects[(body["kind"], meta.get("namespace", ""), meta["name"])] = body
-    return objects
+    return {key: revealed(inputs) for key, inputs in
+            kubernetes_objects(project.stack_file, project.stack, {"backups:password": PASSWORD}).items()}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return _plain(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def collections(server: ApiServer, project: EngineProject) -> tuple[str, ...]:

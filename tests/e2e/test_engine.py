@@ -390,3 +390,13 @@ def test_the_readme_engine_commands_run_as_written(tmp_path):
     assert list((folder / "rendered").rglob("*.yaml")), "up rendered nothing"
     assert {step["op"] for step in json.loads(outputs[-1])["steps"]} == {"same"}
     assert (folder / "Pulumi.dev.yaml").read_text() == (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
+
+
+def test_no_stack_file_or_no_passphrase_is_exit_2_saying_what_to_set(tmp_path):
+    project = dev_project(tmp_path / "p")
+    env = {k: v for k, v in project.env().items() if not k.startswith("PULUMI_CONFIG_PASSPHRASE")}
+    unset = subprocess.run(project.command("preview"), cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120)
+    assert unset.returncode == 2 and "set PULUMI_CONFIG_PASSPHRASE" in unset.stderr, unset.stderr
+    missing = subprocess.run([*project.command("preview")[:-4], "--stack", "nosuch", "--project-dir", str(project.folder)],
+                             cwd=PROJECT_DIR, env=project.env(), capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no stack file" in missing.stderr and TRACEBACK not in missing.stderr, missing.stderr

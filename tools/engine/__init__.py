@@ -45,7 +45,12 @@ GUARD_TYPE = "pulumi-python:dynamic:Resource"
 
 
 class EngineUnavailable(Exception):
-    """The engine cannot be started here: what is missing and how to get it."""
+    """The engine cannot be started here: what is missing and how to get it, and the exit code
+    (EXIT_CONFIG for what the user sets: a stack file, a passphrase; EXIT_ENGINE otherwise)."""
+
+    def __init__(self, message: str, code: int = EXIT_ENGINE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def missing_binaries() -> list[str]:
@@ -83,7 +88,8 @@ def check_ready(env: Mapping[str, str]) -> None:
         raise EngineUnavailable(
             "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the stacks use the "
             "passphrase secrets provider. The dev stack holds no secret and takes the empty one "
-            "(`PULUMI_CONFIG_PASSPHRASE= python -m tools.engine preview`, as `make preview` does)"
+            "(`PULUMI_CONFIG_PASSPHRASE= python -m tools.engine preview`, as `make preview` does)",
+            EXIT_CONFIG,
         )
     if backend := env.get("PULUMI_BACKEND_URL", ""):
         if backend.startswith("file://"):
@@ -172,7 +178,10 @@ def select_stack(
     env = engine_env(env)
     check_ready(env)
     if not stack_file(project_dir, stack).is_file():
-        raise EngineUnavailable(f"no stack file {stack_file(project_dir, stack)}: the stacks are the Pulumi.<stack>.yaml files there")
+        raise EngineUnavailable(
+            f"no stack file {stack_file(project_dir, stack)}: the stacks are the Pulumi.<stack>.yaml files there",
+            EXIT_CONFIG,
+        )
     workspace = auto.LocalWorkspaceOptions(
         work_dir=str(project_dir),
         pulumi_home=env["PULUMI_HOME"],

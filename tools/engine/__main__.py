@@ -30,7 +30,6 @@ from typing import Any, Optional
 from pulumi import automation as auto
 
 from . import (
-    EXIT_CONFIG,
     EXIT_ENGINE,
     POLICY_PACK,
     PROJECT_DIR,
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace, extra: Optional[Extra] = None) -> int:
         stack = select_stack(args.stack, outcome, project_dir=args.project_dir.resolve(), extra=extra)
     except EngineUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_CONFIG if "stack file" in str(error) or "PASSPHRASE" in str(error) else EXIT_ENGINE
+        return error.code
     except auto.CommandError as error:
         print(f"error: the engine could not select the stack: {error}", file=sys.stderr)
         return EXIT_ENGINE

@@ -5,9 +5,10 @@ Pulumi programs cannot read the previous state of a resource, but a provider can
 dynamic provider holds the stack's history ledger (`history.ledger_of`), and its `check` compares
 the ledger of the last `pulumi up` with the new one. A refusal is a check failure, which the
 engine reports as the resource's problem, message only (an exception from `diff` would reach the
-user as the dynamic provider's Python traceback: the real engine showed it). One ledger for the whole stack, not one per
-app, because a rename is an app leaving and another arriving in the same change. The offline
-preview has no state and cannot show it (the tests call `diff`).
+user as the dynamic provider's Python traceback: the real engine showed it). One ledger for the
+whole stack, not one per app, because a rename is an app leaving and another arriving in the
+same change. The offline preview has no state and cannot show it (the tests call `check`; the
+real engine's refusal is tests/e2e/test_engine.py).
 """
 
 from __future__ import annotations

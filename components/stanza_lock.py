@@ -2,8 +2,9 @@
 
 Pulumi programs cannot read the previous state of a resource, but a provider can: this tiny
 dynamic provider holds the stanza name, and its `check` refuses a new name unless the config says
-`allowStanzaRename: true` for that change (a check failure: the engine shows the message alone). Under the real engine the error shows at
-`pulumi preview`; the offline preview has no state and cannot show it (the tests call `diff`).
+`allowStanzaRename: true` for that change (a check failure: the engine shows the message alone).
+Under the real engine the error shows at `pulumi preview`; the offline preview has no state and
+cannot show it (the tests call `check`; the real engine's refusal is tests/e2e/test_engine.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class StanzaLockProvider(ResourceProvider):
             return CheckResult(news, [])
         return CheckResult(news, [CheckFailure(
             "stanza",
-            f"{news.get('key', 'backups:databases')}.stanza ({news['namespace']}/{news['database']}): the pgBackRest stanza "
+            f"{news['key']}.stanza ({news['namespace']}/{news['database']}): the pgBackRest stanza "
             f"is {olds['stanza']!r} and the config now says {news['stanza']!r}. Renaming a "
             "stanza orphans every backup and WAL archive stored under the old name. Put the "
             "old name back, or set allowStanzaRename: true for this one change.",

@@ -84,9 +84,10 @@ def test_encryption_adds_cipher_config_from_a_secret():
 
 def test_renaming_a_stanza_is_stopped_unless_allowed():
     provider = StanzaLockProvider()
-    olds = {"database": "pg", "namespace": "database", "stanza": "main", "allowRename": False}
+    olds = {"database": "pg", "namespace": "database", "stanza": "main", "allowRename": False, "key": "backups:databases[0]"}
     (failure,) = provider.check(olds, {**olds, "stanza": "pg-new"}).failures
     assert failure.property == "stanza" and "orphans every backup" in failure.reason
+    assert failure.reason.startswith("backups:databases[0].stanza (database/pg)")
     assert provider.check(olds, {**olds, "stanza": "pg-new", "allowRename": True}).failures == []
     assert provider.check({}, olds).failures == []  # the first up: nothing to compare with
     assert provider.diff("database/pg", olds, {**olds, "stanza": "pg-new", "allowRename": True}).changes

@@ -30,7 +30,7 @@ import pulumi
 import yaml
 
 from .bench import _as_inputs, stack_config
-from .engine import PROJECT_DIR, Outcome, select_stack
+from .engine import Outcome, project_beside, select_stack
 from .offline import Registration, run_program
 
 PASSPHRASE = "bench"
@@ -47,10 +47,7 @@ def engine_config(apps: int) -> dict[str, Any]:
 
 
 def project(folder: Path, stacks: dict[str, dict[str, Any]]) -> Path:
-    folder.mkdir(parents=True)
-    settings = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
-    settings["runtime"]["options"]["virtualenv"] = str(PROJECT_DIR / ".venv")
-    (folder / "Pulumi.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    project_beside(folder)
     for name, config in stacks.items():
         (folder / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     return folder

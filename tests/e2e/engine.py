@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tools.engine import BIN, PROJECT_DIR, engine_env, missing_binaries
+from tools.engine import BIN, PROJECT_DIR, engine_env, missing_binaries, project_beside
 from tools.offline import load_stack_file, run_program
 
 #: The passphrase of the test stacks' secrets provider (the state and stack files are the test's).
@@ -91,12 +91,7 @@ class EngineProject:
              secrets: dict[str, str] | None = None, env: dict[str, str] | None = None) -> EngineProject:
         """A project in `folder` with one stack of `config` (`namespace:key` -> value); each of
         `secrets` (a `--path` key -> value) is set with `pulumi config set --secret`."""
-        folder.mkdir(parents=True, exist_ok=True)
-        project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
-        # The dynamic-provider plugin finds the virtualenv from this option, relative to the
-        # project folder: here it is the project's own, absolutely.
-        project["runtime"]["options"]["virtualenv"] = str(PROJECT_DIR / ".venv")
-        (folder / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+        project_beside(folder)
         self = cls(folder, stack, dict(env or {}))
         self.write_config(config)
         for key, value in (secrets or {}).items():

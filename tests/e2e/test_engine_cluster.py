@@ -180,13 +180,12 @@ def edit(project: EngineProject, change) -> None:  # type: ignore[no-untyped-def
 
 
 def test_up_creates_what_the_render_says_and_day_two_changes_keep_every_claim(cluster, tmp_path):
-    ns = {n: n for n in NAMESPACES}
     project = cluster_project(tmp_path / "day2", cluster)
     with ForegroundDeletion(cluster, collections(cluster, project)):
-        day_two(cluster, project, ns)
+        day_two(cluster, project)
 
 
-def day_two(cluster: ApiServer, project: EngineProject, ns: dict[str, str]) -> None:
+def day_two(cluster: ApiServer, project: EngineProject) -> None:
     up = ok(project.run("up"))
     assert "error" not in up.stdout.lower().split("diagnostics:")[0], up.stdout[-3000:]
     objects = assert_converged(cluster, project)
@@ -197,17 +196,17 @@ def day_two(cluster: ApiServer, project: EngineProject, ns: dict[str, str]) -> N
     assert plan_ops(project) == {}, "a second preview right after up plans changes"
 
     # 1. Add an app: its objects are created, nothing else changes.
-    edit(project, lambda c: c["backups:apps"].append({"name": "lidarr", "namespace": ns["media"]}))
+    edit(project, lambda c: c["backups:apps"].append({"name": "lidarr", "namespace": "media"}))
     ops = without_app_lists(plan_ops(project))
     assert set(ops.values()) == {"create"} and all("lidarr" in name for name in ops), ops
     ok(project.run("up"))
     objects = assert_converged(cluster, project)
-    claims[("PersistentVolumeClaim", ns["media"], "lidarr")] = objects[("PersistentVolumeClaim", ns["media"], "lidarr")]["metadata"]["uid"]
-    mark_bound(cluster, ns["media"], "lidarr")
+    claims[("PersistentVolumeClaim", "media", "lidarr")] = objects[("PersistentVolumeClaim", "media", "lidarr")]["metadata"]["uid"]
+    mark_bound(cluster, "media", "lidarr")
 
     # 2. Change a schedule: the one source is updated in place.
     edit(project, lambda c: c["backups:apps"][0].update(schedule="7 * * * *"))
-    assert plan_ops(project) == {f"{ns['media']}-radarr-nas": "update"}
+    assert plan_ops(project) == {"media-radarr-nas": "update"}
     ok(project.run("up"))
     assert_converged(cluster, project)
 
@@ -221,24 +220,24 @@ def day_two(cluster: ApiServer, project: EngineProject, ns: dict[str, str]) -> N
     # 4. Grow a claim: updated in place, never replaced (a replace would start it empty).
     edit(project, lambda c: c["backups:apps"][0].update(capacity="20Gi"))
     ops = plan_ops(project)
-    assert ops.get(f"{ns['media']}-radarr-volume") == "update", ops
+    assert ops.get("media-radarr-volume") == "update", ops
     assert not any(op.startswith(("replace", "create-replacement", "delete-replaced")) for op in ops.values()), ops
     ok(project.run("up"))
     objects = assert_converged(cluster, project)
-    assert objects[("PersistentVolumeClaim", ns["media"], "radarr")]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    assert objects[("PersistentVolumeClaim", "media", "radarr")]["spec"]["resources"]["requests"]["storage"] == "20Gi"
 
     # 5. Remove an app: its sources and destinations go, its claim stays (retained).
     edit(project, lambda c: c.__setitem__("backups:apps", [a for a in c["backups:apps"] if a["name"] != "prowlarr"]))
     ops = without_app_lists(plan_ops(project))
     assert set(ops.values()) == {"delete"} and all("prowlarr" in name for name in ops), ops
     ok(project.run("up"))
-    assert cluster.request("GET", f"/apis/volsync.backube/v1alpha1/namespaces/{ns['media']}/replicationsources/prowlarr-nas")[0] == 404
+    assert cluster.request("GET", "/apis/volsync.backube/v1alpha1/namespaces/media/replicationsources/prowlarr-nas")[0] == 404
     claim = live(cluster, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                           "metadata": {"namespace": ns["media"], "name": "prowlarr"}})
-    assert claim is not None and claim["metadata"]["uid"] == claims[("PersistentVolumeClaim", ns["media"], "prowlarr")]
+                           "metadata": {"namespace": "media", "name": "prowlarr"}})
+    assert claim is not None and claim["metadata"]["uid"] == claims[("PersistentVolumeClaim", "media", "prowlarr")]
 
     # 6. Add it back: the retained claim is taken up as it is (no AlreadyExists, not recreated).
-    edit(project, lambda c: c["backups:apps"].insert(1, {"name": "prowlarr", "namespace": ns["media"]}))
+    edit(project, lambda c: c["backups:apps"].insert(1, {"name": "prowlarr", "namespace": "media"}))
     ok(project.run("up"))
     objects = assert_converged(cluster, project)
     assert {k: v["metadata"]["uid"] for k, v in objects.items() if k[0] == "PersistentVolumeClaim"} == claims
@@ -249,7 +248,7 @@ def day_two(cluster: ApiServer, project: EngineProject, ns: dict[str, str]) -> N
         claim = live(cluster, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                                "metadata": {"namespace": namespace, "name": name}})
         assert claim is not None and claim["metadata"]["uid"] == claims[("PersistentVolumeClaim", namespace, name)]
-    assert cluster.request("GET", f"/apis/volsync.backube/v1alpha1/namespaces/{ns['media']}/replicationsources/radarr-nas")[0] == 404
+    assert cluster.request("GET", "/apis/volsync.backube/v1alpha1/namespaces/media/replicationsources/radarr-nas")[0] == 404
 
 
 # -- faults: nothing lost --------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def pvc_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec:
                 name="backed-up",
                 expression=f'({_label_is(labels.BACKED_UP, "true")}) || '
                 '(has(object.spec.dataSourceRef) && object.spec.dataSourceRef.kind == "ReplicationDestination" '
-                '&& has(object.spec.dataSourceRef.apiGroup) && object.spec.dataSourceRef.apiGroup == "volsync.backube")',
+                '&& has(object.spec.dataSourceRef.apiGroup) && object.spec.dataSourceRef.apiGroup == "' + labels.VOLSYNC_GROUP + '")',
             ),
         ),
         variables=(
@@ -204,7 +204,7 @@ def volsync_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec
         match_constraints=MatchResources(
             resource_rules=(
                 ResourceRule(
-                    api_groups=("volsync.backube",), api_versions=("*",),
+                    api_groups=(labels.VOLSYNC_GROUP,), api_versions=("*",),
                     resources=("replicationsources", "replicationdestinations"), operations=("CREATE", "UPDATE"),
                 ),
             )

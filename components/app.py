@@ -159,7 +159,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
             "storage_class_name": volume.storage_class,
             "resources": {"requests": {"storage": volume.capacity}},
             "data_source_ref": {
-                "api_group": "volsync.backube",
+                "api_group": labels.VOLSYNC_GROUP,
                 "kind": "ReplicationDestination",
                 "name": bootstrap_name,
             },

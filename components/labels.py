@@ -2,24 +2,20 @@
 
 They are the contract between the program, the policy pack and the in-cluster admission
 policies: a guardrail recognises a repository Secret or a backed-up PVC by these labels, not by
-guessing from names.
+guessing from names. The keys are defined once, in `policies/backup_contract.py`, which the pack
+reads too; the short names here are the program's.
 """
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "homelab-backups"}
+from backup_contract import APP_LABEL as APP
+from backup_contract import BACKED_UP_LABEL as BACKED_UP
+from backup_contract import DATABASE_LABEL as DATABASE
+from backup_contract import MANAGED_BY, VOLSYNC_GROUP
+from backup_contract import ONE_OFF_LABEL as ONE_OFF
+from backup_contract import REPOSITORY_LABEL as REPOSITORY
+from backup_contract import TARGET_ANNOTATION as TARGET
 
-#: On every repository Secret; the value is the repository name from config.
-REPOSITORY = "backups.homelab.dev/repository"
-#: Annotation on every repository Secret: the real target (a filesystem URL does not say it).
-TARGET = "backups.homelab.dev/target"
-#: On every PVC whose data a ReplicationSource backs up.
-BACKED_UP = "backups.homelab.dev/backed-up"
-#: On every object of one database's pgBackRest backup; the value is the database name.
-DATABASE = "backups.homelab.dev/database"
-#: On every object that belongs to one app; the value is the app name.
-APP = "backups.homelab.dev/app"
-#: On the extra ReplicationSource of `backupNow` (value "backupNow"): the one source with a manual
-#: trigger and no schedule that the pack lets through; the app's scheduled sources never have it.
-ONE_OFF = "backups.homelab.dev/one-off"
+__all__ = ["APP", "BACKED_UP", "DATABASE", "MANAGED_BY", "ONE_OFF", "REPOSITORY", "TARGET", "VOLSYNC_GROUP",
+           "app", "backed_up_volume", "one_off_source", "repository"]
 
 
 def repository(name: str) -> dict[str, str]:

@@ -507,7 +507,7 @@ def _take_names(plan: StackPlan) -> None:
         for source in ap.sources:
             k8s("ReplicationSource", app.namespace, source.name, names.SOURCE, path)
             pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository), path)
-            where = config.repository(source.repository).target
+            where = config.repository(source.repository).place
             book.take(("identity", where), f"{source.username}@{source.hostname}", 317, identity_path,
                       f"Kopia identity (in repository {source.repository!r})")
             if app.backup_now:

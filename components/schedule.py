@@ -77,7 +77,7 @@ def validate_schedule(spec: str) -> str:
             values.append(_hashed_field(spec, index, field))
         else:
             values.append(_cron_field(spec, index, field, _FIELD_RANGES[index]))
-    _runs(spec, values)
+    _runs(spec, values, fields)
     return spec
 
 
@@ -92,7 +92,7 @@ def validate_six_field_schedule(spec: str) -> str:
         values = [_cron_field(spec, i, f, _FIELD_RANGES[i]) for i, f in enumerate(fields[1:])]
     except ValueError as error:
         raise ValueError(f"{problem}: {error}") from None
-    _runs(spec, values)
+    _runs(spec, values, fields[1:])
     return spec
 
 
@@ -160,14 +160,28 @@ def _hashed_field(spec: str, index: int, field: str) -> set[int]:
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February can have 29
 
 
-def _runs(spec: str, values: list[set[int]]) -> None:
+def _runs(spec: str, values: list[set[int]], fields: list[str]) -> None:
     """Refuse a schedule that never fires, like `0 0 31 2 *` (February 31st): cron accepts it,
-    and the backup silently never runs. With a day of week set, cron runs on either match."""
-    _, _, days, months, weekdays = values
-    if weekdays != set(range(0, 7)):
-        return  # a restricted day of week runs every week, whatever the day of month says
+    and the backup silently never runs.
+
+    robfig/cron (VolSync, CloudNative-PG and Kubernetes CronJobs use it) matches a day when both
+    day fields match if either is a star (`*`, `*/1`), and when either matches otherwise: so
+    `0 0 31 2 0-6` runs every day of February. Only a starred day of week can leave the day of
+    month alone to decide."""
+    _, _, days, months, _ = values
+    if not _is_star(fields[4]):
+        return  # a day of week that is not a star runs every week (either match, or both with a starred day)
     if not any(day <= _DAYS_IN_MONTH[month - 1] for month in months for day in days):
         raise ValueError(f"{_shown(spec)} never runs: no month in it has that day")
+
+
+def _is_star(field: str) -> bool:
+    """robfig/cron's star bit: an item `*` with no step above 1 (`*/2` is a plain range)."""
+    for item in field.split(","):
+        body, _, step = item.partition("/")
+        if body == "*" and (not step or int(step) == 1):  # the step was checked to be a number
+            return True
+    return False
 
 
 def resolve_hashed(spec: str, *identity: str) -> str:

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from .labels import VOLSYNC_GROUP
+
 if TYPE_CHECKING:
     from .config import MoverIdentity
 
-API_VERSION = "volsync.backube/v1alpha1"
+API_VERSION = f"{VOLSYNC_GROUP}/v1alpha1"
 
 #: Where a `moverVolumes` entry with mountPath `repository` appears in the mover pod; a
 #: filesystem Kopia repository must be addressed there.

@@ -121,7 +121,8 @@ def test_an_app_named_kopia_maintenance_keeps_its_backup_schedule():
 
 
 @pytest.mark.parametrize("changes, expected", [
-    ({"repositories": [NAS, {**NAS, "name": "c", "primary": False}, {**NAS, "name": "b-c", "primary": False}],
+    ({"repositories": [NAS, {**NAS, "name": "c", "primary": False, "nfs": {"server": "nas.home", "path": "/c"}},
+                       {**NAS, "name": "b-c", "primary": False, "nfs": {"server": "nas.home", "path": "/b-c"}}],
       "apps": [{"name": "a", "namespace": "media", "repositories": ["b-c"]},
                {"name": "a-b", "namespace": "media", "repositories": ["c"]}]},
      "backups:apps[1].name: makes the ReplicationSource name 'a-b-c', which backups:apps[0].name also makes"),
@@ -130,15 +131,16 @@ def test_an_app_named_kopia_maintenance_keeps_its_backup_schedule():
     ({"apps": [{"name": "one", "namespace": "media", "claimName": "data"},
                {"name": "two", "namespace": "media", "claimName": "data"}]},
      "backups:apps[1].claimName: makes the PersistentVolumeClaim name 'data', which backups:apps[0].claimName"),
-    ({"repositories": [NAS, S3, {**S3, "name": "encryption"}],
-      "databases": [{"name": "pg", "namespace": "db", "repositories": ["b2", "encryption"],
+    ({"repositories": [NAS, S3, {**S3, "name": "encryption", "s3": {**S3["s3"], "endpoint": "s3.eu-central-003.backblazeb2.com"}}],
+      "databases": [{"name": "pg", "namespace": "db", "bucket": "pg-archive", "repositories": ["b2", "encryption"],
                      "encryption": {"passphrase": SECRET}}]},
      "makes the Secret name 'pgbackrest-pg-encryption'"),
     ({"repositories": [NAS, S3], "databases": [{"name": "pg", "namespace": "db", "repositories": ["b2", "b2"]}]},
      "backups:databases[0].repositories[1]: duplicate repository 'b2'"),
     ({"repositories": [NAS, S3], "databases": [{"name": "postgres", "namespace": "one", "repositories": ["b2"]},
                                                {"name": "postgres", "namespace": "two", "repositories": ["b2"]}]},
-     "backups:databases[1].name: writes to the same pgBackRest repository as backups:databases[0]"),
+     "backups:databases[1].name: is the place s3://s3.us-east-005.backblazeb2.com/postgres that "
+     "backups:databases[0] (one/postgres, in repository 'b2') already uses"),
     ({"repositories": [{**NAS, "mirrorTo": "b2"}, {**NAS, "name": "nas2", "primary": False,
                                                    "nfs": {"server": "nas2.home", "path": "/k"}, "mirrorTo": "b2"}, S3]},
      "backups:repositories[1].mirrorTo: backups:repositories[0].mirrorTo already mirrors into 'b2'"),
@@ -289,15 +291,23 @@ def test_a_policy_config_of_the_wrong_shape_is_refused(tmp_path):
 # -- policy gaps ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("second", ["/mnt/ssdtank/kopia/", "//mnt/ssdtank//kopia", "NAS.home", "nas.home."])
-def test_two_spellings_of_one_target_with_two_passwords_are_stopped(tmp_path, second):
-    other = {**NAS, "name": "nas2", "primary": False, "password": "another-password"}
+@pytest.mark.parametrize("second", ["/mnt/ssdtank/kopia/", "//mnt/ssdtank//kopia", "NAS.home", "nas.home.",
+                                    "/mnt/ssdtank/kopia/apps"])
+@pytest.mark.parametrize("password", ["another-password", None])
+def test_two_spellings_of_one_target_are_one_place_with_one_owner(tmp_path, second, password):
+    """Compared as the pack compares them (one function): with its own password the pack would
+    have caught it, with the shared one nothing did, and two maintenances ran on one repository;
+    and two apps could write one identity there. A path inside the other is the same danger."""
+    other = {**NAS, "name": "nas2", "primary": False, **({"password": password} if password else {})}
     if second.startswith("/"):
         other["nfs"] = {"server": "nas.home", "path": second}
     else:
         other["nfs"] = {**NAS["nfs"], "server": second}
-    result = preview(stack(tmp_path, repositories=[NAS, other]))
-    assert result.returncode == 1 and "kopia-shared-password" in result.stdout
+    apps = [{"name": "radarr", "namespace": "media", "repositories": ["nas"]},
+            {"name": "radarr", "namespace": "media-two", "identity": "radarr@media", "repositories": ["nas2"]}]
+    err = refused(stack(tmp_path, repositories=[NAS, other], apps=apps),
+                  "backups:repositories[1].nfs: ", "nfs://nas.home/mnt/ssdtank/kopia that backups:repositories[0] (nas)")
+    assert "another-password" not in err
 
 
 def test_every_name_the_program_registers_was_checked_by_the_plan():

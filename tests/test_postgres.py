@@ -72,7 +72,7 @@ def test_encryption_adds_cipher_config_from_a_secret():
     b2 = {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "volsync"},
           "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}
     config = with_changes(repositories=[{"name": "nas", "backend": "nfs", "nfs": {"server": "n", "path": "/k"}}, b2],
-                          databases=[{"name": "pg", "namespace": "database", "repositories": ["b2"],
+                          databases=[{"name": "pg", "namespace": "database", "bucket": "pg-archive", "repositories": ["b2"],
                                       "encryption": {"passphrase": "correct horse"}}])
     run = run_config(config)
     (stanza,) = of_kind(run, "Stanza")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
+from backup_contract import DEFAULT_BANNED_STORAGE_CLASSES
 from pydantic import AfterValidator, Discriminator, Field, Tag
 
 from ..names import PIN_KEY
@@ -91,7 +92,7 @@ class Drills(Model):
 class Guardrails(Model):
     """Storage classes that must never hold a backed-up volume (CephFS zeroes sparse files)."""
 
-    banned_storage_classes: tuple[ClassName, ...] = ("ceph-filesystem",)
+    banned_storage_classes: tuple[ClassName, ...] = DEFAULT_BANNED_STORAGE_CLASSES
 
 
 def _pin_key(value: str) -> str:

@@ -43,11 +43,19 @@ def is_secret_path(loc: Iterable[object]) -> bool:
     return any(part in SECRET_BRANCHES or part in SECRET_KEYS for part in loc)
 
 
+#: The reference to an external secret: its fields (store, key, property) are names, not values.
+_REFERENCE_KEYS = frozenset({"externalSecret", "external_secret"})
+
+
 def secret_strings(raw: Any, under_secret: bool = False) -> set[str]:
-    """Every string in `raw` that sits under a secret-bearing key."""
+    """Every string in `raw` that sits under a secret-bearing key: the secret values. A mapping
+    under `externalSecret` names where a secret is kept (a store, an item, a property such as
+    `password`), which is no secret: scrubbing those words would eat key paths and messages."""
     found: set[str] = set()
     if isinstance(raw, Mapping):
         for key, value in raw.items():
+            if key in _REFERENCE_KEYS and isinstance(value, Mapping):
+                continue
             found |= secret_strings(value, under_secret or key in SECRET_KEYS or key in SECRET_BRANCHES)
     elif isinstance(raw, (list, tuple)):
         for value in raw:

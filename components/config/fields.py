@@ -8,12 +8,13 @@ above), so a value the cluster would refuse stops here with its key path instead
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from ..schedule import validate_schedule
@@ -79,7 +80,7 @@ def _absolute_path(value: str) -> str:
     return value
 
 
-def _bucket(value: str) -> str:
+def check_bucket_name(value: str) -> str:
     if "/" in value:
         raise ValueError(
             f"{shown(value)} has a path: a shared Kopia repository lives at the bucket root, never "
@@ -107,8 +108,15 @@ def _rfc3339(value: str) -> str:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{problem}: no such date or time") from None
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else "") + "Z"
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{problem}: outside the years 0001-9999 in UTC") from None
+    # Formatted by hand: strftime writes year 999 as '999', which is not RFC 3339 and which the
+    # mover, comparing text, would order after '2026'.
+    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+            f"{utc.second:02d}{fraction}Z")
 
 
 def _matching(pattern: re.Pattern[str], limit: int, what: str) -> Callable[[str], str]:
@@ -126,6 +134,24 @@ _compression = _matching(_COMPRESSION, 40, "a Kopia compression name (like zstd-
 _identity = _matching(_IDENTITY, 317, "a Kopia identity user@host (like atuin-src@default)")
 _token = _matching(_TOKEN, 63, "a token of letters, digits, '.', '_' and '-' (like 2026-11-24)")
 _label_value = _matching(_LABEL_VALUE, 63, "a label value (at most 63 letters, digits, '-', '_', '.')")
+
+
+def _ingress_host(value: str) -> str:
+    """What an Ingress rule's `host` accepts (networking/v1 validation): a lower-case DNS-1123
+    subdomain, optionally with a leading `*.` wildcard; no IP address, no trailing dot."""
+    name = value.removeprefix("*.")
+    if not _is_subdomain(name) or _is_ip_address(name):
+        raise ValueError(f"{shown(value)} is not an Ingress host: a lower-case DNS name like kopia.home.example "
+                         "(an IP address, upper case or a trailing dot is refused by the API server)")
+    return value
+
+
+def _is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _label_key(value: str) -> str:
@@ -150,18 +176,27 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label), WithJsonSchema(
 DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain), _schema(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", "a DNS-1123 subdomain")]
 #: Storage and snapshot class names are object names: DNS-1123 subdomains.
 ClassName = DnsSubdomain
-BucketName = Annotated[str, AfterValidator(_bucket), _schema(_BUCKET.pattern, "an S3 bucket name, no path")]
+BucketName = Annotated[str, AfterValidator(check_bucket_name), _schema(_BUCKET.pattern, "an S3 bucket name, no path")]
 Rfc3339 = Annotated[str, AfterValidator(_rfc3339), _schema(_RFC3339.pattern, "an RFC 3339 time like 2026-01-14T12:00:00Z")]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path), WithJsonSchema(
     {"type": "string", "pattern": "^/", "description": "an absolute path"})]
 Host = Annotated[str, AfterValidator(_host), _schema(_HOST.pattern, "a host name or IPv4 address")]
+IngressHost = Annotated[str, AfterValidator(_ingress_host), WithJsonSchema(
+    {"type": "string", "description": "an Ingress host: a lower-case DNS name, optionally *.-prefixed"})]
 Image = Annotated[str, AfterValidator(_image), _schema(_IMAGE.pattern, "a container image reference")]
 Compression = Annotated[str, AfterValidator(_compression), _schema(_COMPRESSION.pattern, "a Kopia compression name")]
 LabelKey = Annotated[str, AfterValidator(_label_key), WithJsonSchema({"type": "string", "description": "a label key"})]
 LabelValue = Annotated[str, AfterValidator(_label_value), _schema(_LABEL_VALUE.pattern, "a label value")]
 Schedule = Annotated[str, AfterValidator(validate_schedule)]
 KopiaIdentity = Annotated[str, AfterValidator(_identity), _schema(_IDENTITY.pattern, "a Kopia identity user@host")]
-Token = Annotated[str, AfterValidator(_token), _schema(_TOKEN.pattern, "a token (a date, a counter)")]
+def _counter_as_text(value: object) -> object:
+    """A token may be a counter (`backupNow: 2`, as the README says): YAML reads it as a number."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Token = Annotated[str, BeforeValidator(_counter_as_text), AfterValidator(_token), WithJsonSchema({
+    "anyOf": [{"type": "string", "pattern": f"^{_TOKEN.pattern}$"}, {"type": "integer", "minimum": 0}],
+    "description": "a token (a date, a counter)"})]
 Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
 Id = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
 #: A short free-text value that becomes part of an object (a key name, a cluster id).

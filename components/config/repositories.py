@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Optional
 
+from backup_contract import normalized_target
 from pydantic import Field, model_validator
 
 from .fields import (
@@ -14,6 +15,7 @@ from .fields import (
     DnsSubdomain,
     Host,
     Image,
+    IngressHost,
     Model,
     Quantity,
     Schedule,
@@ -127,7 +129,7 @@ class Maintenance(Model):
 class UiIngress(Model):
     """An Ingress in front of the web UI, always with TLS (the login is HTTP basic auth)."""
 
-    host: Host
+    host: IngressHost
     tls_secret: DnsSubdomain
     """The Secret holding the certificate for `host` (cert-manager or your own)."""
     class_name: Optional[DnsSubdomain] = None
@@ -217,7 +219,7 @@ class Repository(Model):
             return None
         if self.s3.region:
             return self.s3.region
-        match = _B2_ENDPOINT.fullmatch(self.s3.host)
+        match = _B2_ENDPOINT.fullmatch(self.s3.host.lower().partition(":")[0].rstrip("."))  # as spelt, any case
         if self.backend == "b2" and match:
             return match.group(1)
         return _DEFAULT_REGIONS.get(self.backend)
@@ -231,7 +233,23 @@ class Repository(Model):
         if self.cephfs is not None:
             return f"cephfs://{self.cephfs.volume_handle}{self.cephfs.root_path or ''}"
         assert self.s3 is not None
-        return f"s3://{self.s3.host}/{self.s3.bucket}"
+        return self.bucket_target(self.s3.bucket)
+
+    def bucket_target(self, bucket: str) -> str:
+        """Where `bucket` on this repository's S3 endpoint is (a database's bucket)."""
+        assert self.s3 is not None
+        return f"s3://{self.s3.host}/{bucket}"
+
+    @property
+    def place(self) -> str:
+        """`target` normalised as the policy pack normalises it: what two entries are compared
+        by, so two spellings of one export or endpoint are one place."""
+        return normalized_target(self.target)
+
+    @property
+    def target_key(self) -> str:
+        """The config block that says where the repository is (`nfs`, `cephfs` or `s3`)."""
+        return "nfs" if self.nfs is not None else "cephfs" if self.cephfs is not None else "s3"
 
     @property
     def externally_held(self) -> bool:

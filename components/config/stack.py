@@ -6,14 +6,16 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
+from backup_contract import normalized_target, overlaps
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic.alias_generators import to_camel as _camel
 
 from ..keypath import NAMESPACE, KeyPath
 from ..names import JobKey, job_of_pin
 from .apps import App, PointInTime, Recovery
 from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings, PinKey, PinnedCron
 from .databases import Database
-from .fields import Model
+from .fields import Model, check_bucket_name
 from .repositories import S3_BACKENDS, Repository
 from .shared import ExternalSecretSource, SecretValue
 
@@ -101,7 +103,25 @@ class StackConfig(Model):
             "to a managed claim (README: Migrating, step 5)."
             for index, app in enumerate(self.apps) if app.existing_claim
         )
-        return plain + existing
+        return plain + existing + self._no_ops
+
+    @property
+    def _no_ops(self) -> tuple[str, ...]:
+        """Keys given that another key makes do nothing: said, so nobody waits for them."""
+        notes = []
+        for index, recovery in enumerate(self.recoveries):
+            for j, app in enumerate(self.apps):
+                if app.namespace == recovery.namespace and app.existing_claim:
+                    notes.append(f"{NAMESPACE}:recoveries[{index}]: does not restore backups:apps[{j}] ({app.name}), "
+                                 "whose existingClaim no bootstrap restore fills; use its restore key")
+        for index, repo in enumerate(self.repositories):
+            if repo.mirror_to is None and repo.mirror.model_fields_set:
+                notes.append(f"{NAMESPACE}:repositories[{index}].mirror: does nothing without mirrorTo")
+            given = repo.ui.model_fields_set - {"enabled"}
+            if not repo.ui.enabled and given:
+                notes.append(f"{NAMESPACE}:repositories[{index}].ui: {', '.join(sorted(_camel(k) for k in given))} "
+                             "set, but the web UI is off (ui.enabled: false)")
+        return tuple(notes)
 
     @property
     def mirror_targets(self) -> frozenset[str]:
@@ -195,8 +215,9 @@ def one_secret_source_per_repository(config: StackConfig) -> Iterator[Problem]:
             yield (("repositories", index, "credentials"),
                    "the password comes from an external secret, so the credentials must too "
                    "(credentials: {externalSecret: {store, key}})")
-    # Two entries with one target and different passwords are left to the policy pack
-    # (kopia-shared-password), which judges what reaches the cluster by any road.
+    # Two entries with one target are refused by one_owner_per_place; a hand-written Secret
+    # with another password is the policy pack's (kopia-shared-password), which judges what
+    # reaches the cluster by any road.
 
 
 def mirrors_are_sound(config: StackConfig) -> Iterator[Problem]:
@@ -253,6 +274,10 @@ def restores_read_a_repository_of_the_app(config: StackConfig) -> Iterator[Probl
         apps = [a for a in config.apps if a.namespace == recovery.namespace]
         if not apps:
             yield (("recoveries", index, "namespace"), f"no app in backups:apps is in namespace {recovery.namespace!r}")
+        elif all(a.existing_claim for a in apps):
+            yield (("recoveries", index, "namespace"),
+                   f"every app in {recovery.namespace!r} has an existingClaim, which no bootstrap restore "
+                   "fills, so this recovery would restore nothing: restore them with backups:apps[N].restore")
         for app in apps:
             yield from _readable(config, app, recovery, ("recoveries", index, "repository"))
 
@@ -286,21 +311,49 @@ def database_repositories_are_s3(config: StackConfig) -> Iterator[Problem]:
                        f"{len(given)} schedules for {len(db.repositories)} repositories: give one per repository")
 
 
-def databases_have_their_own_pgbackrest_repository(config: StackConfig) -> Iterator[Problem]:
-    """Two clusters writing one pgBackRest repository (same store, bucket and path) corrupt each
-    other's archive: the path is `/<database name>`, so same-named databases need own buckets."""
-    seen: dict[tuple[str, str, str], int] = {}
+def derived_values_are_valid(config: StackConfig) -> Iterator[Problem]:
+    """A value the program derives is judged as the typed one would be: a database's default
+    bucket is its name, which a DNS label allows but S3 may refuse (`pg` is too short)."""
     for index, db in enumerate(config.databases):
+        if db.bucket is None:
+            try:
+                check_bucket_name(db.name)
+            except ValueError as error:
+                yield (("databases", index, "name"), f"is also the default bucket, and {error}: set bucket")
+
+
+def one_owner_per_place(config: StackConfig) -> Iterator[Problem]:
+    """One physical place has one owner in the config: an S3 bucket on its endpoint, an NFS
+    export path, a CephFS path (compared as the pack compares them: `place`), nor one inside
+    another. Two repositories there are one repository with two maintenances; two databases there
+    are two Bucket resources managing one bucket; and a database in a Kopia repository's bucket
+    has its archive deleted by the mirror's `sync-to --delete` or by Kopia's maintenance."""
+    owners: list[tuple[str, str]] = []  # (place, who), in config order
+    for index, repo in enumerate(config.repositories):
+        yield from _owned(owners, repo.place, ("repositories", index, repo.target_key),
+                          f"backups:repositories[{index}] ({repo.name})")
+    known = {r.name: r for r in config.repositories}
+    for index, db in enumerate(config.databases):
+        key = "bucket" if db.bucket is not None else "name"  # the default bucket is the name
         for ref in dict.fromkeys(db.repositories):
-            if ref not in [r.name for r in config.repositories]:
-                continue
-            where = (config.repository(ref).target, db.bucket_name, db.name)
-            if where in seen and seen[where] != index:
-                yield (("databases", index, "name"),
-                       f"writes to the same pgBackRest repository as backups:databases[{seen[where]}] "
-                       f"(bucket {db.bucket_name!r}, path /{db.name}, repository {ref!r}); each "
-                       "cluster's archive needs its own: give one of them another bucket")
-            seen.setdefault(where, index)
+            store = known.get(ref)
+            if store is None or store.s3 is None:
+                continue  # reported by database_repositories_are_s3
+            yield from _owned(owners, normalized_target(store.bucket_target(db.bucket_name)), ("databases", index, key),
+                              f"backups:databases[{index}] ({db.namespace}/{db.name}, in repository {ref!r})")
+
+
+def _owned(owners: list[tuple[str, str]], place: str, path: KeyPath, who: str) -> Iterator[Problem]:
+    for other_place, other in owners:
+        if overlaps(place, other_place):
+            relation = "is the place" if place == other_place else "overlaps the place"
+            why = ("Kopia's maintenance, and a mirror's sync-to --delete, would delete the database's archive"
+                   if path[0] == "databases" and other.startswith("backups:repositories") else
+                   "two owners would each maintain and manage it")
+            yield (path, f"{relation} {other_place} that {other} already uses: one place, one owner, "
+                         f"as {why}; give each repository and each database a bucket or path of its own")
+            return
+    owners.append((place, who))
 
 
 CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
@@ -313,7 +366,8 @@ CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
     drilled_apps_exist,
     restores_read_a_repository_of_the_app,
     database_repositories_are_s3,
-    databases_have_their_own_pgbackrest_repository,
+    derived_values_are_valid,
+    one_owner_per_place,
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from backup_contract import BACKED_UP_LABEL, DEFAULT_BANNED_STORAGE_CLASSES, VOLSYNC_GROUP
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -21,9 +22,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .kinds import BACKED_UP_LABEL, VOLSYNC_GROUP, is_kind, metadata, object_name
+from .kinds import is_kind, metadata, object_name
 
-DEFAULT_BANNED = ["ceph-filesystem"]
+DEFAULT_BANNED = list(DEFAULT_BANNED_STORAGE_CLASSES)
 _VOLSYNC_KINDS = ("ReplicationSource", "ReplicationDestination")
 _VOLUME_FIELDS = ("storageClassName", "cacheStorageClassName")
 

@@ -7,15 +7,10 @@ group), so the kind and group are read from the token, whatever class registered
 from __future__ import annotations
 
 import base64
-import posixpath
 from collections.abc import Mapping
 from typing import Any, Optional
 
-VOLSYNC_GROUP = "volsync.backube"
-REPOSITORY_LABEL = "backups.homelab.dev/repository"
-TARGET_ANNOTATION = "backups.homelab.dev/target"
-BACKED_UP_LABEL = "backups.homelab.dev/backed-up"
-ONE_OFF_LABEL = "backups.homelab.dev/one-off"
+from backup_contract import TARGET_ANNOTATION, normalized_target
 
 
 def kind_of(resource_type: str) -> tuple[str, str]:
@@ -85,29 +80,3 @@ def kopia_repository_target(props: Mapping[str, Any], values: Optional[Mapping[s
         return normalized_target(annotated)
     endpoint = values.get("KOPIA_S3_ENDPOINT")
     return normalized_target(f"s3://{endpoint}/{url.removeprefix('s3://')}" if endpoint else url)
-
-
-#: Ports a host may name or leave out with the same meaning (S3 speaks TLS unless told not to).
-_DEFAULT_PORTS = {"s3": "443", "nfs": "2049"}
-#: Schemes whose host part is a DNS name (case-insensitive); a CephFS volume handle is not.
-_HOST_SCHEMES = ("s3", "nfs")
-
-
-def normalized_target(target: str) -> str:
-    """One spelling per repository target, so two spellings of one place compare equal: the
-    host of an NFS or S3 target lower-cased with a trailing dot and a default port dropped, the
-    path without repeated or trailing slashes. `nfs://NAS.home:2049//mnt/kopia/` and
-    `nfs://nas.home/mnt/kopia` are one repository, and must carry one password."""
-    scheme, sep, rest = target.partition("://")
-    if not sep:
-        return target
-    scheme = scheme.lower()
-    host, _, path = rest.partition("/")
-    if scheme in _HOST_SCHEMES:
-        host = host.lower()
-        name, colon, port = host.rpartition(":")
-        if colon and port == _DEFAULT_PORTS[scheme]:
-            host = name
-        host = host.rstrip(".")
-    path = posixpath.normpath("/" + path.lstrip("/"))
-    return f"{scheme}://{host}{'' if path == '/' else path}"

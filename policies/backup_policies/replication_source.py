@@ -7,6 +7,7 @@ falls back to Kopia's defaults (24 monthly, 3 annual) and silently keeps years o
 
 from __future__ import annotations
 
+from backup_contract import ONE_OFF_LABEL, VOLSYNC_GROUP
 from croniter import croniter
 from pulumi_policy import (
     EnforcementLevel,
@@ -15,7 +16,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from .kinds import ONE_OFF_LABEL, VOLSYNC_GROUP, is_kind, object_name
+from .kinds import is_kind, object_name
 
 RETAIN_KEYS = ("latest", "hourly", "daily", "weekly", "monthly", "yearly")
 

@@ -1,0 +1,68 @@
+"""What the program and the policy pack both know: the one source of their contract.
+
+The pack judges what reaches the engine, by any road (this program, a hand-written Secret, a
+chart), so it recognises objects by these labels and compares repository targets with this
+normalisation; the program writes the same labels and refuses, in its config check, what the
+pack would refuse later. Plain Python with no imports beyond the standard library: it sits
+beside the pack (on the path the engine gives it) and the program imports it from there.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+#: The API group of the VolSync fork's custom resources.
+VOLSYNC_GROUP = "volsync.backube"
+
+#: On everything the program makes.
+MANAGED_BY = {"app.kubernetes.io/managed-by": "homelab-backups"}
+#: On every repository Secret; the value is the repository name from config.
+REPOSITORY_LABEL = "backups.homelab.dev/repository"
+#: Annotation on every repository Secret: the real target (a filesystem URL does not say it).
+TARGET_ANNOTATION = "backups.homelab.dev/target"
+#: On every PVC whose data a ReplicationSource backs up.
+BACKED_UP_LABEL = "backups.homelab.dev/backed-up"
+#: On every object of one database's pgBackRest backup; the value is the database name.
+DATABASE_LABEL = "backups.homelab.dev/database"
+#: On every object that belongs to one app; the value is the app name.
+APP_LABEL = "backups.homelab.dev/app"
+#: On the extra ReplicationSource of `backupNow` (value "backupNow"): the one source with a manual
+#: trigger and no schedule that the pack lets through; the app's scheduled sources never have it.
+ONE_OFF_LABEL = "backups.homelab.dev/one-off"
+
+#: Storage classes no backed-up volume may use unless configured otherwise: CephFS's snapshots
+#: are not crash-consistent copies a mover can read (seed 001).
+DEFAULT_BANNED_STORAGE_CLASSES = ("ceph-filesystem",)
+
+#: Ports a host may name or leave out with the same meaning (S3 speaks TLS unless told not to).
+_DEFAULT_PORTS = {"s3": "443", "nfs": "2049"}
+#: Schemes whose host part is a DNS name (case-insensitive); a CephFS volume handle is not.
+_HOST_SCHEMES = ("s3", "nfs")
+
+
+def normalized_target(target: str) -> str:
+    """One spelling per repository target, so two spellings of one place compare equal: the
+    host of an NFS or S3 target lower-cased with a trailing dot and a default port dropped, the
+    path without repeated or trailing slashes. `nfs://NAS.home:2049//mnt/kopia/` and
+    `nfs://nas.home/mnt/kopia` are one repository, and must carry one password."""
+    scheme, sep, rest = target.partition("://")
+    if not sep:
+        return target
+    scheme = scheme.lower()
+    host, _, path = rest.partition("/")
+    if scheme in _HOST_SCHEMES:
+        host = host.lower()
+        name, colon, port = host.rpartition(":")
+        if colon and port == _DEFAULT_PORTS[scheme]:
+            host = name
+        host = host.rstrip(".")
+    path = posixpath.normpath("/" + path.lstrip("/"))
+    return f"{scheme}://{host}{'' if path == '/' else path}"
+
+
+def overlaps(one: str, other: str) -> bool:
+    """True when two targets are one place or one lies inside the other (an NFS export's
+    subdirectory, a path below a CephFS root): each owner would maintain, sync or expire what the
+    other wrote. Both are normalised here, so any spelling may be passed."""
+    a, b = normalized_target(one), normalized_target(other)
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")

@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pulumi
-
-from .offline import Registration, Secret, _RecordingMonitor, run_isolated, run_program
+from .offline import Registration, run_program
 from .policy import run_policies
+from .replay import replay
 
 
 def stack_config(apps: int) -> dict[str, str]:
@@ -50,29 +49,7 @@ def stack_config(apps: int) -> dict[str, str]:
 
 def floor(registrations: list[Registration]) -> None:
     """Replay `registrations` bare: same types, names and inputs, straight to the SDK."""
-    monitor = _RecordingMonitor()
-
-    def set_up() -> None:
-        pulumi.runtime.set_mocks(monitor.mocks, "bench", "bench", True, monitor=monitor)
-
-    def program() -> None:
-        for reg in registrations:
-            if reg.custom:
-                pulumi.CustomResource(reg.type, reg.name, _as_inputs(reg.inputs))
-            else:
-                pulumi.ComponentResource(reg.type, reg.name)
-
-    run_isolated(set_up, program, lambda: None)  # exactly as the program is run
-
-
-def _as_inputs(value):
-    if isinstance(value, Secret):
-        return pulumi.Output.secret(_as_inputs(value.value))
-    if isinstance(value, dict):
-        return {k: _as_inputs(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_inputs(v) for v in value]
-    return value
+    replay([(r.type, r.name, r.custom, r.inputs) for r in registrations])
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
@@ -132,16 +109,24 @@ def summarize(apps: int, rounds: list[Round], registrations: list[Registration])
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--apps", default="10,100,200,500")
+    parser.add_argument("--apps", default=None, help="sizes (default 10,100,200,500; 100 with --process)")
     parser.add_argument("--repeat", type=int, default=None, help="rounds (default 5 offline, 1 with --engine)")
     parser.add_argument("--engine", action="store_true",
                         help="the real engine's preview against its floor instead (tools/bench_engine.py)")
+    parser.add_argument("--process", action="store_true",
+                        help="the whole offline preview process against a bare-registration process "
+                             "(tools/bench_process.py; default --apps 100)")
+    parser.add_argument("--profile", action="store_true", help="with --process: where the preview process spends its time")
     args = parser.parse_args(argv)
-    sizes = [int(n) for n in args.apps.split(",")]
+    sizes = [int(n) for n in (args.apps or ("100" if args.process else "10,100,200,500")).split(",")]
     if args.engine:
         from .bench_engine import main as engine_main
 
         return engine_main(sizes, args.repeat or 1)
+    if args.process:
+        from .bench_process import main as process_main
+
+        return process_main(sizes, args.repeat or 5, args.profile)
     args.repeat = args.repeat or 5
 
     run_program(stack_config(2), [])  # warm-up: imports and first-call caches out of the figures

@@ -29,9 +29,10 @@ from typing import Any
 import pulumi
 import yaml
 
-from .bench import _as_inputs, stack_config
+from .bench import stack_config
 from .engine import Outcome, project_beside, select_stack
 from .offline import Registration, run_program
+from .replay import as_inputs
 
 PASSPHRASE = "bench"
 
@@ -57,7 +58,7 @@ def floor_program(registrations: list[Registration]):  # type: ignore[no-untyped
     def program() -> None:
         for reg in registrations:
             if reg.custom and not reg.type.startswith("pulumi:providers:"):
-                pulumi.CustomResource(reg.type, reg.name, _as_inputs(reg.inputs))
+                pulumi.CustomResource(reg.type, reg.name, as_inputs(reg.inputs))
     return program
 
 

@@ -101,7 +101,9 @@ def render(registrations: list[Registration], directory: Path) -> int:
         folder = directory / meta.get("namespace", "_cluster")
         folder.mkdir(exist_ok=True)
         path = folder / f"{manifest['kind'].lower()}-{meta.get('name', reg.name)}.yaml"
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        # libyaml's emitter: the same bytes as yaml.safe_dump (checked over every shipped stack),
+        # five times faster, and rendering was a third of the offline preview at 100 apps.
+        path.write_text(yaml.dump(manifest, Dumper=yaml.CSafeDumper, sort_keys=False))
         count += 1
     return count
 

@@ -64,7 +64,7 @@ def floor_program(registrations: list[Registration]):  # type: ignore[no-untyped
 
 def timed_preview(folder: Path, stack: str, env: dict[str, str], program=None) -> float:  # type: ignore[no-untyped-def]
     outcome = Outcome()
-    selected = select_stack(stack, outcome, project_dir=folder, env=env, program=program)
+    selected = select_stack(stack, outcome, project_dir=folder, env=env, program=program, preview=True)
     started = time.perf_counter()
     selected.preview(color="never")
     elapsed = time.perf_counter() - started

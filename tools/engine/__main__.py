@@ -83,7 +83,8 @@ def parse(argv: Optional[list[str]]) -> argparse.Namespace:
 def run(args: argparse.Namespace, extra: Optional[Extra] = None) -> int:
     outcome = Outcome()
     try:
-        stack = select_stack(args.stack, outcome, project_dir=args.project_dir.resolve(), extra=extra)
+        stack = select_stack(args.stack, outcome, project_dir=args.project_dir.resolve(), extra=extra,
+                             preview=args.verb == "preview")
     except EngineUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return error.code

@@ -146,13 +146,13 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
         "a wrong password shows as 'invalid repository password'.",
     ))
     maintenance = [
-        _rule("KopiaMaintenanceFailed", last_run_failed(MAINTENANCE_CRONJOBS), "15m", "critical",
+        _rule("KopiaMaintenanceFailure", last_run_failed(MAINTENANCE_CRONJOBS), "15m", "critical",
               "Kopia maintenance {{ $labels.namespace }}/{{ $labels.cronjob }} did not succeed",
               "Its last scheduled run ended without success (failed, or killed at the 3-hour deadline); "
               "unmaintained repositories grow and slow down.",
               "kubectl -n {{ $labels.namespace }} get jobs -l volsync.backube/kopia-maintenance=true; "
               "kubectl logs job/<the failed one>; check the repository Secret and mount."),
-        _rule("KopiaMaintenanceSlow",
+        _rule("KopiaMaintenanceTimeout",
               '(time() - kube_job_status_start_time{job_name=~"kopia-maint-.*"}) > 2.5 * 3600 '
               'and on (namespace, job_name) kube_job_status_active{job_name=~"kopia-maint-.*"} > 0',
               "5m", "warning",

@@ -105,3 +105,11 @@ def test_a_changed_app_shows_as_a_readable_diff(tmp_path):
     assert "prowlarr" not in result.stdout.split("manifest diff")[1]  # unchanged apps stay out of it
     unchanged = run("--stack", "dev", "--diff-against", str(before))
     assert "no changes to rendered objects" in unchanged.stdout
+
+
+def test_a_diff_against_a_folder_no_render_wrote_is_refused(tmp_path):
+    """It used to exit 0 and show every object as new: a PR diff that lies."""
+    for base in (tmp_path / "missing", tmp_path):
+        result = run_preview("--stack", "dev", "--diff-against", str(base))
+        assert result.returncode == 2 and f"--diff-against {base}: not a folder an earlier --render-dir wrote" in result.stderr
+        assert "manifest diff" not in result.stdout

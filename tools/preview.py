@@ -199,6 +199,10 @@ def _main(argv: Optional[list[str]]) -> int:
     if args.stack and not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", args.stack):
         raise UsageError(f"--stack {args.stack!r} is not a stack name (letters, digits, '-', '_', '.')")
     _check_outputs(args.render_dir, args.report)
+    if args.diff_against is not None and not (args.diff_against / RENDER_MARKER).is_file():
+        # Against a folder that is not a render, every object would show as new: a diff that lies.
+        raise UsageError(f"--diff-against {args.diff_against}: not a folder an earlier --render-dir wrote "
+                         "(make the base with `python -m tools.preview --render-dir DIR` first)")
     stack = args.stack if args.config_file is None else path.stem.removeprefix("Pulumi.")
     config, secret_keys, placeholders = load_stack_file(path)
     pack_config = read_policy_config(args.policy_config) if args.policy_config else None

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backup_contract import TARGET_ANNOTATION
 
+from components.config import ConfigError
 from tools.offline import load_stack_file, run_program
 from tools.policy import run_policies
 
+from ..conftest import registration
 from .cluster import Cluster, ok, tree, write_tree
 from .conftest import STACKS, render, stack_config
 
@@ -153,9 +156,20 @@ def test_a_second_password_on_the_shared_repository_fails_and_the_pack_refuses_i
     other.export = cluster.export
     result = other.backup("media", "radarr-nas", folders("pvc/radarr"))
     assert result.returncode != 0 and "invalid repository password" in result.output.lower()
-    # The same mistake as config: a second entry for the one export, with its own password.
+    # The same mistake as config, a second entry for the one export with its own password, is
+    # refused before anything is built: one place, one owner (the pack's own normalisation).
     second = {**NAS, "name": "nas2", "primary": False, "password": "a-second-password"}
     config, secret_keys, _ = load_stack_file(STACKS / f"Pulumi.{STACK}.yaml")
-    config["backups:repositories"] = json.dumps([NAS, second])
-    report = run_policies(run_program(config, secret_keys).as_engine_sees_it())
+    with pytest.raises(ConfigError) as refused:
+        run_program({**config, "backups:repositories": json.dumps([NAS, second])}, secret_keys)
+    assert refused.value.problems[0].startswith("backups:repositories[1].nfs: is the place")
+    assert "a-second-password" not in str(refused.value)
+    # Written by hand beside the program's objects, as seed 000 did, the pack refuses it.
+    target = f"nfs://{NAS['nfs']['server']}{NAS['nfs']['path']}"
+    hand_written = registration("kubernetes:core/v1:Secret", {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "radarr-volsync-backup", "namespace": "media", "annotations": {TARGET_ANNOTATION: target}},
+        "stringData": {"KOPIA_PASSWORD": "a-second-password", "KOPIA_REPOSITORY": "filesystem:///mnt/repository"},
+    }, secret_fields=("stringData",))
+    report = run_policies(run_program(config, secret_keys).as_engine_sees_it() + [hand_written])
     assert [v.policy for v in report.mandatory] == ["kopia-shared-password"]

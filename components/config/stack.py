@@ -112,7 +112,7 @@ class StackConfig(Model):
         for index, recovery in enumerate(self.recoveries):
             for j, app in enumerate(self.apps):
                 if app.namespace == recovery.namespace and app.existing_claim:
-                    notes.append(f"{NAMESPACE}:recoveries[{index}]: does not restore backups:apps[{j}] ({app.name}), "
+                    notes.append(f"{NAMESPACE}:recoveries[{index}]: does not restore {NAMESPACE}:apps[{j}] ({app.name}), "
                                  "whose existingClaim no bootstrap restore fills; use its restore key")
         for index, repo in enumerate(self.repositories):
             if repo.mirror_to is None and repo.mirror.model_fields_set:

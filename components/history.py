@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from backup_contract import normalized_target
+
 from .plan import StackPlan
 
 #: Quantity suffixes (k8s.io/apimachinery resource.Quantity) and their multipliers.
@@ -65,6 +67,8 @@ def refusals(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
 def _kept_claim(claim: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     problems = []
     allowed = new.get("allowIdentityChange")
+    # Ledgers written before places were normalised hold raw spellings: compare them as places.
+    old = {**old, "locations": sorted({normalized_target(t) for t in old["locations"]})}
     shared = set(old["locations"]) & set(new["locations"])
     if old["identity"] != new["identity"] and shared and not allowed:
         problems.append(

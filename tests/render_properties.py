@@ -180,8 +180,8 @@ def derived_values(manifests: list[Manifest], buckets: Iterable[str]) -> Iterato
 
 def said_when_a_key_does_nothing(manifests: list[Manifest], output: str, config: Mapping[str, Any]) -> Iterator[str]:
     """A recovery of a namespace restores at least one claim the program makes there, or the
-    preview says which apps it leaves out; a mirror block or UI settings without the key that
-    uses them are noted."""
+    preview says which apps it leaves out; a mirror block without mirrorTo, and UI settings with
+    the UI off, are noted."""
     claims = {_meta(m).get("namespace") for m in manifests if m.get("kind") == "PersistentVolumeClaim"}
     for index, recovery in enumerate(config.get("backups:recoveries") or []):
         namespace = recovery.get("namespace") if isinstance(recovery, Mapping) else None
@@ -195,3 +195,7 @@ def said_when_a_key_does_nothing(manifests: list[Manifest], output: str, config:
         if isinstance(repo, Mapping) and repo.get("mirror") and not repo.get("mirrorTo") \
                 and f"backups:repositories[{index}].mirror: does nothing" not in output:
             yield f"backups:repositories[{index}].mirror is set without mirrorTo, and nothing said so"
+        ui = repo.get("ui") if isinstance(repo, Mapping) else None
+        if isinstance(ui, Mapping) and not ui.get("enabled") and set(ui) - {"enabled"} \
+                and f"backups:repositories[{index}].ui: " not in output:
+            yield f"backups:repositories[{index}].ui has settings while the web UI is off, and nothing said so"

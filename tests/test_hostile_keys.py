@@ -204,3 +204,42 @@ def test_a_cron_never_runs_only_as_robfig_cron_reads_it(cron, runs):
         plan_stack(stack_config_of(_values(with_changes(apps=apps))))
     else:
         only(problems(apps=apps), "backups:apps[0].schedule: ", "never runs")
+
+
+# -- after review: the edges of the fixes above ----------------------------------------------------
+
+
+def test_two_databases_may_share_a_bucket_that_neither_manages_under_their_own_paths():
+    b2 = {**B2, "manageBucket": False}
+    databases = [{"name": "one", "namespace": "db", "bucket": "pg-archive", "repositories": ["b2"]},
+                 {"name": "two", "namespace": "db", "bucket": "pg-archive", "repositories": ["b2"]}]
+    plan_stack(stack_config_of(_values(with_changes(repositories=[NAS, b2], databases=databases))))
+    same_path = [{**databases[0], "namespace": "other"}, databases[0]]
+    only(problems(repositories=[NAS, b2], databases=same_path), "backups:databases[1].bucket: is the place",
+         "pgBackRest would write both archives to one path")
+
+
+def test_a_ledger_written_with_raw_spellings_is_compared_as_places():
+    """A ledger in state from before places: the same export, once spelt with a trailing slash."""
+    before = ledger_of(plan_stack(stack_config_of(_values(dev_config()))))
+    for claim in before["claims"].values():
+        claim["locations"] = [f"{t.replace('nas.home', 'NAS.home')}/" for t in claim["locations"]]
+    after = ledger_of(plan_stack(stack_config_of(_values(dev_config()))))
+    assert refusals(before, after) == []
+    apps = copy.deepcopy(dev_config()["apps"])
+    apps[0]["identity"] = "radarr-nas@media"
+    changed = ledger_of(plan_stack(stack_config_of(_values(with_changes(apps=apps)))))
+    (problem,) = refusals(before, changed)
+    assert problem.startswith("backups:apps[0] (radarr)"), problem
+
+
+def test_a_password_pasted_into_an_external_secret_reference_is_not_echoed():
+    found = problems(password={"externalSecret": {"store": "Hunter2-Pasted-Password!", "key": "kopia"}})
+    assert found and not any("Hunter2" in p for p in found), found
+    only(found, "backups:password.externalSecret.store: ")
+
+
+@pytest.mark.parametrize("host", ["010.1.1.1", "*." + "a" * 62 + "." + "b" * 62 + "." + "c" * 62 + "." + "d" * 63])
+def test_ingress_hosts_the_api_server_reads_as_addresses_or_too_long_are_refused(host):
+    ui = {"enabled": True, "password": "ui-password-1", "ingress": {"host": host, "tlsSecret": "kopia-tls"}}
+    only(problems(repositories=[{**NAS, "ui": ui}]), "backups:repositories[0].ui.ingress.host: ")

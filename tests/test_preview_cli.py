@@ -115,3 +115,18 @@ def test_a_stack_with_unpinned_schedules_gets_a_note_and_its_report_says_so(tmp_
     note = "schedule pins not current (2 unpinned): run `make pin-schedules`"  # sonarr's backup and drill
     assert f"note: {note}" in result.stdout
     assert json.loads(report.read_text())["summary"]["schedulePins"] == note
+
+
+def test_checkpoints_are_skipped_for_a_preview_only(monkeypatch):
+    """An exported PULUMI_SKIP_CHECKPOINTS must not reach an up: its checkpoints are what an
+    interrupted update is recovered from."""
+    from tools import engine
+
+    seen = {}
+    monkeypatch.setattr(engine, "check_ready", lambda env: seen.setdefault("env", dict(env)) and None)
+    monkeypatch.setattr(engine.auto, "create_or_select_stack", lambda *a, **k: None)
+    env = {"PULUMI_SKIP_CHECKPOINTS": "true", "PULUMI_CONFIG_PASSPHRASE": ""}
+    engine.select_stack("dev", engine.Outcome(), env=env, preview=False)
+    assert "PULUMI_SKIP_CHECKPOINTS" not in seen.pop("env")
+    engine.select_stack("dev", engine.Outcome(), env={"PULUMI_CONFIG_PASSPHRASE": ""}, preview=True)
+    assert seen["env"]["PULUMI_SKIP_CHECKPOINTS"] == "true"

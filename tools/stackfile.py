@@ -23,7 +23,7 @@ class StackFileError(Exception):
     """A stack file that cannot be read: where and why, and no content of the file."""
 
 
-class _StrictLoader(yaml.CSafeLoader):
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader with duplicate keys refused and timestamps left as strings. On libyaml's parser
     (the same events, marks and errors; a third of the fuzz test's time went to the pure-Python
     one), with the constructor and resolver in Python as ever."""

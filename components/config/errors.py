@@ -131,9 +131,13 @@ def _message(error: Mapping[str, Any], secret: bool) -> str:
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
         return f"{quoted} is not of an allowed form"
     if kind == "value_error":
-        # Our own validators: none of them is applied to a secret value, so what they quote is
-        # not secret (the scrub in loading.py stands behind that).
-        return str(error["msg"]).removeprefix("Value error, ")
+        # Our own validators quote the value they refuse. Under a secret-bearing key (an
+        # externalSecret's store, say, where a password may be pasted by mistake) the message is
+        # not shown: the scrub leaves reference names alone, so it cannot stand behind it there.
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if secret and isinstance(value, str) and shown(value)[1:-1][:40] in message:
+            return "is not valid (it is under a secret-bearing key, so the value is not shown)"
+        return message
     message = str(error["msg"])
     return message if not secret else f"{message.split(',')[0]} (the value is secret, so it is not shown)"
 

@@ -140,7 +140,8 @@ def _ingress_host(value: str) -> str:
     """What an Ingress rule's `host` accepts (networking/v1 validation): a lower-case DNS-1123
     subdomain, optionally with a leading `*.` wildcard; no IP address, no trailing dot."""
     name = value.removeprefix("*.")
-    if not _is_subdomain(name) or _is_ip_address(name):
+    # The API server reads 010.1.1.1 as an address too (ParseIPSloppy), which ipaddress does not.
+    if len(value) > 253 or not _is_subdomain(name) or _is_ip_address(name) or re.fullmatch(r"[0-9]+(\.[0-9]+){3}", name):
         raise ValueError(f"{shown(value)} is not an Ingress host: a lower-case DNS name like kopia.home.example "
                          "(an IP address, upper case or a trailing dot is refused by the API server)")
     return value

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Optional
 
 from backup_contract import normalized_target, overlaps
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
@@ -325,13 +326,15 @@ def derived_values_are_valid(config: StackConfig) -> Iterator[Problem]:
 def one_owner_per_place(config: StackConfig) -> Iterator[Problem]:
     """One physical place has one owner in the config: an S3 bucket on its endpoint, an NFS
     export path, a CephFS path (compared as the pack compares them: `place`), nor one inside
-    another. Two repositories there are one repository with two maintenances; two databases there
-    are two Bucket resources managing one bucket; and a database in a Kopia repository's bucket
-    has its archive deleted by the mirror's `sync-to --delete` or by Kopia's maintenance."""
-    owners: list[tuple[str, str]] = []  # (place, who), in config order
+    another. Two repositories there are one repository with two maintenances; a database in a
+    Kopia repository's bucket has its archive deleted by the mirror's `sync-to --delete` or by
+    Kopia's maintenance. Two databases may share a bucket only as pgBackRest allows it: each
+    under its own path (`/<name>`) and the bucket managed by neither (two Bucket resources
+    would each manage it)."""
+    owners: list[_Owner] = []
     for index, repo in enumerate(config.repositories):
-        yield from _owned(owners, repo.place, ("repositories", index, repo.target_key),
-                          f"backups:repositories[{index}] ({repo.name})")
+        yield from _owned(owners, _Owner(repo.place, f"backups:repositories[{index}] ({repo.name})"),
+                          ("repositories", index, repo.target_key))
     known = {r.name: r for r in config.repositories}
     for index, db in enumerate(config.databases):
         key = "bucket" if db.bucket is not None else "name"  # the default bucket is the name
@@ -339,21 +342,43 @@ def one_owner_per_place(config: StackConfig) -> Iterator[Problem]:
             store = known.get(ref)
             if store is None or store.s3 is None:
                 continue  # reported by database_repositories_are_s3
-            yield from _owned(owners, normalized_target(store.bucket_target(db.bucket_name)), ("databases", index, key),
-                              f"backups:databases[{index}] ({db.namespace}/{db.name}, in repository {ref!r})")
+            owner = _Owner(normalized_target(store.bucket_target(db.bucket_name)),
+                           f"backups:databases[{index}] ({db.namespace}/{db.name}, in repository {ref!r})",
+                           archive=f"/{db.name}", managed=store.manage_bucket)
+            yield from _owned(owners, owner, ("databases", index, key))
 
 
-def _owned(owners: list[tuple[str, str]], place: str, path: KeyPath, who: str) -> Iterator[Problem]:
-    for other_place, other in owners:
-        if overlaps(place, other_place):
-            relation = "is the place" if place == other_place else "overlaps the place"
-            why = ("Kopia's maintenance, and a mirror's sync-to --delete, would delete the database's archive"
-                   if path[0] == "databases" and other.startswith("backups:repositories") else
-                   "two owners would each maintain and manage it")
-            yield (path, f"{relation} {other_place} that {other} already uses: one place, one owner, "
+@dataclass(frozen=True)
+class _Owner:
+    place: str
+    who: str
+    #: A database's path in its bucket (None for a Kopia repository, which owns it whole).
+    archive: Optional[str] = None
+    managed: bool = False
+
+    def clashes(self, other: _Owner) -> bool:
+        if not overlaps(self.place, other.place):
+            return False
+        if self.archive is not None and other.archive is not None:
+            return self.archive == other.archive or self.managed or other.managed
+        return True
+
+
+def _owned(owners: list[_Owner], owner: _Owner, path: KeyPath) -> Iterator[Problem]:
+    for other in owners:
+        if owner.clashes(other):
+            relation = "is the place" if owner.place == other.place else "overlaps the place"
+            if owner.archive is not None and other.archive is None:
+                why = "Kopia's maintenance, and a mirror's sync-to --delete, would delete the database's archive"
+            elif owner.archive is not None:
+                why = ("pgBackRest would write both archives to one path" if owner.archive == other.archive
+                       else "two Bucket resources would each manage the bucket (manageBucket: false lets them share it)")
+            else:
+                why = "two owners would each maintain and manage it"
+            yield (path, f"{relation} {other.place} that {other.who} already uses: one place, one owner, "
                          f"as {why}; give each repository and each database a bucket or path of its own")
             return
-    owners.append((place, who))
+    owners.append(owner)
 
 
 CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (

@@ -186,6 +186,9 @@ def select_stack(
     env = engine_env(env)
     if preview:
         env.update(PREVIEW_ENV)
+    else:
+        for key in PREVIEW_ENV:
+            env.pop(key, None)  # exported in a shell, it would cost an interrupted up its state
     check_ready(env)
     if not stack_file(project_dir, stack).is_file():
         raise EngineUnavailable(

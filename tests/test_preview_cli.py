@@ -125,6 +125,7 @@ def test_checkpoints_are_skipped_for_a_preview_only(monkeypatch):
     seen = {}
     monkeypatch.setattr(engine, "check_ready", lambda env: seen.setdefault("env", dict(env)) and None)
     monkeypatch.setattr(engine.auto, "create_or_select_stack", lambda *a, **k: None)
+    monkeypatch.setattr(engine.auto, "PulumiCommand", lambda **k: None)  # no CLI needed (make test has none)
     env = {"PULUMI_SKIP_CHECKPOINTS": "true", "PULUMI_CONFIG_PASSPHRASE": ""}
     engine.select_stack("dev", engine.Outcome(), env=env, preview=False)
     assert "PULUMI_SKIP_CHECKPOINTS" not in seen.pop("env")

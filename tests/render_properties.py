@@ -107,10 +107,12 @@ def _reads(m: Manifest) -> Iterator[str]:
     """The names of the Secrets an object's pods or movers read (required ones only)."""
     spec = m.get("spec") or {}
     kind = m.get("kind")
-    if kind in ("ReplicationSource", "ReplicationDestination"):
-        yield from [(spec.get("kopia") or {}).get("repository")] if (spec.get("kopia") or {}).get("repository") else []
-    elif kind == "KopiaMaintenance":
-        yield from [name for name in [(spec.get("repository") or {}).get("repository")] if name]
+    if kind in ("ReplicationSource", "ReplicationDestination", "KopiaMaintenance"):
+        # A mover's repository Secret: spec.kopia.repository, or a maintenance's spec.repository.repository.
+        holder = spec.get("kopia") if kind != "KopiaMaintenance" else spec.get("repository")
+        name = (holder or {}).get("repository")
+        if name:
+            yield name
     elif kind == "Stanza":
         for repo in (spec.get("stanzaConfiguration") or {}).get("s3Repositories") or []:
             for ref in (repo.get("secretRef") or {}).values():

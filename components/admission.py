@@ -2,7 +2,7 @@
 
 The policy pack guards what goes through Pulumi; these guard every road (kubectl, Flux, Helm).
 
-* MutatingAdmissionPolicy `volsync-mover-jitter`: VolSync's source mover Jobs get an init
+* MutatingAdmissionPolicy `backups-mover-jitter`: VolSync's source mover Jobs get an init
   container sleeping 0..jitterSeconds, on top of the spread schedules. It *appends* to the
   existing init containers (the community version replaces the list and wipes them), and a
   failure to mutate never blocks a backup (`failurePolicy: Ignore`).
@@ -29,7 +29,12 @@ from .outputs import known
 from .volsync import Spec
 
 GROUP = "admissionregistration.k8s.io"
-JITTER_POLICY = "volsync-mover-jitter"
+#: The program's own name: seeds 003 and 004 deploy a `volsync-mover-jitter` of their own, and a
+#: migration that lets Flux prune the seed's copy must never delete the program's.
+JITTER_POLICY = "backups-mover-jitter"
+#: The name this policy had before (and its binding, with `-binding`): aliased, so an upgrade
+#: replaces the object in place of adding one and deleting the other.
+FORMER_JITTER_POLICY = "volsync-mover-jitter"
 PVC_GUARD = "backups-storage-class-guard-pvcs"
 VOLSYNC_GUARD = "backups-storage-class-guard-volsync"
 
@@ -248,7 +253,8 @@ class AdmissionGuardrails(pulumi.ComponentResource):
         if args.jitter_seconds:
             version = mutating_api_version(args.kubernetes_minor)
             self._policy("MutatingAdmissionPolicy", version, JITTER_POLICY,
-                         jitter_policy_spec(args.jitter_seconds, args.jitter_image).to_wire(), None)
+                         jitter_policy_spec(args.jitter_seconds, args.jitter_image).to_wire(), None,
+                         former=FORMER_JITTER_POLICY)
             names.append(JITTER_POLICY)
         if args.storage_class_guard:
             for policy, spec in ((PVC_GUARD, pvc_guard_spec), (VOLSYNC_GUARD, volsync_guard_spec)):
@@ -259,15 +265,18 @@ class AdmissionGuardrails(pulumi.ComponentResource):
         self.register_outputs({"policyNames": self.policy_names})
 
     def _policy(self, kind: str, api_version: str, name: str, spec: dict[str, Any],
-                validation_actions: Optional[tuple[str, ...]]) -> None:
+                validation_actions: Optional[tuple[str, ...]], former: Optional[str] = None) -> None:
+        def aliased(suffix: str = "") -> list[pulumi.Input[pulumi.Alias]]:
+            return [pulumi.Alias(name=former + suffix)] if former else []
+
         metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "labels": labels.MANAGED_BY}
         policy = k8s.apiextensions.CustomResource(
             name, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, aliases=aliased()),
         )
         binding = BindingSpec(policy_name=name, validation_actions=validation_actions)
         k8s.apiextensions.CustomResource(
             f"{name}-binding", api_version=api_version, kind=f"{kind}Binding",
             metadata={"name": name, "labels": labels.MANAGED_BY}, spec=binding.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], aliases=aliased("-binding")),
         )

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from . import labels, names
 from .backends import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RepositoryAccess
-from .config import KOPIA_IMAGE, ExternalSecretRef, MoverIdentity, Repository, UiIngress
+from .config import ExternalSecretRef, MoverIdentity, Repository, UiIngress
 from .secrets import cluster_secret, put_secret
 from .volsync import REPOSITORY_MOUNT, MoverVolume
 
@@ -36,11 +36,33 @@ KOPIA_ENV = {
 
 
 def connect_command(repository: Repository, identity: str) -> str:
-    """`kopia repository connect` for the repository, read-only, as `identity@namespace`."""
+    """`kopia repository connect` for the repository, read-only, as `identity@namespace`.
+
+    A filesystem repository is first checked for being readable by this pod's uid, which is
+    every mover's (`defaults.mover.runAsUser`): Kopia writes 0600 files, so a repository an
+    older setup wrote as another uid (seed 003's movers run as 1001) fails every mover with
+    `permission denied`. Said here with the owner's uid and the key to set, the snapshot check
+    and `tools.snapshots` find it before the first backup does.
+    """
     common = f"--readonly --override-username={identity} --override-hostname={repository.maintenance.namespace}"
     if repository.is_filesystem:
-        return f"kopia repository connect filesystem --path=/mnt/{REPOSITORY_MOUNT} {common}"
+        return f"{_owner_check()} && kopia repository connect filesystem --path=/mnt/{REPOSITORY_MOUNT} {common}"
     return f"kopia repository connect s3 {s3_flags(repository)} {common}"
+
+
+#: Kopia's format blob: at the root of every filesystem repository, written by whoever created it.
+_FORMAT_BLOB = f"/mnt/{REPOSITORY_MOUNT}/kopia.repository.f"
+
+
+def _owner_check() -> str:
+    """Exits 1 naming the owner's uid when the repository exists but this uid cannot read it
+    (shell built-ins and `ls`: the Kopia image is Ubuntu, but the check should not need more)."""
+    blob = shlex.quote(_FORMAT_BLOB)
+    return (
+        f"{{ [ ! -e {blob} ] || [ -r {blob} ] || {{ echo \"uid $(id -u) cannot read the repository: its files "
+        f"belong to uid $(ls -n {blob} | {{ read -r _ _ uid _; echo \"$uid\"; }}); set backups:defaults.mover.runAsUser to that uid "
+        "(every mover and the maintenance run as it)\" >&2; false; }; }"
+    )
 
 
 def s3_flags(repository: Repository) -> str:
@@ -61,6 +83,8 @@ class KopiaPod:
     access: RepositoryAccess
     secret_name: str
     identity: MoverIdentity
+    image: str
+    """`backups:defaults.kopiaImage`: one Kopia version for every pod on the repository."""
 
     def volumes(self) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
         volumes = [k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())]
@@ -81,13 +105,13 @@ class KopiaPod:
         )
 
     def container(
-        self, name: str, image: str, script: str, extra_env: Optional[list[k8s.core.v1.EnvVarArgs]] = None,
+        self, name: str, script: str, extra_env: Optional[list[k8s.core.v1.EnvVarArgs]] = None,
         **kwargs: Any,
     ) -> k8s.core.v1.ContainerArgs:
         _, mounts = self.volumes()
         return k8s.core.v1.ContainerArgs(
             name=name,
-            image=image,
+            image=self.image,
             command=["/bin/sh", "-c", script],
             env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in KOPIA_ENV.items()] + (extra_env or []),
             env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=self.secret_name))],
@@ -169,7 +193,6 @@ class KopiaWebUi(pulumi.ComponentResource):
                         containers=[
                             args.container(
                                 "kopia-ui",
-                                repo.ui.image,
                                 script,
                                 extra_env=_from_secret(app_name, (UI_USERNAME, UI_PASSWORD)),
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=UI_PORT)],
@@ -250,7 +273,7 @@ class RepositoryMirror(pulumi.ComponentResource):
         keys = _from_secret(args.target_secret_name, (ACCESS_KEY_ID, SECRET_ACCESS_KEY))
         _kopia_cronjob(
             names.child(name, "cronjob"), names.mirror_cronjob(source.name, target.name), args.source,
-            args.schedule, args.source.container("kopia-mirror", source.mirror.image, script, extra_env=keys),
+            args.schedule, args.source.container("kopia-mirror", script, extra_env=keys),
             parent=self, suspend=source.mirror.suspend,
         )
         self.register_outputs({})
@@ -294,7 +317,7 @@ class SnapshotCheck(pulumi.ComponentResource):
         repo = args.pod.repository
         _kopia_cronjob(
             names.child(name, "cronjob"), names.snapshot_check(repo.name), args.pod, args.schedule,
-            args.pod.container("kopia-check", KOPIA_IMAGE, check_script(repo, args.identities)), parent=self,
+            args.pod.container("kopia-check", check_script(repo, args.identities)), parent=self,
         )
         self.register_outputs({})
 

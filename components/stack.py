@@ -106,7 +106,8 @@ class BackupStack(pulumi.ComponentResource):
         config = self._plan.config
         for rp in self._plan.repositories:
             repo = rp.repository
-            pod = KopiaPod(repo, self._access[repo.name], names.repository_secret(repo.name), config.defaults.mover)
+            pod = KopiaPod(repo, self._access[repo.name], names.repository_secret(repo.name), config.defaults.mover,
+                           config.defaults.kopia_image)
             after = pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[repositories[repo.name]]))
             if repo.ui.enabled:
                 KopiaWebUi(names.child(repo.name, "ui"), pod, opts=after)

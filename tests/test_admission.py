@@ -158,7 +158,7 @@ def mutate(spec: dict, obj: dict) -> dict:
 
 
 def test_jitter_is_appended_after_existing_init_containers(dev_run):
-    spec = policy(dev_run, "volsync-mover-jitter")["spec"]
+    spec = policy(dev_run, "backups-mover-jitter")["spec"]
     mutated = mutate(spec, job(init=[{"name": "existing", "image": "x"}]))
     names = [c["name"] for c in mutated["spec"]["template"]["spec"]["initContainers"]]
     assert names == ["existing", "volsync-jitter"]  # the community policy would leave only the jitter
@@ -168,7 +168,7 @@ def test_jitter_is_appended_after_existing_init_containers(dev_run):
 
 
 def test_jitter_creates_the_list_when_there_is_none_and_skips_other_jobs(dev_run):
-    spec = policy(dev_run, "volsync-mover-jitter")["spec"]
+    spec = policy(dev_run, "backups-mover-jitter")["spec"]
     assert [c["name"] for c in mutate(spec, job())["spec"]["template"]["spec"]["initContainers"]] == ["volsync-jitter"]
     for other in (job(name="volsync-dst-radarr-bootstrap"), job(created_by="someone-else"), job(name="backup-src-x")):
         assert mutate(spec, other) == other

@@ -9,7 +9,7 @@ import pytest
 
 from components.config import ConfigError
 
-from .conftest import PROJECT_DIR, dev_config, run_config, with_changes
+from .conftest import PROJECT_DIR, dev_config, named, of_kind, run_config, with_changes
 
 APP = {"name": "radarr", "namespace": "media"}
 
@@ -133,24 +133,104 @@ NAS = dev_config()["repositories"][0]
 SECOND = {**NAS, "name": "nas-too", "primary": False, "nfs": {"server": "nas2.home", "path": "/kopia"}}
 
 
+def plain(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if "a secret in plain config" in w]
+
+
 def test_a_plain_password_draws_one_warning_naming_its_key_not_its_value():
     config = with_changes(apps=[APP, {"name": "bookstack", "namespace": "default"}, {"name": "x", "namespace": "games"}])
     run = run_config(config)
     (warning,) = run.warnings  # one per key, not one per namespace's Secret
-    assert warning.startswith("backups:password: the Kopia password is plain config")
+    assert warning.startswith("backups:password: a secret in plain config")
     assert "pulumi config set --secret backups:password" in warning
     assert config["password"] not in warning
 
 
 def test_a_secret_or_external_password_draws_no_warning():
-    assert run_config(dev_config(), secret_keys=["backups:password"]).warnings == []
+    assert plain(run_config(dev_config(), secret_keys=["backups:password"]).warnings) == []
     external = {"externalSecret": {"store": "onepassword", "key": "kopia"}}
-    assert run_config(with_changes(password=external)).warnings == []
+    assert plain(run_config(with_changes(password=external)).warnings) == []
 
 
 def test_a_repository_password_in_plain_config_is_named_by_its_path():
     config = with_changes(repositories=[NAS, {**SECOND, "password": "another"}])
-    (warning,) = run_config(config, secret_keys=["backups:password"]).warnings
+    (warning,) = plain(run_config(config, secret_keys=["backups:password"]).warnings)
     assert warning.startswith("backups:repositories[1].password: ")
     assert "pulumi config set --secret --path backups:repositories[1].password" in warning
-    assert run_config(config, secret_keys=["backups:password", "backups:repositories"]).warnings == []
+    assert plain(run_config(config, secret_keys=["backups:password", "backups:repositories"]).warnings) == []
+
+
+B2 = {"name": "b2", "backend": "b2", "primary": False,
+      "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "homelab-kopia"},
+      "credentials": {"accessKeyId": "key-id-0042", "secretAccessKey": "plain-s3-secret-77"}}
+UI = {"enabled": True, "password": "plain-ui-login-55"}
+DB = {"name": "postgres18", "namespace": "database", "repositories": ["b2"],
+      "encryption": {"passphrase": "plain-cipher-pass-66"}}
+
+
+def test_every_secret_bearing_key_in_plain_config_is_named_and_never_quoted():
+    config = with_changes(repositories=[{**NAS, "ui": UI}, B2], databases=[DB])
+    warned = plain(run_config(config, secret_keys=["backups:password"]).warnings)
+    assert [w.split(": a secret")[0] for w in warned] == [
+        "backups:repositories[0].ui.password",
+        "backups:repositories[1].credentials.accessKeyId",
+        "backups:repositories[1].credentials.secretAccessKey",
+        "backups:databases[0].encryption.passphrase",
+    ]
+    for value in ("plain-ui-login-55", "key-id-0042", "plain-s3-secret-77", "plain-cipher-pass-66"):
+        assert not any(value in w for w in warned)
+    # Held as secrets by the engine (the whole key, as `pulumi config set --secret --path` marks it).
+    held = ["backups:password", "backups:repositories", "backups:databases"]
+    assert plain(run_config(config, secret_keys=held).warnings) == []
+
+
+def test_an_app_uid_its_filesystem_movers_do_not_run_as_is_said_with_its_key():
+    apps = [{**APP, "runAsUser": 568, "runAsGroup": 568, "fsGroup": 568},
+            {"name": "bookstack", "namespace": "default", "runAsUser": 1000},
+            {"name": "atuin", "namespace": "default", "runAsUser": 1001, "repositories": ["b2"]}]
+    config = with_changes(repositories=[NAS, B2], apps=apps)
+    run = run_config(config, secret_keys=["backups:password", "backups:repositories"])
+    (warning,) = run.warnings
+    assert warning.startswith("backups:apps[0].runAsUser: 568 is not used by its movers to nas: "
+                              "they run as backups:defaults.mover.runAsUser (1000)")
+    # ...which is what the rendered sources say: the NFS mover runs as 1000 with the app's group,
+    # the S3 one as the app.
+    source = named(run, "ReplicationSource", "media", "radarr-nas").inputs["spec"]["kopia"]["moverSecurityContext"]
+    assert (source["runAsUser"], source["runAsGroup"], source["fsGroup"]) == (1000, 568, 568)
+    other = named(run, "ReplicationSource", "default", "atuin-b2").inputs["spec"]["kopia"]["moverSecurityContext"]
+    assert other["runAsUser"] == 1001
+
+
+@pytest.mark.parametrize("version, jitter, warned", [("1.35", 30, True), ("1.34", 30, True), ("1.36", 30, False),
+                                                     ("1.35", 0, False)])
+def test_a_cluster_version_that_renders_a_gated_api_is_said(version, jitter, warned):
+    config = with_changes(kubernetes={"version": version}, admission={"jitterSeconds": jitter})
+    notes = [w for w in run_config(config).warnings if w.startswith("backups:kubernetes.version")]
+    assert bool(notes) == warned
+    if warned:
+        assert "--feature-gates=MutatingAdmissionPolicy=true" in notes[0]
+
+
+def test_one_kopia_image_runs_every_kopia_pod_and_is_configurable():
+    repos = [{**NAS, "ui": UI, "mirrorTo": "b2"}, B2]
+    seen = []
+    for image in (None, "registry.home/kopia:0.22.3"):
+        defaults = {**dev_config()["defaults"], **({"kopiaImage": image} if image else {})}
+        run = run_config(with_changes(repositories=repos, defaults=defaults))
+        images = {c["image"] for kind in ("Deployment", "CronJob") for r in of_kind(run, kind)
+                  for c in _containers(r.inputs)}
+        kinds = {r.inputs["metadata"]["name"] for kind in ("Deployment", "CronJob") for r in of_kind(run, kind)}
+        assert len(kinds) >= 3  # the web UI, the snapshot check, the mirror
+        assert len(images) == 1, images
+        seen.append(images.pop())
+    assert seen[1] == "registry.home/kopia:0.22.3" and seen[0].startswith("kopia/kopia:")
+    problems = problems_of(with_changes(repositories=[{**NAS, "ui": {**UI, "image": "kopia/kopia:0.21.1"}}, B2]))
+    assert problems == ["backups:repositories[0].ui: image: every Kopia pod runs backups:defaults.kopiaImage "
+                        "(one Kopia version for the whole repository, matched to the mover's); remove this "
+                        "key and set that one"]
+
+
+def _containers(inputs: dict) -> list[dict]:
+    spec = inputs["spec"]
+    template = spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec["template"]
+    return template["spec"]["containers"]

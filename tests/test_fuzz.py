@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from components.config import KubernetesSettings
 from tools.offline import stack_file
 
 from . import conformance, render_properties
@@ -37,6 +38,11 @@ from .conftest import CRDS_DIR, run_preview
 PLANTED = "planted-s3cret-value-8f2c"
 STACKS = [stack_file("dev"), *sorted(Path(__file__).parent.parent.joinpath("examples").glob("Pulumi.*.yaml"))]
 SECRET_KEYS = {"password", "passphrase", "accessKeyId", "secretAccessKey"}
+DEFAULT_VERSION = KubernetesSettings().version
+
+
+def _minor(version: str) -> int:
+    return int(version.split(".")[1])
 
 
 def _plant(value: Any) -> Any:
@@ -307,8 +313,10 @@ def _judge(document: dict[str, Any], folder: Path) -> tuple[str, list[str]]:
                       for m in manifests)
     wrong += [f"duplicate object {k}" for k, n in objects.items() if n > 1]
     if CRDS_DIR.is_dir():
-        version = str((document["config"].get("backups:kubernetes") or {}).get("version", "1.35"))
-        version = version if version in ("1.35", "1.36") else "1.35"
+        # The schemas of the version the program rendered for: 1.36 for 1.36 and later (and for
+        # no version given, the default), 1.35 for anything older that rendered at all.
+        version = str((document["config"].get("backups:kubernetes") or {}).get("version", DEFAULT_VERSION))
+        version = "1.36" if _minor(version) >= 36 else "1.35"
         wrong += [p for m in manifests for p in _conformance(json.dumps(m, sort_keys=True), version)]
     buckets = [r["inputs"]["bucket"] for r in resources if r["type"] == "aws:s3/bucket:Bucket"]
     wrong += render_properties.problems(manifests, buckets, output, document["config"])

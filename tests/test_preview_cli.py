@@ -39,9 +39,9 @@ def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
     result = preview_process("--stack", "dev", "--render-dir", str(render), "--report", str(report))
     assert result.returncode == 0, result.stderr
     # Its password is plain config on purpose (it runs with no secrets provider): one warning,
-    # naming the key, not one per Secret.
-    assert "  warning: backups:password: the Kopia password is plain config" in result.stdout
-    assert "39 resources, 1 warning; policy pack passed: 5 rules ran, 0 mandatory and 0 advisory" in result.stdout
+    # naming the key, not one per Secret. Two apps set a uid the NFS movers do not run as.
+    assert "  warning: backups:password: a secret in plain config" in result.stdout
+    assert "39 resources, 3 warnings; policy pack passed: 5 rules ran, 0 mandatory and 0 advisory" in result.stdout
     assert "kubernetes:volsync.backube/v1alpha1:ReplicationSource" in result.stdout
 
     document = json.loads(report.read_text())
@@ -49,7 +49,8 @@ def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
     claim = next(r for r in document["resources"] if r["type"] == "kubernetes:core/v1:PersistentVolumeClaim")
     assert claim["options"] == {"protect": False, "retainOnDelete": True}
     assert document["summary"]["policyRulesRun"] == 5
-    assert [w.split(":", 2)[:2] for w in document["summary"]["warnings"]] == [["backups", "password"]]
+    assert [w.split(":")[1] for w in document["summary"]["warnings"]] == [
+        "password", "apps[2].runAsUser", "apps[3].runAsUser"]
 
     files = sorted(render.rglob("*.yaml"))
     objects = [r for r in document["resources"] if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]

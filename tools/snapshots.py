@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from components import names
 from components.backends import access_of
-from components.config import KOPIA_IMAGE, ConfigError, stack_config_of
+from components.config import ConfigError, stack_config_of
 from components.kopia_jobs import KOPIA_ENV, connect_command
 from components.plan import AppPlan, StackPlan, mover_identity, plan_stack
 
@@ -56,7 +56,7 @@ def listing_pod(plan: StackPlan, ap: AppPlan, repository: str) -> dict[str, Any]
                             "fsGroup": mover.fs_group, "runAsNonRoot": mover.run_as_user != 0},
         "volumes": volumes,
         "containers": [{
-            "name": "kopia", "image": KOPIA_IMAGE,
+            "name": "kopia", "image": config.defaults.kopia_image,
             "command": ["/bin/sh", "-c", listing_script(plan, ap, repository)],
             "env": [{"name": k, "value": v} for k, v in KOPIA_ENV.items()],
             "envFrom": [{"secretRef": {"name": names.repository_secret(repository)}}],
@@ -68,7 +68,7 @@ def listing_pod(plan: StackPlan, ap: AppPlan, repository: str) -> dict[str, Any]
 def listing_command(plan: StackPlan, ap: AppPlan, repository: str) -> str:
     pod = f"kopia-ls-{ap.app.name}"[:63].rstrip("-")
     overrides = json.dumps(listing_pod(plan, ap, repository), separators=(",", ":"))
-    return (f"kubectl -n {ap.app.namespace} run {pod} --rm -i --restart=Never --image={KOPIA_IMAGE} "
+    return (f"kubectl -n {ap.app.namespace} run {pod} --rm -i --restart=Never --image={plan.config.defaults.kopia_image} "
             f"--overrides={shlex.quote(overrides)}")
 
 

@@ -18,7 +18,6 @@ from .errors import ConfigError
 from .loading import decode_config_value, load_stack_config, parse_stack_config, stack_config_of
 from .repositories import (
     FILESYSTEM_BACKENDS,
-    KOPIA_IMAGE,
     S3_BACKENDS,
     CephfsTarget,
     Maintenance,
@@ -34,7 +33,7 @@ from .shared import CacheSettings, ExternalSecretRef, ExternalSecretSource, Move
 from .stack import StackConfig
 
 __all__ = [
-    "FILESYSTEM_BACKENDS", "KOPIA_IMAGE", "NAMESPACE", "S3_BACKENDS",
+    "FILESYSTEM_BACKENDS", "NAMESPACE", "S3_BACKENDS",
     "Admission", "Alerts", "App", "AppVolume", "CacheSettings", "CephfsTarget", "ConfigError",
     "Database", "DatabaseRetention", "DatabaseSchedule", "Defaults", "Drills", "Encryption",
     "ExternalSecretRef", "ExternalSecretSource", "Guardrails", "KubernetesSettings", "Maintenance",

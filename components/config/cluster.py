@@ -26,9 +26,16 @@ from .fields import (
 )
 from .shared import CacheSettings, MoverIdentity
 
+#: The Kopia of every pod the program makes (web UI, snapshot check, mirror, listing): the
+#: version the fork's v0.17.11 mover image builds, so one repository is never written by two
+#: Kopia versions. `backups:defaults.kopiaImage` changes it, for all of them at once.
+KOPIA_IMAGE = "kopia/kopia:0.22.3"
+
 
 class KubernetesSettings(Model):
-    version: Annotated[str, Field(pattern=r"^1\.[0-9]{1,2}$")] = "1.35"
+    version: Annotated[str, Field(pattern=r"^1\.[0-9]{1,2}$")] = "1.36"
+    """The cluster's minor version; it picks API versions. 1.36 by default: MutatingAdmissionPolicy
+    is GA there (v1), while 1.34-1.35 serve only v1beta1, and that behind a feature gate."""
     render_yaml_to: Optional[Text] = None
 
     @property
@@ -42,6 +49,8 @@ class Defaults(Model):
     capacity: Quantity = "5Gi"
     access_modes: AccessModes = ("ReadWriteOnce",)
     compression: Compression = "zstd-fastest"
+    kopia_image: Image = KOPIA_IMAGE
+    """The image of every Kopia pod the program makes; keep it at the movers' Kopia version."""
     mover: MoverIdentity = MoverIdentity()
     cache: CacheSettings = CacheSettings()
     #: Hours ("01-05") daily and weekly backups spread over.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from backup_contract import normalized_target
 from pydantic import Field, model_validator
@@ -14,7 +14,6 @@ from .fields import (
     DnsLabel,
     DnsSubdomain,
     Host,
-    Image,
     IngressHost,
     Model,
     Quantity,
@@ -34,7 +33,14 @@ _B2_ENDPOINT = re.compile(r"s3\.([a-z0-9-]+)\.backblazeb2\.com")
 _ENDPOINT = re.compile(r"(?:(https?)://)?([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?/?")
 _REGION = re.compile(r"[a-z0-9]([-a-z0-9]{0,62})")
 
-KOPIA_IMAGE = "kopia/kopia:0.21.1"
+_IMAGE_MOVED = ("image: every Kopia pod runs backups:defaults.kopiaImage (one Kopia version for the whole "
+                "repository, matched to the mover's); remove this key and set that one")
+
+
+def _no_own_image(data: Any) -> Any:
+    if isinstance(data, dict) and "image" in data:
+        raise ValueError(_IMAGE_MOVED)
+    return data
 
 
 class NfsTarget(Model):
@@ -140,12 +146,13 @@ class WebUi(Model):
     `--insecure --without-password` from 0.23, and a UI that reads every backup needs one."""
 
     enabled: bool = False
-    image: Image = KOPIA_IMAGE
     username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "kopia"
     password: Optional[SecretValue] = None
     """The UI's own password (not the repository's): `pulumi config set --secret --path
     'backups:repositories[0].ui.password'`, or {externalSecret: {store, key}}."""
     ingress: Optional[UiIngress] = None
+
+    _image = model_validator(mode="before")(_no_own_image)
 
     @model_validator(mode="after")
     def _has_a_login(self) -> WebUi:
@@ -162,7 +169,8 @@ class Mirror(Model):
 
     schedule: Schedule = "daily"
     suspend: bool = True
-    image: Image = KOPIA_IMAGE
+
+    _image = model_validator(mode="before")(_no_own_image)
 
 
 class Repository(Model):

@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 
 from backup_contract import normalized_target, overlaps
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from pydantic.alias_generators import to_camel as _camel
 
-from ..keypath import NAMESPACE, KeyPath
+from ..keypath import KeyPath
 from ..names import JobKey, job_of_pin
+from . import advice
 from .apps import App, PointInTime, Recovery
 from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings, PinKey, PinnedCron
 from .databases import Database
@@ -69,60 +69,9 @@ class StackConfig(Model):
         return repository.password if repository.password is not None else self.password
 
     @property
-    def plain_passwords(self) -> tuple[str, ...]:
-        """Key paths of the Kopia passwords in use that are plain config, in config order.
-
-        Plain config sits unencrypted in `Pulumi.<stack>.yaml`, in git. Only the program knows
-        this (the engine marks secret keys; on the wire every password is a Pulumi secret either
-        way), so it is advice given here, once per key, not a rule run over every Secret.
-        """
-        paths: dict[str, None] = {}
-        for index, repo in enumerate(self.repositories):
-            if isinstance(self.password_of(repo), ExternalSecretSource):
-                continue
-            if repo.password is not None:
-                key, path = "repositories", f"repositories[{index}].password"
-            else:
-                key, path = "password", "password"
-            if f"{NAMESPACE}:{key}" not in self._secret_keys:
-                paths[f"{NAMESPACE}:{path}"] = None
-        return tuple(paths)
-
-    @property
     def warnings(self) -> tuple[str, ...]:
         """Advice on a config that works but should change; each names its key path."""
-        plain = tuple(
-            f"{path}: the Kopia password is plain config, unencrypted in the stack file. Set it with "
-            f"`pulumi config set --secret{' --path' if '.' in path else ''} {path}` "
-            "(or use externalSecret)."
-            for path in self.plain_passwords
-        )
-        existing = tuple(
-            f"{NAMESPACE}:apps[{index}].existingClaim: {app.existing_claim} is made elsewhere, so no "
-            "bootstrap restore fills it: after a rebuild it comes back empty until you set "
-            "restore: {previous: 0} (with the app scaled to zero). To have it fill itself, move it "
-            "to a managed claim (README: Migrating, step 5)."
-            for index, app in enumerate(self.apps) if app.existing_claim
-        )
-        return plain + existing + self._no_ops
-
-    @property
-    def _no_ops(self) -> tuple[str, ...]:
-        """Keys given that another key makes do nothing: said, so nobody waits for them."""
-        notes = []
-        for index, recovery in enumerate(self.recoveries):
-            for j, app in enumerate(self.apps):
-                if app.namespace == recovery.namespace and app.existing_claim:
-                    notes.append(f"{NAMESPACE}:recoveries[{index}]: does not restore {NAMESPACE}:apps[{j}] ({app.name}), "
-                                 "whose existingClaim no bootstrap restore fills; use its restore key")
-        for index, repo in enumerate(self.repositories):
-            if repo.mirror_to is None and repo.mirror.model_fields_set:
-                notes.append(f"{NAMESPACE}:repositories[{index}].mirror: does nothing without mirrorTo")
-            given = repo.ui.model_fields_set - {"enabled"}
-            if not repo.ui.enabled and given:
-                notes.append(f"{NAMESPACE}:repositories[{index}].ui: {', '.join(sorted(_camel(k) for k in given))} "
-                             "set, but the web UI is off (ui.enabled: false)")
-        return tuple(notes)
+        return advice.warnings(self)
 
     @property
     def mirror_targets(self) -> frozenset[str]:

@@ -55,3 +55,23 @@ def test_a_restore_from_an_identity_with_no_history_fails_the_check(engine: Path
     assert result.returncode != 0 and "no snapshot for: radarr@medai:/data" in result.output, result.output[-2000:]
     restore = cluster.restore("rebuilt", "radarr-restore", folders("restored"))
     assert restore.returncode == 0 and restore.restored_nothing  # what the check warned of
+
+
+def test_a_repository_another_uid_wrote_is_named_with_its_owner_and_the_key_that_fixes_it(
+    engine: Path, folders: Callable[[str], Path],
+) -> None:
+    """Seed 003's movers run as 1001; this program's default is 1000. A repository the seed wrote
+    is 0600 to 1001, so every mover of the new config would fail with `permission denied`: the
+    check (and `tools.snapshots`, which connects the same way) says whose it is and what to set."""
+    defaults = stack_config("mover")["defaults"]
+    seed_way = render("mover", defaults={**defaults, "mover": {"runAsUser": 1001, "runAsGroup": 1001, "fsGroup": 1001}})
+    seeded = Cluster(folders, seed_way)
+    for app in ("radarr", "sabnzbd"):
+        write_tree(folders(f"pvc/{app}"), 1001, {"data": b"x\n"})
+        ok(seeded.backup("media", f"{app}-nas", folders(f"pvc/{app}")))
+    default = render("mover")
+    refused = check(default, Cluster(folders, default), folders)
+    assert refused.returncode != 0, refused.output[-2000:]
+    assert ("uid 1000 cannot read the repository: its files belong to uid 1001; set "
+            "backups:defaults.mover.runAsUser to that uid") in refused.output, refused.output[-2000:]
+    assert check(seed_way, Cluster(folders, seed_way), folders).returncode == 0

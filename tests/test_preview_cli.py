@@ -113,9 +113,23 @@ def test_a_stack_with_unpinned_schedules_gets_a_note_and_its_report_says_so(tmp_
     report = tmp_path / "report.json"
     result = preview("--config-file", str(path), "--report", str(report))
     assert result.returncode == 0, result.stderr
-    note = "schedule pins not current (2 unpinned): run `make pin-schedules`"  # sonarr's backup and drill
+    # sonarr's backup and drill; the command pins this file, not the dev stack `make pin-schedules` pins
+    note = ("schedule pins not current (2 unpinned): run "
+            f"`python -m tools.pin_schedules --stack lab --dir {tmp_path}`")
     assert f"note: {note}" in result.stdout
     assert json.loads(report.read_text())["summary"]["schedulePins"] == note
+    command = note.split("`")[1].replace("python", sys.executable, 1)
+    assert subprocess.run(command, shell=True, cwd=PROJECT_DIR, capture_output=True).returncode == 0
+    again = preview("--config-file", str(path))
+    assert "schedule pins not current" not in again.stdout, again.stdout
+
+
+def test_the_pin_hint_names_the_stack_it_pins():
+    from tools.pin_schedules import pin_command
+    assert pin_command(PROJECT_DIR / "Pulumi.dev.yaml") == "make pin-schedules"
+    assert pin_command(PROJECT_DIR / "Pulumi.prod.yaml") == "make pin-schedules STACK=prod"
+    assert pin_command(PROJECT_DIR / "examples" / "Pulumi.garage.yaml") == (
+        f"python -m tools.pin_schedules --stack garage --dir {PROJECT_DIR / 'examples'}")
 
 
 def test_checkpoints_are_skipped_for_a_preview_only(monkeypatch):

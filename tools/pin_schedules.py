@@ -17,6 +17,7 @@ while apps are appended at the end of `backups:apps`.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -26,7 +27,7 @@ import yaml
 from components.config import ConfigError, stack_config_of
 from components.plan import StackPlan, plan_stack, preset_jobs
 
-from .offline import load_stack_file, stack_file
+from .offline import PROJECT_DIR, load_stack_file, stack_file
 from .stackfile import StackFileError
 
 KEY = "backups:schedulePins"
@@ -38,9 +39,18 @@ def current_pins(plan: StackPlan) -> dict[str, str]:
     return {job.key.pin: plan.schedules[job.key] for job in preset_jobs(plan)}
 
 
-def pin_report(plan: StackPlan, wanted: Optional[dict[str, str]] = None) -> Optional[str]:
+def pin_command(path: Path) -> str:
+    """The command that pins the stack in `path`: `make pin-schedules` pins the project's own
+    stack files (STACK=dev unless told), the tool any other file."""
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    if path.resolve().parent == PROJECT_DIR.resolve():
+        return "make pin-schedules" + ("" if stack == "dev" else f" STACK={stack}")
+    return f"python -m tools.pin_schedules --stack {stack} --dir {shlex.quote(str(path.parent))}"
+
+
+def pin_report(plan: StackPlan, path: Path, wanted: Optional[dict[str, str]] = None) -> Optional[str]:
     """One line saying how the stack's pins differ from `wanted` (default: current_pins(plan)),
-    or None when they match."""
+    or None when they match; it ends with the command that pins the stack in `path`."""
     wanted = current_pins(plan) if wanted is None else wanted
     have = plan.config.schedule_pins
     new = sum(1 for key in wanted if key not in have)
@@ -49,7 +59,7 @@ def pin_report(plan: StackPlan, wanted: Optional[dict[str, str]] = None) -> Opti
     if not (new or moved or gone):
         return None
     parts = [f"{n} {what}" for n, what in ((new, "unpinned"), (moved, "stale"), (gone, "for jobs no longer configured")) if n]
-    return f"schedule pins not current ({', '.join(parts)}): run `make pin-schedules`"
+    return f"schedule pins not current ({', '.join(parts)}): run `{pin_command(path)}`"
 
 
 def render_block(pins: dict[str, str], indent: str) -> list[str]:
@@ -133,7 +143,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
 
     pins = current_pins(plan)
-    report = pin_report(plan, pins)
+    report = pin_report(plan, path, pins)
     if args.check:
         print(report or f"{path.name}: schedule pins are current")
         return 1 if report else 0

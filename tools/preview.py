@@ -233,7 +233,7 @@ def _main(argv: Optional[list[str]]) -> int:
         "violations": {"mandatory": len(policy.mandatory), "total": len(policy.violations)},
         "placeholderSecrets": placeholders,
         "warnings": run.warnings,
-        "schedulePins": pin_report(plan) or "current",
+        "schedulePins": pin_report(plan, path) or "current",
         "seconds": round(elapsed, 3),
     }
 

@@ -72,7 +72,7 @@ def _existing_claims(config: StackConfig) -> Iterator[str]:
             yield (f"{NAMESPACE}:apps[{index}].existingClaim: {app.existing_claim} is made elsewhere, so no "
                    "bootstrap restore fills it: after a rebuild it comes back empty until you set "
                    "restore: {previous: 0} (with the app scaled to zero). To have it fill itself, move it "
-                   "to a managed claim (README: Migrating, step 5).")
+                   "to a managed claim (README: Migrating, step 7).")
 
 
 def _mover_overrides(config: StackConfig) -> Iterator[str]:

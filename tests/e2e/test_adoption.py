@@ -9,16 +9,24 @@ ReplicationSource with no username or hostname, so VolSync names the history aft
 from __future__ import annotations
 
 import copy
+import json
+import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
+from components.config import stack_config_of
+from components.plan import StackPlan, plan_stack
+from tools.offline import load_stack_file
+from tools.snapshots import listing_command, listing_pod
+
 from . import controller
 from .cluster import EXPORT, Cluster, ok, tree, write_tree
-from .conftest import render, secret_of, stack_config
-from .mover import run
+from .conftest import STACKS, render, secret_of, stack_config
+from .mover import MoverRun, run, run_container
 
 STACK = "mover"
 NAS = stack_config(STACK)["repositories"][0]
@@ -105,41 +113,101 @@ def test_backup_now_adds_a_snapshot_to_the_apps_own_history(engine, folders):
     assert tree(folders("previous")) == {"version.txt": b"scheduled\n"}  # the one before it, same history
 
 
+def plan_of(**changes: Any) -> StackPlan:
+    """The plan of the test stack with `backups:<key>` replaced, as the tools make it."""
+    config, _, _ = load_stack_file(STACKS / f"Pulumi.{STACK}.yaml")
+    config.update({f"backups:{key}": json.dumps(value) for key, value in changes.items()})
+    return plan_stack(stack_config_of(config))
+
+
+def listing(cluster: Cluster, plan: StackPlan, app: str, secret: Optional[tuple[str, dict[str, str]]] = None) -> MoverRun:
+    """tools.snapshots' pod for `app` in nas, run as kubelet would start it; `secret` is the
+    (name, data) of the Secret given with `--secret`, else the program's own is read."""
+    ap = next(ap for ap in plan.apps if ap.app.name == app)
+    command = shlex.split(listing_command(plan, ap, "nas", secret[0] if secret else None))
+    assert command[:4] == ["kubectl", "-n", ap.app.namespace, "run"]
+    pod = listing_pod(plan, ap, "nas", secret[0] if secret else None)["spec"]
+    (container,) = pod["containers"]
+    (source,) = container["envFrom"]
+    name, data = secret or ("volsync-kopia-nas", secret_of(cluster.objects, ap.app.namespace, "volsync-kopia-nas"))
+    assert source["secretRef"]["name"] == name
+    env = {**data, **{e["name"]: e["value"] for e in container["env"]}, "PATH": "/opt/engine:/usr/bin:/bin", "HOME": "/tmp"}
+    work = cluster.folders(f"ls-work-{len(list(cluster.folders('.').glob('ls-work-*')))}")
+    security = pod["securityContext"]
+    os.chown(work, security["runAsUser"], security["runAsGroup"])
+    return run_container(container["command"], env, [(work, "/tmp/kopia"), (cluster.export, EXPORT)],
+                         security["runAsUser"], security["runAsGroup"], (security["runAsGroup"], security["fsGroup"]))
+
+
+def snapshots_listed(result: MoverRun) -> int:
+    return sum(1 for line in result.output.splitlines() if line.strip().startswith("20"))
+
+
 def test_the_printed_listing_command_lists_the_apps_snapshots(engine, folders):
     """tools.snapshots' pod, run as kubelet would start it: it names every snapshot of the app's
     history, so `previous: N` is counted from what it prints."""
-    import os
-    import shlex
-
-    from components.config import stack_config_of
-    from components.plan import plan_stack
-    from tools.offline import load_stack_file
-    from tools.snapshots import listing_command, listing_pod
-
-    from .conftest import STACKS
-    from .mover import run_container
-
     cluster = Cluster(folders, render(STACK, repositories=[KEEP_LATEST]))
     for version in (b"one\n", b"two\n"):
         write_tree(folders("pvc"), 1000, {"version.txt": version})
         ok(cluster.backup("media", "radarr-nas", folders("pvc")))
     write_tree(folders("pvc/sabnzbd"), 568, {"other.txt": b"another app\n"})
     ok(cluster.backup("media", "sabnzbd-nas", folders("pvc/sabnzbd")))
-    config, _, _ = load_stack_file(STACKS / f"Pulumi.{STACK}.yaml")
-    config["backups:repositories"] = __import__("json").dumps([KEEP_LATEST])
-    plan = plan_stack(stack_config_of(config))
-    radarr = next(ap for ap in plan.apps if ap.app.name == "radarr")
-    command = shlex.split(listing_command(plan, radarr, "nas"))
-    assert command[:4] == ["kubectl", "-n", "media", "run"]
-    pod = listing_pod(plan, radarr, "nas")["spec"]
-    (container,) = pod["containers"]
-    env = {**secret_of(cluster.objects, "media", "volsync-kopia-nas"),
-           **{e["name"]: e["value"] for e in container["env"]}, "PATH": "/opt/engine:/usr/bin:/bin", "HOME": "/tmp"}
-    work = folders("ls-work")
-    security = pod["securityContext"]
-    os.chown(work, security["runAsUser"], security["runAsGroup"])
-    result = run_container(container["command"], env, [(work, "/tmp/kopia"), (cluster.export, EXPORT)],
-                           security["runAsUser"], security["runAsGroup"], (security["runAsGroup"], security["fsGroup"]))
-    assert result.returncode == 0, result.output[-2000:]
+    result = ok(listing(cluster, plan_of(repositories=[KEEP_LATEST]), "radarr"))
     assert "radarr@media:/data" in result.output and "sabnzbd" not in result.output  # only the app's history
-    assert sum(1 for line in result.output.splitlines() if line.strip().startswith("20")) == 2, result.output[-2000:]
+    assert snapshots_listed(result) == 2, result.output[-2000:]
+
+
+#: Each seed's layout as README "Migrating" step 1 turns it into config: (seed, the old
+#: ReplicationSource, its per-app Secret, the uid its movers ran as, the app as config).
+SEEDS = [
+    ("000", "prowlarr", "prowlarr-volsync-secret", 1000, {"name": "prowlarr", "namespace": "media", "existingClaim": "prowlarr"}),
+    ("001", "atuin-src", "atuin-volsync-secret", 1000,
+     {"name": "atuin", "namespace": "media", "existingClaim": "atuin-config", "identity": "atuin-src@media"}),
+    ("003", "bazarr", "bazarr-volsync-secret", 1001,
+     {"name": "bazarr", "namespace": "media", "existingClaim": "bazarr-config", "runAsUser": 1001, "runAsGroup": 1001,
+      "fsGroup": 1001}),
+]
+
+
+@pytest.mark.parametrize("seed, old_source, old_secret, uid, app", SEEDS, ids=[s[0] for s in SEEDS])
+def test_the_migration_guide_as_written(engine, folders, seed, old_source, old_secret, uid, app):
+    """README "Migrating", step by step, on a history the seed's own ReplicationSource wrote."""
+    name, claim = app["name"], app["existingClaim"]
+    mover = {"runAsUser": uid, "runAsGroup": uid, "fsGroup": uid}
+    defaults = {**stack_config(STACK)["defaults"], "mover": mover}
+    # KEEP_LATEST: retention by hour would fold this test's backups, minutes apart, into one.
+    step1 = {"defaults": defaults, "repositories": [KEEP_LATEST], "apps": [app]}
+    objects = render(STACK, **step1)
+    cluster = Cluster(folders, objects)
+    data = write_tree(folders("pvc"), uid, DATA)
+    # The seed's setup, before the migration: its source (named by its template, no identity
+    # fields) and its per-app Secret with VolSync's keys, the same repository and password.
+    seed_data = secret_of(objects, "media", "volsync-kopia-nas")
+    old = flux_source(old_source, "media", claim, objects[("ReplicationSource", "media", f"{name}-nas")])
+    ok(run(controller.source_job(old, seed_data), {EXPORT: cluster.export}, folders("pvc"), folders("cache/flux")))
+
+    # Step 2: the check before anything changes, through the old Secret.
+    checked = ok(listing(cluster, plan_of(**step1), name, (old_secret, seed_data)))
+    assert snapshots_listed(checked) == 1 and f"{old['metadata']['name']}@media:/data" in checked.output, checked.output[-2000:]
+    if uid != 1000:  # the default uid is refused, naming the owner and the key
+        wrong = listing(cluster, plan_of(apps=[app]), name, (old_secret, seed_data))
+        assert wrong.returncode != 0 and f"its files belong to uid {uid}; set backups:defaults.mover.runAsUser" in wrong.output
+
+    # Step 4: `pulumi up`; each new source backs up once, into the same history (the app wrote
+    # in between: Kopia folds identical snapshots into one line).
+    data = {**data, **write_tree(folders("pvc"), uid, {"new.log": b"after the migration\n"})}
+    ok(cluster.backup("media", f"{name}-nas", folders("pvc")))
+    assert snapshots_listed(ok(listing(cluster, plan_of(**step1), name))) == 2
+
+    # Step 7: managed. A fresh backup with the app scaled down, the claim deleted, then
+    # `claimName` in place of `existingClaim`: the bootstrap fills the new claim from it.
+    (folders("pvc") / "config.xml").write_bytes(b"<Config><Port>9697</Port></Config>\n")
+    os.chown(folders("pvc") / "config.xml", uid, uid)
+    now = render(STACK, **{**step1, "apps": [{**app, "backupNow": "migrate"}]})
+    ok(Cluster(folders, now).backup("media", f"{name}-nas-now", folders("pvc")))
+    managed = {k: v for k, v in app.items() if k != "existingClaim"} | {"claimName": claim}
+    after = Cluster(folders, render(STACK, **{**step1, "apps": [managed]}))
+    assert after.objects[("PersistentVolumeClaim", "media", claim)]["spec"]["dataSourceRef"]["name"] == f"{name}-bootstrap"
+    restored = ok(after.restore("media", f"{name}-bootstrap", folders("claim")))
+    assert not restored.restored_nothing
+    assert tree(folders("claim")) == {**data, "config.xml": b"<Config><Port>9697</Port></Config>\n"}

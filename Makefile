@@ -46,7 +46,10 @@ preview: setup
 test: setup $(LINTER_STAMP)
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/python -m pytest
+	@# -n auto: one worker per core (pytest-xdist). The suite is CPU-bound and its tests share
+	@# nothing (each fuzz slice, each stack, each temporary folder its own), so two cores halve
+	@# the long tail; the e2e tests stay serial (one API server, one mount namespace at a time).
+	$(VENV)/bin/python -m pytest -n auto
 
 # Real components for `make e2e`, built from Go modules pinned per binary in tools/engine/<name>/
 # (go.mod + go.sum) into .engine/bin, each keyed to its pins: a second run builds nothing.

@@ -9,6 +9,7 @@ beside the pack (on the path the engine gives it) and the program imports it fro
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 
 #: The API group of the VolSync fork's custom resources.
@@ -66,3 +67,17 @@ def overlaps(one: str, other: str) -> bool:
     other wrote. Both are normalised here, so any spelling may be passed."""
     a, b = normalized_target(one), normalized_target(other)
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+#: Host suffixes of private networks: TLS may be off towards these (Garage on the LAN).
+PRIVATE_SUFFIXES = (".local", ".lan", ".home", ".internal", ".home.arpa", ".cluster.local", ".svc")
+
+
+def is_private_host(host: str) -> bool:
+    """A private, loopback or link-local address, or a name only a private network resolves."""
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+        return address.is_private or address.is_loopback or address.is_link_local
+    except ValueError:
+        return "." not in host or host == "localhost" or host.endswith(PRIVATE_SUFFIXES)

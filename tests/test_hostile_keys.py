@@ -243,3 +243,28 @@ def test_a_password_pasted_into_an_external_secret_reference_is_not_echoed():
 def test_ingress_hosts_the_api_server_reads_as_addresses_or_too_long_are_refused(host):
     ui = {"enabled": True, "password": "ui-password-1", "ingress": {"host": host, "tlsSecret": "kopia-tls"}}
     only(problems(repositories=[{**NAS, "ui": ui}]), "backups:repositories[0].ui.ingress.host: ")
+
+
+# -- credentials inside a value ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint", ["https://AKIA9LEAK:Leak3dS3cret@s3.example.com", "AKIA9LEAK:Leak3dS3cret@s3.example.com:3900",
+                                      "http://Leak3dS3cret@10.0.0.5:3900"])
+def test_an_endpoint_with_credentials_in_it_is_refused_without_quoting_it(endpoint):
+    found = problems(repositories=[NAS, {**B2, "s3": {**B2["s3"], "endpoint": endpoint}}])
+    problem = only(found, "backups:repositories[1].s3.endpoint: has credentials in it")
+    assert "Leak3dS3cret" not in problem and "AKIA9LEAK" not in problem
+
+
+@pytest.mark.parametrize("change", [
+    {"admission": {"jitterImage": "robot:Leak3dS3cret@registry.home/busybox:1.37 x"}},
+    {"repositories": [{**NAS, "nfs": {"server": "https://robot:Leak3dS3cret@nas.home", "path": "/k"}}]},
+    {"alerts": {"namespace": "ops:Leak3dS3cret@x"}},
+])
+def test_no_message_quotes_a_value_that_carries_credentials(change):
+    (problem,) = problems(**change)
+    assert "Leak3dS3cret" not in problem and "(a value with credentials in it, not shown)" in problem, problem
+
+
+def test_an_identity_is_still_quoted_back():
+    (problem,) = problems(apps=[{"name": "radarr", "namespace": "media", "identity": "radarr@Media Server"}])
+    assert "'radarr@Media Server'" in problem, problem

@@ -51,20 +51,30 @@ def test_different_passwords_for_different_targets_are_fine():
 
 # -- no-banned-storage-class-for-backups -------------------------------------------------------
 
-def test_an_app_on_ceph_filesystem_is_stopped():
-    config = with_changes(apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])
-    report = run_policies(run_config(config).as_engine_sees_it())
-    messages = [v.message for v in report.mandatory if v.policy == "no-banned-storage-class-for-backups"]
-    assert any("PersistentVolumeClaim media/radarr is backed up but uses storage class 'ceph-filesystem'" in m for m in messages)
-    assert any("ReplicationSource media/radarr-nas sets spec.kopia.storageClassName" in m for m in messages)
-    assert any("ReplicationDestination media/radarr-bootstrap" in m for m in messages)
+#: A class the stack's guardrails allow and an organisation's pack config bans: the pack is then
+#: the one that stops it (a class the stack bans is a config error before any resource).
+BANNED_BY_PACK = {"no-banned-storage-class-for-backups": {"bannedStorageClasses": ["nfs-client"]}}
 
 
-def test_a_cache_on_ceph_filesystem_is_stopped():
+def test_an_app_on_a_banned_class_is_one_violation_naming_the_app_and_its_objects():
+    apps = [{"name": "radarr", "namespace": "media", "storageClass": "nfs-client"}, {"name": "sonarr", "namespace": "media"}]
+    report = run_policies(run_config(with_changes(apps=apps)).as_engine_sees_it(), BANNED_BY_PACK)
+    (violation,) = report.mandatory  # one setting, one line: not one per object
+    assert violation.policy == "no-banned-storage-class-for-backups"
+    assert violation.message.startswith("media/radarr is backed up on storage class 'nfs-client'")
+    for name in ("PersistentVolumeClaim media/radarr", "ReplicationSource media/radarr-nas",
+                 "ReplicationDestination media/radarr-bootstrap", "ReplicationDestination media/radarr-drill"):
+        assert name in violation.message
+    assert "4 objects" in violation.message and "sonarr" not in violation.message
+
+
+def test_a_cache_on_a_banned_class_is_one_violation_for_every_mover():
     config = dev_config()
-    config["defaults"]["cache"]["storageClass"] = "ceph-filesystem"
-    report = run_policies(run_config(config).as_engine_sees_it())
-    assert any("spec.kopia.cacheStorageClassName" in v.message for v in report.mandatory)
+    config["defaults"]["cache"]["storageClass"] = "nfs-client"
+    report = run_policies(run_config(config).as_engine_sees_it(), BANNED_BY_PACK)
+    (violation,) = report.mandatory
+    assert violation.message.startswith("the mover cache volumes use storage class 'nfs-client'")
+    assert "backups:defaults.cache.storageClass" in violation.message and "12 objects" in violation.message
 
 
 def test_a_volume_nothing_backs_up_may_use_ceph_filesystem(dev_run):
@@ -98,8 +108,10 @@ def test_the_banned_list_is_pack_config():
 
 
 def test_a_rule_can_be_made_advisory_or_disabled_by_pack_config():
+    # The stack's own guardrails turned off: the pack (ceph-filesystem banned by default) still stops it.
     apps = [{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}]
-    registrations = run_config(with_changes(apps=apps)).as_engine_sees_it()
+    registrations = run_config(with_changes(apps=apps, guardrails={"bannedStorageClasses": []})).as_engine_sees_it()
+    assert run_policies(registrations).mandatory
     advisory = run_policies(registrations, {"no-banned-storage-class-for-backups": "advisory"})
     assert advisory.mandatory == () and advisory.violations
     disabled = run_policies(registrations, {"no-banned-storage-class-for-backups": "disabled"})

@@ -61,11 +61,25 @@ def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
         assert DEV_PASSWORD not in text
 
 
-def test_an_app_on_ceph_filesystem_exits_1_naming_the_rule(tmp_path):
-    stack = write_stack(tmp_path / "Pulumi.cephfs.yaml", apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])
+def test_an_app_on_ceph_filesystem_is_one_config_error_at_its_key(tmp_path):
+    apps = [{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}, {"name": "sonarr", "namespace": "media"}]
+    stack = write_stack(tmp_path / "Pulumi.cephfs.yaml", apps=apps)
+    result = preview("--config-file", str(stack))
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.splitlines() == [
+        "error: invalid stack config (1 problem):",
+        "  backups:apps[0].storageClass: 'ceph-filesystem' is banned for backed-up volumes "
+        "(backups:guardrails.bannedStorageClasses): CephFS restores can silently zero sparse files; use a "
+        "block class (like ceph-block)"]
+
+
+def test_with_the_guardrail_off_the_pack_stops_it_once_per_app_exit_1(tmp_path):
+    apps = [{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}, {"name": "sonarr", "namespace": "media"}]
+    stack = write_stack(tmp_path / "Pulumi.cephfs.yaml", apps=apps, guardrails={"bannedStorageClasses": []})
     result = preview("--config-file", str(stack))
     assert result.returncode == 1
-    assert "[mandatory] no-banned-storage-class-for-backups" in result.stdout
+    (line,) = [line for line in result.stdout.splitlines() if "[mandatory]" in line]
+    assert "no-banned-storage-class-for-backups" in line and "media/radarr is backed up on storage class" in line
     assert "policy pack FAILED" in result.stdout
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from backup_contract import is_private_host
 from pydantic import BaseModel, SecretStr
 from pydantic.alias_generators import to_camel
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def warnings(config: StackConfig) -> tuple[str, ...]:
-    return (*_plain_secrets(config), *_cluster_version(config), *_existing_claims(config),
+    return (*_plain_secrets(config), *_cluster_version(config), *_plain_http(config), *_existing_claims(config),
             *_mover_overrides(config), *_no_ops(config))
 
 
@@ -64,6 +65,14 @@ def _cluster_version(config: StackConfig) -> Iterator[str]:
                "only with --feature-gates=MutatingAdmissionPolicy=true and "
                "--runtime-config=admissionregistration.k8s.io/v1beta1=true; without them the apply fails. "
                "Set version to your cluster's (v1 from 1.36), or backups:admission.jitterSeconds: 0.")
+
+
+def _plain_http(config: StackConfig) -> Iterator[str]:
+    """What the pack's advisory `s3-tls-off-only-on-private-networks` says per Secret, once, here."""
+    for index, repo in enumerate(config.repositories):
+        if repo.s3 is not None and not repo.s3.tls and not is_private_host(repo.s3.host):
+            yield (f"{NAMESPACE}:repositories[{index}].s3.endpoint: plain HTTP towards {repo.s3.host!r}, which is "
+                   "not a private address: the S3 keys cross the network in the clear; use https://")
 
 
 def _existing_claims(config: StackConfig) -> Iterator[str]:

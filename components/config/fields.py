@@ -46,9 +46,18 @@ _IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}@[A-Za-z0-9][A-Za-z0-9.-
 _TOKEN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 
 
+#: A value carrying credentials: a URL with a user part (`https://key:secret@host`, a token as
+#: the user), or `user:password@host` without a scheme. Identities (`app@namespace`) have no ':'.
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*@|^[^/@\s:]+:[^/@\s]*@")
+WITH_CREDENTIALS = "(a value with credentials in it, not shown)"
+
+
 def shown(value: object) -> str:
     """How a rejected value appears in a message: quoted, control characters escaped, long
-    values cut, so a message is one readable line whatever the input."""
+    values cut, so a message is one readable line whatever the input. A value that embeds
+    credentials is not quoted at all: the message goes to CI logs and pull-request comments."""
+    if isinstance(value, str) and _USERINFO.search(value):
+        return WITH_CREDENTIALS
     text = repr(value)
     return text if len(text) <= 72 else text[:60] + "...'"
 

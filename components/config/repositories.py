@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal, Optional
 
 from backup_contract import normalized_target
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .fields import (
     AbsolutePath,
@@ -56,18 +56,27 @@ class S3Target(Model):
     bucket: BucketName
     region: Optional[str] = None
 
-    @model_validator(mode="after")
-    def _endpoint_is_host_port(self) -> S3Target:
-        match = _ENDPOINT.fullmatch(self.endpoint)
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_host_port(cls, endpoint: str) -> str:
+        if "@" in endpoint:
+            raise ValueError("has credentials in it (user:password@): give them in the repository's "
+                             "credentials (or credentials.externalSecret), and the endpoint as host[:port]")
+        match = _ENDPOINT.fullmatch(endpoint)
         port = match.group(3) if match else None
         if not match or not _host_ok(match.group(2)) or (port is not None and not 0 < int(port) < 65536):
             raise ValueError(
-                f"endpoint {shown(self.endpoint)} is not host[:port] (like s3.us-east-005.backblazeb2.com "
+                f"{shown(endpoint)} is not host[:port] (like s3.us-east-005.backblazeb2.com "
                 "or http://192.168.1.58:3900)"
             )
-        if self.region is not None and not _REGION.fullmatch(self.region):
-            raise ValueError(f"region {shown(self.region)} is not a region name (like us-east-005 or auto)")
-        return self
+        return endpoint
+
+    @field_validator("region")
+    @classmethod
+    def _region_is_a_name(cls, region: Optional[str]) -> Optional[str]:
+        if region is not None and not _REGION.fullmatch(region):
+            raise ValueError(f"{shown(region)} is not a region name (like us-east-005 or auto)")
+        return region
 
     def _match(self) -> re.Match[str]:
         match = _ENDPOINT.fullmatch(self.endpoint)

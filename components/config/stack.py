@@ -330,6 +330,26 @@ def _owned(owners: list[_Owner], owner: _Owner, path: KeyPath) -> Iterator[Probl
     owners.append(owner)
 
 
+def backed_up_classes_are_not_banned(config: StackConfig) -> Iterator[Problem]:
+    """What the pack's `no-banned-storage-class-for-backups` would refuse on every object of an
+    app, said once, at the key that chose the class (the pack still guards every other road)."""
+    banned = set(config.guardrails.banned_storage_classes)
+    why = ("is banned for backed-up volumes (backups:guardrails.bannedStorageClasses): CephFS restores "
+           "can silently zero sparse files; use a block class (like ceph-block)")
+    by_default = []
+    for index, app in enumerate(config.apps):
+        if app.storage_class in banned:
+            yield (("apps", index, "storageClass"), f"{app.storage_class!r} {why}")
+        elif app.storage_class is None and config.defaults.storage_class in banned:
+            by_default.append(f"{app.namespace}/{app.name}")
+    if by_default:
+        apps = ", ".join(by_default[:5]) + (f" and {len(by_default) - 5} more" if len(by_default) > 5 else "")
+        yield (("defaults", "storageClass"), f"{config.defaults.storage_class!r} {why} (the class of {apps})")
+    if config.defaults.cache.storage_class in banned:
+        yield (("defaults", "cache", "storageClass"), f"{config.defaults.cache.storage_class!r} {why} (every "
+               "mover's cache volume)")
+
+
 CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
     unique_names,
     one_primary,
@@ -342,6 +362,7 @@ CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
     database_repositories_are_s3,
     derived_values_are_valid,
     one_owner_per_place,
+    backed_up_classes_are_not_banned,
 )
 
 

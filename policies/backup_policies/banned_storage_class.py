@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from backup_contract import BACKED_UP_LABEL, DEFAULT_BANNED_STORAGE_CLASSES, VOLSYNC_GROUP
+from backup_contract import APP_LABEL, BACKED_UP_LABEL, DEFAULT_BANNED_STORAGE_CLASSES, VOLSYNC_GROUP
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -45,34 +45,52 @@ def _is_bootstrapped(props: Mapping[str, Any]) -> bool:
     return ref.get("kind") == "ReplicationDestination" and ref.get("apiGroup") == VOLSYNC_GROUP
 
 
-def _findings(resources: Iterable[PolicyResource], banned: set[str]) -> Iterator[str]:
+def _findings(resources: Iterable[PolicyResource], banned: set[str]) -> Iterator[tuple[tuple[str, str, str], str]]:
+    """(cause, object) for every banned class under a backup. The cause is what one setting
+    decides: an app's volume class (the app, from its label, or the claim), or the cache class."""
     backed_up = _backed_up_claims(resources)
     for resource in resources:
         props = resource.props
         name = object_name(props)
+        app = (metadata(props).get("labels") or {}).get(APP_LABEL)
+        owner = f"{name.split('/')[0]}/{app}" if app else name
         if is_kind(resource.resource_type, "", "PersistentVolumeClaim"):
             labelled = (metadata(props).get("labels") or {}).get(BACKED_UP_LABEL) == "true"
             if not (name in backed_up or _is_bootstrapped(props) or labelled):
                 continue
             storage_class = (props.get("spec") or {}).get("storageClassName")
             if storage_class in banned:
-                yield (f"PersistentVolumeClaim {name} is backed up but uses storage class "
-                       f"{storage_class!r}: restores onto it can silently zero sparse files. "
-                       "Use a block class (like ceph-block) for the app's storageClass.")
+                yield ("volume", owner, storage_class), f"PersistentVolumeClaim {name}"
         elif any(is_kind(resource.resource_type, VOLSYNC_GROUP, k) for k in _VOLSYNC_KINDS):
             kopia = (props.get("spec") or {}).get("kopia") or {}
-            for field in _VOLUME_FIELDS:
-                if kopia.get(field) in banned:
-                    yield (f"{resource.resource_type.rsplit(':', 1)[1]} {name} sets "
-                           f"spec.kopia.{field} to {kopia[field]!r}, a banned class for backup "
-                           "volumes: use a block or node-local class.")
+            kind = resource.resource_type.rsplit(":", 1)[1]
+            if kopia.get("storageClassName") in banned:
+                yield ("volume", owner, kopia["storageClassName"]), f"{kind} {name} (spec.kopia.storageClassName)"
+            if kopia.get("cacheStorageClassName") in banned:
+                yield ("cache", "", kopia["cacheStorageClassName"]), f"{kind} {name}"
+
+
+def _message(cause: tuple[str, str, str], objects: list[str]) -> str:
+    what, owner, storage_class = cause
+    listed = ", ".join(objects[:6]) + (f" and {len(objects) - 6} more" if len(objects) > 6 else "")
+    if what == "cache":
+        return (f"the mover cache volumes use storage class {storage_class!r}, a banned class for backup "
+                f"volumes: use a block or node-local class (this program: backups:defaults.cache.storageClass). "
+                f"{len(objects)} objects: {listed}")
+    return (f"{owner} is backed up on storage class {storage_class!r}: restores onto it can silently zero sparse "
+            f"files. Use a block class (like ceph-block) (this program: the app's storageClass, or "
+            f"backups:defaults.storageClass). {len(objects)} objects: {listed}")
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """One violation per cause, listing its objects: one setting gives one line, not one per object."""
     config = args.get_config() or {}
     banned = set(config.get("bannedStorageClasses", DEFAULT_BANNED))
-    for message in _findings(args.resources, banned):
-        report_violation(message, None)
+    causes: dict[tuple[str, str, str], list[str]] = {}
+    for cause, name in _findings(args.resources, banned):
+        causes.setdefault(cause, []).append(name)
+    for cause, objects in causes.items():
+        report_violation(_message(cause, objects), None)
 
 
 banned_storage_class = StackValidationPolicy(

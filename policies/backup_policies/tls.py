@@ -6,42 +6,37 @@ HTTP. That is the seed's Garage on 192.168.1.58; towards a public endpoint it is
 
 from __future__ import annotations
 
-import ipaddress
-
+from backup_contract import is_private_host
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
 from .kinds import object_name, repository_variables
 
-PRIVATE_SUFFIXES = (".local", ".lan", ".home", ".internal", ".home.arpa", ".cluster.local", ".svc")
 
-
-def is_private_host(host: str) -> bool:
-    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-        return address.is_private or address.is_loopback or address.is_link_local
-    except ValueError:
-        return "." not in host or host == "localhost" or host.endswith(PRIVATE_SUFFIXES)
-
-
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    values = repository_variables(args.resource_type, args.props)
-    if not values or values.get("KOPIA_S3_DISABLE_TLS") != "true":
-        return
-    endpoint = values.get("KOPIA_S3_ENDPOINT", "")
-    if not is_private_host(endpoint):
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """One advisory per public endpoint, listing its Secrets: one setting, one line."""
+    secrets: dict[str, list[str]] = {}
+    for resource in args.resources:
+        values = repository_variables(resource.resource_type, resource.props)
+        if not values or values.get("KOPIA_S3_DISABLE_TLS") != "true":
+            continue
+        endpoint = values.get("KOPIA_S3_ENDPOINT", "")
+        if not is_private_host(endpoint):
+            secrets.setdefault(endpoint, []).append(object_name(resource.props))
+    for endpoint, names in secrets.items():
+        listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         report_violation(
-            f"{object_name(args.props)}: TLS is disabled towards {endpoint!r}, which is not a "
-            "private address: use an https:// endpoint (drop http:// from s3.endpoint).", None
+            f"TLS is disabled towards {endpoint!r}, which is not a private address: use an https:// "
+            f"endpoint (this program: drop http:// from the repository's s3.endpoint). {len(names)} "
+            f"Secrets: {listed}", None
         )
 
 
-tls_only_off_in_private = ResourceValidationPolicy(
+tls_only_off_in_private = StackValidationPolicy(
     name="s3-tls-off-only-on-private-networks",
     description="KOPIA_S3_DISABLE_TLS is set only for private-network endpoints.",
     enforcement_level=EnforcementLevel.ADVISORY,

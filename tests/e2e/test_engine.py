@@ -164,12 +164,15 @@ def dev_project(folder: Path, **changes: Any) -> EngineProject:
     return EngineProject.make(folder, config, stack="gate")
 
 
-def test_a_ceph_filesystem_app_is_stopped_by_the_gate(tmp_path):
-    project = dev_project(tmp_path / "p", apps=[{"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}])
-    result = project.run("preview")
+def test_a_ceph_filesystem_app_is_a_config_error_and_with_the_guardrail_off_the_gate_stops_it(tmp_path):
+    app = {"name": "radarr", "namespace": "media", "storageClass": "ceph-filesystem"}
+    refused = dev_project(tmp_path / "p", apps=[app]).run("preview")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "backups:apps[0].storageClass: 'ceph-filesystem' is banned" in refused.stdout + refused.stderr
+    result = dev_project(tmp_path / "q", apps=[app], guardrails={"bannedStorageClasses": []}).run("preview")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "no-banned-storage-class-for-backups" in result.stdout and "mandatory" in result.stdout
-    assert "PersistentVolumeClaim media/radarr is backed up but uses storage class 'ceph-filesystem'" in result.stdout
+    assert result.stdout.count("media/radarr is backed up on storage class 'ceph-filesystem'") == 1, result.stdout
 
 
 def garage_project(folder: Path, password: str = "garage-shared-password") -> EngineProject:

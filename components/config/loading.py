@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pulumi
 from pydantic import ValidationError
 
-from ..keypath import NAMESPACE, format_path
+from ..keypath import NAMESPACE, KeyPath, format_path
 from .errors import ConfigError, describe, key_path, scrubbed, secret_strings
 from .stack import CrossKeyProblems, StackConfig
 
@@ -20,7 +21,9 @@ MAX_VALUE_BYTES = 1 << 20
 def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     """Validate the `backups:*` keys (without the namespace) into a StackConfig.
 
-    Raises ConfigError listing every problem with its key path, and no secret value.
+    Raises ConfigError listing every problem with its key path, and no secret value: the keys'
+    own problems, and with them the problems between keys that `_between_keys_despite` can
+    still find (pydantic runs the cross-key rules only on a config whose fields all passed).
     """
     try:
         return StackConfig.model_validate(dict(raw))
@@ -36,7 +39,58 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
                 problems.extend(f"{format_path(loc)}: {message}" for loc, message in cause.problems)
             else:
                 problems.append(describe(error, StackConfig))
+        if not any(isinstance(e.get("ctx", {}).get("error"), CrossKeyProblems) for e in errors):
+            problems += _between_keys_despite(raw, [key_path(e["loc"]) for e in errors])
         raise ConfigError(scrubbed(problems, secret_strings(raw))) from None
+
+
+def _between_keys_despite(raw: Mapping[str, Any], failed: list[KeyPath]) -> list[str]:
+    """The cross-key problems of the config with each failing field left out (a list entry's
+    field, or a mapping key's), so that one run names a bad `restoreAsOf` and an unknown
+    repository at once.
+
+    Leaving a field out could invent a problem (an identity dropped to its default may collide),
+    so a problem that names an entry with a failing field is not reported: it comes on the next
+    run, if it is real. When a failing field cannot be left out (a required one, an entry that
+    is not a mapping, a whole required key), nothing is: the cross-key rules wait for the fix.
+    """
+    repaired: dict[str, Any] = copy.deepcopy(dict(raw))
+    entries: set[str] = set()
+    for loc in failed:
+        top = str(loc[0]) if loc else ""
+        if len(loc) >= 3 and isinstance(loc[1], int) and isinstance(repaired.get(top), list):
+            container, field, entry = repaired[top][loc[1]], loc[2], format_path(loc[:2])
+        elif len(loc) >= 2 and isinstance(repaired.get(top), dict):
+            container, field, entry = repaired[top], loc[1], format_path(loc[:1])
+        else:
+            return []
+        if not isinstance(container, dict):
+            return []
+        container.pop(field, None)
+        entries.add(entry)
+    try:
+        StackConfig.model_validate(repaired)
+    except ValidationError as exc:
+        causes = [e.get("ctx", {}).get("error") for e in exc.errors()]
+        if not all(isinstance(cause, CrossKeyProblems) for cause in causes):
+            return []  # a field left out was needed: the rules run once it is fixed
+        found = [f"{format_path(loc)}: {message}" for cause in causes for loc, message in cause.problems]
+        return [p for p in found if not any(_names(p, entry) for entry in entries)]
+    return []
+
+
+def _names(problem: str, entry: str) -> bool:
+    """Does a problem (its key path or its text) name `entry` (`backups:apps[0]`, or a key)?"""
+    return any(problem[i + len(entry):i + len(entry) + 1] in ("", ".", "[", ":", " ", ",", ")")
+               for i in _occurrences(problem, entry))
+
+
+def _occurrences(text: str, part: str) -> list[int]:
+    found, start = [], text.find(part)
+    while start != -1:
+        found.append(start)
+        start = text.find(part, start + 1)
+    return found
 
 
 def load_stack_config() -> StackConfig:

@@ -173,6 +173,12 @@ def mark_bound(server: ApiServer, namespace: str, claim: str) -> None:
     assert status == 200, body
 
 
+def per_app(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines of tools.engine's `changes per app:` note (tools/engine/changes.py)."""
+    lines = result.stdout.split("\nchanges per app:\n", 1)[1].splitlines() if "\nchanges per app:\n" in result.stdout else []
+    return [line.strip() for line in lines if line.startswith("  ")]
+
+
 def edit(project: EngineProject, change) -> None:  # type: ignore[no-untyped-def]
     config = project.config()
     change(config)
@@ -199,6 +205,8 @@ def day_two(cluster: ApiServer, project: EngineProject) -> None:
     edit(project, lambda c: c["backups:apps"].append({"name": "lidarr", "namespace": "media"}))
     ops = without_app_lists(plan_ops(project))
     assert set(ops.values()) == {"create"} and all("lidarr" in name for name in ops), ops
+    assert per_app(ok(project.run("preview"))) == [
+        "media-lidarr: added (ReplicationDestination x2, PersistentVolumeClaim, ReplicationSource)"]
     ok(project.run("up"))
     objects = assert_converged(cluster, project)
     claims[("PersistentVolumeClaim", "media", "lidarr")] = objects[("PersistentVolumeClaim", "media", "lidarr")]["metadata"]["uid"]
@@ -230,6 +238,8 @@ def day_two(cluster: ApiServer, project: EngineProject) -> None:
     edit(project, lambda c: c.__setitem__("backups:apps", [a for a in c["backups:apps"] if a["name"] != "prowlarr"]))
     ops = without_app_lists(plan_ops(project))
     assert set(ops.values()) == {"delete"} and all("prowlarr" in name for name in ops), ops
+    (removed,) = per_app(ok(project.run("preview")))
+    assert removed.startswith("media-prowlarr: removed (") and removed.endswith("(its claim is kept: retained on delete)")
     ok(project.run("up"))
     assert cluster.request("GET", "/apis/volsync.backube/v1alpha1/namespaces/media/replicationsources/prowlarr-nas")[0] == 404
     claim = live(cluster, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
@@ -241,6 +251,15 @@ def day_two(cluster: ApiServer, project: EngineProject) -> None:
     ok(project.run("up"))
     objects = assert_converged(cluster, project)
     assert {k: v["metadata"]["uid"] for k, v in objects.items() if k[0] == "PersistentVolumeClaim"} == claims
+
+    # 6b. Add a repository: every app fans out to it, which the note says app by app.
+    second = {"name": "nas2", "backend": "nfs", "nfs": {"server": "nas2.home", "path": "/mnt/kopia"}, "primary": False}
+    edit(project, lambda c: c["backups:repositories"].append(second))
+    fanned = per_app(ok(project.run("preview")))
+    apps = [f"{a['namespace']}-{a['name']}" for a in project.config()["backups:apps"]]
+    assert sorted(fanned) == sorted(f"{app}: + ReplicationSource {app}-nas2" for app in apps), fanned
+    ok(project.run("up"))
+    assert_converged(cluster, project)
 
     # 7. Destroy: everything goes but what is retained (claims, the repository Secrets).
     ok(project.run("destroy"))

@@ -31,6 +31,8 @@ from pulumi import automation as auto
 
 from . import (
     EXIT_ENGINE,
+    EXIT_OK,
+    EXIT_POLICY,
     POLICY_PACK,
     PROJECT_DIR,
     EngineUnavailable,
@@ -39,6 +41,7 @@ from . import (
     plain,
     select_stack,
 )
+from .changes import AppChanges
 
 VERBS = ("preview", "up", "destroy", "refresh", "cancel")
 
@@ -96,8 +99,11 @@ def run(args: argparse.Namespace, extra: Optional[Extra] = None) -> int:
         if not args.json or args.verb == "preview":
             print(line, flush=True)
 
+    changes = AppChanges()
+
     def on_event(event: Any) -> None:
         outcome.take(event)
+        changes.take(event)
         if args.json and args.verb != "preview":
             print(json.dumps(plain(event), sort_keys=True), flush=True)
 
@@ -130,6 +136,9 @@ def run(args: argparse.Namespace, extra: Optional[Extra] = None) -> int:
         if args.verb == "cancel":
             print(f"error: {error}", file=sys.stderr)
     code = outcome.exit_code(failed)
+    if code in (EXIT_OK, EXIT_POLICY) and args.verb in ("preview", "up") and not args.json:
+        for line in changes.note():
+            print(line)
     if outcome.config_error is not None:
         print(f"error: {outcome.config_error}", file=sys.stderr)
     elif code == EXIT_ENGINE:

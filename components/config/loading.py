@@ -72,9 +72,10 @@ def _between_keys_despite(raw: Mapping[str, Any], failed: list[KeyPath]) -> list
         StackConfig.model_validate(repaired)
     except ValidationError as exc:
         causes = [e.get("ctx", {}).get("error") for e in exc.errors()]
-        if not all(isinstance(cause, CrossKeyProblems) for cause in causes):
+        crossed = [cause for cause in causes if isinstance(cause, CrossKeyProblems)]
+        if len(crossed) != len(causes):
             return []  # a field left out was needed: the rules run once it is fixed
-        found = [f"{format_path(loc)}: {message}" for cause in causes for loc, message in cause.problems]
+        found = [f"{format_path(loc)}: {message}" for cause in crossed for loc, message in cause.problems]
         return [p for p in found if not any(_names(p, entry) for entry in entries)]
     return []
 

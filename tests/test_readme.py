@@ -222,3 +222,43 @@ def test_the_diagram_names_every_component() -> None:
     camel = {w for w in words if re.fullmatch(r"(?:[A-Z][a-z]+){2,}", w)}
     singular = {w: w[:-3] + "y" if w.endswith("ies") else w.removesuffix("s") for w in camel}
     assert sorted(w for w, one in singular.items() if w not in known and one not in known) == []
+
+
+# -- the config table: every key the models take ------------------------------------------------
+
+def _config_rows() -> dict[str, str]:
+    rows = {}
+    for line in section("## Configuration").splitlines():
+        match = re.match(r"\| `backups:(\w+)` \| (.*) \|", line)
+        if match:
+            rows[match.group(1)] = match.group(2)
+    return rows
+
+
+def _model_of(annotation: Any) -> Any:
+    """The model a field holds: itself, a tuple's item, an Optional's argument."""
+    from pydantic import BaseModel
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def test_the_config_table_names_every_key_of_every_model() -> None:
+    from pydantic.alias_generators import to_camel
+
+    from components.config import StackConfig
+    from components.names import JobKind
+    rows = _config_rows()
+    assert set(rows) == {to_camel(f) for f in StackConfig.model_fields}, sorted(rows)
+    missing = []
+    for field, info in StackConfig.model_fields.items():
+        model = _model_of(info.annotation)
+        if model is not None:
+            words = set(re.findall(r"\w+", rows[to_camel(field)]))
+            missing += [f"{to_camel(field)}.{to_camel(f)}" for f in model.model_fields if to_camel(f) not in words]
+    assert missing == []
+    pins = rows["schedulePins"]
+    assert all(f":{kind.value}`" in pins for kind in JobKind if kind is not JobKind.BACKUP), pins
+    version = StackConfig.model_fields["kubernetes"].default.version
+    assert f'`version` (`"{version}"`:' in rows["kubernetes"]

@@ -267,7 +267,15 @@ class AdmissionGuardrails(pulumi.ComponentResource):
     def _policy(self, kind: str, api_version: str, name: str, spec: dict[str, Any],
                 validation_actions: Optional[tuple[str, ...]], former: Optional[str] = None) -> None:
         def aliased(suffix: str = "") -> list[pulumi.Input[pulumi.Alias]]:
-            return [pulumi.Alias(name=former + suffix)] if former else []
+            """The names and types this object had: its former name, and the other API version
+            (a CustomResource's type carries it, and the default version moved from 1.35 to 1.36:
+            without these an upgrade adds one object and deletes the other, not one replace)."""
+            if not former:
+                return []
+            versions = {f"{GROUP}/v1", f"{GROUP}/v1beta1"} - {api_version}
+            other = [f"kubernetes:{v}:{kind}{suffix and 'Binding'}" for v in sorted(versions)]
+            return [pulumi.Alias(name=former + suffix), *(pulumi.Alias(name=former + suffix, type_=t) for t in other),
+                    *(pulumi.Alias(type_=t) for t in other)]
 
         metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "labels": labels.MANAGED_BY}
         policy = k8s.apiextensions.CustomResource(

@@ -51,17 +51,22 @@ def connect_command(repository: Repository, identity: str) -> str:
 
 
 #: Kopia's format blob: at the root of every filesystem repository, written by whoever created it.
-_FORMAT_BLOB = f"/mnt/{REPOSITORY_MOUNT}/kopia.repository.f"
+_REPOSITORY_ROOT = f"/mnt/{REPOSITORY_MOUNT}"
+_FORMAT_BLOB = f"{_REPOSITORY_ROOT}/kopia.repository.f"
 
 
 def _owner_check() -> str:
-    """Exits 1 naming the owner's uid when the repository exists but this uid cannot read it
-    (shell built-ins and `ls`: the Kopia image is Ubuntu, but the check should not need more)."""
-    blob = shlex.quote(_FORMAT_BLOB)
+    """Exits 1 naming the owner's uid when this uid cannot read the repository: its root closed
+    to it (a 0700 directory of another uid hides the format blob too), or the format blob
+    unreadable. Shell built-ins and `ls`: the Kopia image is Ubuntu, but the check needs no more."""
+    root, blob = shlex.quote(_REPOSITORY_ROOT), shlex.quote(_FORMAT_BLOB)
+    fix = "set backups:defaults.mover.runAsUser to that uid (every mover and the maintenance run as it)"
     return (
-        f"{{ [ ! -e {blob} ] || [ -r {blob} ] || {{ echo \"uid $(id -u) cannot read the repository: its files "
-        f"belong to uid $(ls -n {blob} | {{ read -r _ _ uid _; echo \"$uid\"; }}); set backups:defaults.mover.runAsUser to that uid "
-        "(every mover and the maintenance run as it)\" >&2; false; }; }"
+        'owner() { ls -nd "$1" | { read -r _ _ uid _; echo "$uid"; }; }; '
+        f'{{ {{ [ -r {root} ] && [ -x {root} ]; }} || {{ echo "uid $(id -u) cannot read the repository: its '
+        f'directory belongs to uid $(owner {root}); {fix}" >&2; false; }}; }} && '
+        f'{{ [ ! -e {blob} ] || [ -r {blob} ] || {{ echo "uid $(id -u) cannot read the repository: its files '
+        f'belong to uid $(owner {blob}); {fix}" >&2; false; }}; }}'
     )
 
 

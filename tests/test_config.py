@@ -249,11 +249,26 @@ def test_a_bad_field_and_a_problem_between_keys_elsewhere_are_reported_in_one_ru
 
 
 def test_leaving_a_bad_field_out_never_invents_a_problem_between_keys():
-    """apps[0]'s identity is malformed; left out, it would default to radarr@media, which apps[1]
-    claims: a collision the user did not write. Problems that name a failing entry wait."""
-    apps = [{**APP, "identity": "not an identity"}, {"name": "sonarr", "namespace": "media", "identity": "radarr@media"}]
-    (problem,) = problems_of(with_changes(apps=apps))
-    assert problem.startswith("backups:apps[0].identity: ")
+    """apps[0]'s storageClass is malformed; left out, it falls back to the default class, which
+    this stack bans: a problem the user did not write. Problems that name a failing entry wait."""
+    defaults = {**dev_config()["defaults"], "storageClass": "ceph-filesystem"}
+    apps = [{**APP, "storageClass": "Not A Class"}]
+    (problem,) = problems_of(with_changes(defaults=defaults, apps=apps))
+    assert problem.startswith("backups:apps[0].storageClass: 'Not A Class' is not")
+
+
+@pytest.mark.parametrize("change", [
+    # A repository's field: apps name repositories, so nothing is left out of a repository.
+    {"repositories": [{**dev_config()["repositories"][0], "mirrorTo": "Bad Name"},
+                      {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "homelab-b2"},
+                       "credentials": {"accessKeyId": "a", "secretAccessKey": "b"}}],
+     "apps": [{**APP, "restore": {"repository": "b2", "previous": 0}, "repositories": ["nas"]}]},
+    # A misspelt top-level key.
+    {"bogusKey": 1, "apps": [{**APP, "repositories": ["nsa"]}]},
+])
+def test_a_failure_outside_the_apps_holds_the_second_pass_back(change):
+    found = problems_of(with_changes(**change))
+    assert len(found) == 1 and "unknown repository" not in found[0] and "neither backs up" not in found[0], found
 
 
 def test_a_required_field_that_fails_leaves_the_rules_between_keys_for_the_next_run():

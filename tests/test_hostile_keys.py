@@ -259,12 +259,16 @@ def test_an_endpoint_with_credentials_in_it_is_refused_without_quoting_it(endpoi
     {"admission": {"jitterImage": "robot:Leak3dS3cret@registry.home/busybox:1.37 x"}},
     {"repositories": [{**NAS, "nfs": {"server": "https://robot:Leak3dS3cret@nas.home", "path": "/k"}}]},
     {"alerts": {"namespace": "ops:Leak3dS3cret@x"}},
+    {"repositories": [{**NAS, "nfs": {"server": "https://AKIA9:wJal/Leak3dS3cret@nas.home", "path": "/k"}}]},
+    {"admission": {"jitterImage": "robot:wJal/Leak3dS3cret@registry.home/busybox x"}},
 ])
 def test_no_message_quotes_a_value_that_carries_credentials(change):
     (problem,) = problems(**change)
     assert "Leak3dS3cret" not in problem and "(a value with credentials in it, not shown)" in problem, problem
 
 
-def test_an_identity_is_still_quoted_back():
+def test_an_identity_and_an_image_digest_are_still_quoted_back():
     (problem,) = problems(apps=[{"name": "radarr", "namespace": "media", "identity": "radarr@Media Server"}])
     assert "'radarr@Media Server'" in problem, problem
+    (problem,) = problems(admission={"jitterImage": "busybox:1.37@sha256:0123 x"})
+    assert "'busybox:1.37@sha256:0123 x'" in problem, problem

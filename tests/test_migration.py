@@ -38,9 +38,19 @@ def test_no_object_the_program_makes_has_a_name_a_seed_gives_its_own(stack: Path
     assert {key: SEED_OBJECTS[key] for key in made & set(SEED_OBJECTS)} == {}
 
 
-def test_the_renamed_jitter_policy_carries_its_former_name_so_an_upgrade_replaces_it_in_place() -> None:
+def test_the_renamed_jitter_policy_carries_its_former_name_and_api_version_so_an_upgrade_replaces_it() -> None:
+    """An upgrade from the last version, which named it volsync-mover-jitter and (by default, for
+    1.35) typed it v1beta1, must find it by name and type: a replace, not a create and a delete."""
     run = run_config(dev_config())
-    renamed = {r.name: r.aliases for r in run.registrations if r.type.startswith("kubernetes:admissionregistration")
-               and r.inputs["kind"].startswith("MutatingAdmissionPolicy")}
-    assert renamed == {"backups-mover-jitter": ["volsync-mover-jitter"],
-                       "backups-mover-jitter-binding": ["volsync-mover-jitter-binding"]}
+    group = "kubernetes:admissionregistration.k8s.io"
+    renamed = {r.name: (r.type, r.aliases) for r in run.registrations
+               if r.type.startswith(group) and r.inputs["kind"].startswith("MutatingAdmissionPolicy")}
+    assert renamed == {
+        "backups-mover-jitter": (f"{group}/v1:MutatingAdmissionPolicy", [
+            ("volsync-mover-jitter", ""), ("volsync-mover-jitter", f"{group}/v1beta1:MutatingAdmissionPolicy"),
+            ("", f"{group}/v1beta1:MutatingAdmissionPolicy")]),
+        "backups-mover-jitter-binding": (f"{group}/v1:MutatingAdmissionPolicyBinding", [
+            ("volsync-mover-jitter-binding", ""),
+            ("volsync-mover-jitter-binding", f"{group}/v1beta1:MutatingAdmissionPolicyBinding"),
+            ("", f"{group}/v1beta1:MutatingAdmissionPolicyBinding")]),
+    }

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -20,17 +21,19 @@ def _git(repo: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout
 
 
-def _checkout(folder: Path) -> Path:
-    """The project as a fresh repository with one commit (the code under test, committed or not)."""
+def _checkout(folder: Path, init: Optional[Path] = None) -> Path:
+    """The project as a fresh repository (rooted at `init`, default the project) with one commit
+    (the code under test, committed or not)."""
     shutil.copytree(PROJECT_DIR, folder, ignore=_SKIP)
     stack = folder / "Pulumi.dev.yaml"  # one app is enough to see a diff, and renders in half the time
     document = yaml.safe_load(stack.read_text())
     document["config"]["backups:apps"] = document["config"]["backups:apps"][:1]
     document["config"].pop("backups:schedulePins")
     stack.write_text(yaml.safe_dump(document))
-    _git(folder, "init", "--quiet")
-    _git(folder, "add", "-A")
-    _git(folder, "commit", "--quiet", "-m", "base")
+    root = init or folder
+    _git(root, "init", "--quiet")
+    _git(root, "add", "-A")
+    _git(root, "commit", "--quiet", "-m", "base")
     return folder
 
 
@@ -59,6 +62,14 @@ def test_the_diff_shows_an_uncommitted_change_and_leaves_stashes_and_the_tree_al
     assert _git(repo, "stash", "list") == stashes and stack.read_text() == edited
     assert "base" not in _git(repo, "worktree", "list").split()[2:]  # only the checkout itself remains
     assert len(_git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_a_project_below_the_repository_root_is_found_in_the_base(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    project = _checkout(root / "infra" / "backups", init=root)
+    result = _pr_diff(project)
+    assert result.returncode == 0 and "no changes to rendered objects" in result.stdout, result.stdout[-2000:]
 
 
 def test_outside_a_checkout_or_with_an_unknown_base_it_is_a_usage_error(tmp_path):

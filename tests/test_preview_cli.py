@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -128,8 +129,7 @@ def test_a_stack_with_unpinned_schedules_gets_a_note_and_its_report_says_so(tmp_
     result = preview("--config-file", str(path), "--report", str(report))
     assert result.returncode == 0, result.stderr
     # sonarr's backup and drill; the command pins this file, not the dev stack `make pin-schedules` pins
-    note = ("schedule pins not current (2 unpinned): run "
-            f"`python -m tools.pin_schedules --stack lab --dir {tmp_path}`")
+    note = f"schedule pins not current (2 unpinned): run `python -m tools.pin_schedules --config-file {path}`"
     assert f"note: {note}" in result.stdout
     assert json.loads(report.read_text())["summary"]["schedulePins"] == note
     command = note.split("`")[1].replace("python", sys.executable, 1)
@@ -143,7 +143,8 @@ def test_the_pin_hint_names_the_stack_it_pins():
     assert pin_command(PROJECT_DIR / "Pulumi.dev.yaml") == "make pin-schedules"
     assert pin_command(PROJECT_DIR / "Pulumi.prod.yaml") == "make pin-schedules STACK=prod"
     assert pin_command(PROJECT_DIR / "examples" / "Pulumi.garage.yaml") == (
-        f"python -m tools.pin_schedules --stack garage --dir {PROJECT_DIR / 'examples'}")
+        f"python -m tools.pin_schedules --config-file {PROJECT_DIR / 'examples' / 'Pulumi.garage.yaml'}")
+    assert pin_command(Path("/tmp/my stacks/lab.yaml")) == "python -m tools.pin_schedules --config-file '/tmp/my stacks/lab.yaml'"
 
 
 def test_checkpoints_are_skipped_for_a_preview_only(monkeypatch):

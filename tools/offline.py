@@ -92,8 +92,8 @@ class Registration:
     """Reference (`urn::id`) of the explicit provider; "" means the package's default provider."""
     version: str = ""
     """Version of the package the SDK asked for (what a default provider is created with)."""
-    aliases: list[str] = field(default_factory=list)
-    """Former names (alias specs) or URNs the resource was known by."""
+    aliases: list[tuple[str, str]] = field(default_factory=list)
+    """(name, type) of each alias spec ("" where it keeps the resource's own), or (URN, "")."""
     outputs: Optional[struct_pb2.Struct] = None
     """What a component (or the stack) registered as its outputs; None for a custom resource,
     whose outputs under these mocks are its inputs."""
@@ -165,7 +165,8 @@ class _RecordingMonitor(sdk.MockMonitor):
             inputs=decode(request.object),
             provider=request.provider,
             version=request.version,
-            aliases=[a.spec.name if a.HasField("spec") else a.urn for a in request.aliases] + list(request.aliasURNs),
+            aliases=[(a.spec.name, a.spec.type) if a.HasField("spec") else (a.urn, "") for a in request.aliases]
+            + [(urn, "") for urn in request.aliasURNs],
             outputs=None if request.custom else struct_pb2.Struct(),  # until it registers some
         )
         self._by_urn[registration.urn] = registration

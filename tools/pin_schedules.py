@@ -43,9 +43,9 @@ def pin_command(path: Path) -> str:
     """The command that pins the stack in `path`: `make pin-schedules` pins the project's own
     stack files (STACK=dev unless told), the tool any other file."""
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-    if path.resolve().parent == PROJECT_DIR.resolve():
+    if path.resolve().parent == PROJECT_DIR.resolve() and path.name == f"Pulumi.{stack}.yaml":
         return "make pin-schedules" + ("" if stack == "dev" else f" STACK={stack}")
-    return f"python -m tools.pin_schedules --stack {stack} --dir {shlex.quote(str(path.parent))}"
+    return f"python -m tools.pin_schedules --config-file {shlex.quote(str(path))}"
 
 
 def pin_report(plan: StackPlan, path: Path, wanted: Optional[dict[str, str]] = None) -> Optional[str]:
@@ -129,9 +129,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.pin_schedules", description=__doc__.split("\n")[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--dir", type=Path, default=None, help="where Pulumi.<stack>.yaml is (default: the project)")
+    parser.add_argument("--config-file", type=Path, help="a stack file anywhere, by its path (instead of --stack)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when pins are not current")
     args = parser.parse_args(argv)
-    path = stack_file(args.stack, args.dir)
+    path = args.config_file or stack_file(args.stack, args.dir)
     try:
         values, _, _ = load_stack_file(path)
         plan = plan_stack(stack_config_of(values))

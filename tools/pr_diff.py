@@ -50,9 +50,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {project} {what}", file=sys.stderr)
         return 2
     stack_file = f"Pulumi.{args.stack}.yaml"
+    prefix = _git(project, "rev-parse", "--show-prefix").stdout.strip()  # the project may sit below the root
     with tempfile.TemporaryDirectory(prefix="pr-diff-") as scratch:
-        base, render = Path(scratch) / "base", Path(scratch) / "render"
-        added = _git(project, "worktree", "add", "--quiet", "--detach", str(base), resolved.stdout.strip())
+        tree, render = Path(scratch) / "base", Path(scratch) / "render"
+        base = tree / prefix
+        added = _git(project, "worktree", "add", "--quiet", "--detach", str(tree), resolved.stdout.strip())
         if added.returncode != 0:
             print(f"error: git worktree add: {added.stderr.strip()}", file=sys.stderr)
             return 2
@@ -68,7 +70,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     print(f"note: {args.base} does not render {stack_file} (exit {before.returncode}): no diff")
             after = _preview(project, "--stack", args.stack, *against)
         finally:
-            _git(project, "worktree", "remove", "--force", str(base))
+            _git(project, "worktree", "remove", "--force", str(tree))
+            _git(project, "worktree", "prune")  # should the removal have failed, no stale entry stays
     sys.stdout.write(after.stdout)
     sys.stderr.write(after.stderr)
     return after.returncode

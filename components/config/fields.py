@@ -47,8 +47,9 @@ _TOKEN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
 
 
 #: A value carrying credentials: a URL with a user part (`https://key:secret@host`, a token as
-#: the user), or `user:password@host` without a scheme. Identities (`app@namespace`) have no ':'.
-_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*@|^[^/@\s:]+:[^/@\s]*@")
+#: the user; the secret may hold '/', as AWS keys do), or `user:password@host` without a scheme.
+#: Identities (`app@namespace`) have no ':', an image digest (`busybox:1.37@sha256:...`) is none.
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^@\s]*@|^[^@\s:/]+:[^@\s]*@(?!sha256:)")
 WITH_CREDENTIALS = "(a value with credentials in it, not shown)"
 
 

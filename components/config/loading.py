@@ -40,34 +40,43 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
             else:
                 problems.append(describe(error, StackConfig))
         if not any(isinstance(e.get("ctx", {}).get("error"), CrossKeyProblems) for e in errors):
-            problems += _between_keys_despite(raw, [key_path(e["loc"]) for e in errors])
+            failed = [key_path(e["loc"]) for e in errors
+                      if not (e["type"] == "too_short" and key_path(e["loc"]) in failed_items)]
+            problems += _between_keys_despite(raw, failed)
         raise ConfigError(scrubbed(problems, secret_strings(raw))) from None
 
 
-def _between_keys_despite(raw: Mapping[str, Any], failed: list[KeyPath]) -> list[str]:
-    """The cross-key problems of the config with each failing field left out (a list entry's
-    field, or a mapping key's), so that one run names a bad `restoreAsOf` and an unknown
-    repository at once.
+#: The lists whose entries nothing else refers to by position or by a field: a field of one of
+#: them can be left out for the second pass. Repositories are named by apps, databases and
+#: mirrors; a default or a top-level setting is read by every rule.
+_LEAF_LISTS = ("apps", "recoveries")
 
-    Leaving a field out could invent a problem (an identity dropped to its default may collide),
-    so a problem that names an entry with a failing field is not reported: it comes on the next
-    run, if it is real. When a failing field cannot be left out (a required one, an entry that
-    is not a mapping, a whole required key), nothing is: the cross-key rules wait for the fix.
+
+def _between_keys_despite(raw: Mapping[str, Any], failed: list[KeyPath]) -> list[str]:
+    """The cross-key problems of the config with each failing field of an app or a recovery left
+    out, so that one run names a bad `restoreAsOf` of one app and an unknown repository of
+    another at once.
+
+    Leaving a field out can invent a problem (an app's `storageClass` left out falls back to a
+    default class that may be banned), so a problem that names a failing entry, by key path or
+    as `namespace/app`, is held back: it comes on the next run, if it is real. A failure anywhere
+    else, or one that cannot be left out (a required field, an entry that is not a mapping),
+    holds back the whole second pass: the cross-key rules wait for the fix.
     """
     repaired: dict[str, Any] = copy.deepcopy(dict(raw))
     entries: set[str] = set()
     for loc in failed:
         top = str(loc[0]) if loc else ""
-        if len(loc) >= 3 and isinstance(loc[1], int) and isinstance(repaired.get(top), list):
-            container, field, entry = repaired[top][loc[1]], loc[2], format_path(loc[:2])
-        elif len(loc) >= 2 and isinstance(repaired.get(top), dict):
-            container, field, entry = repaired[top], loc[1], format_path(loc[:1])
-        else:
+        items = repaired.get(top)
+        if top not in _LEAF_LISTS or len(loc) < 3 or not isinstance(loc[1], int) or not isinstance(items, list):
             return []
-        if not isinstance(container, dict):
+        entry = items[loc[1]] if 0 <= loc[1] < len(items) else None
+        if not isinstance(entry, dict):
             return []
-        container.pop(field, None)
-        entries.add(entry)
+        entry.pop(loc[2], None)
+        entries.add(format_path(loc[:2]))
+        if isinstance(entry.get("namespace"), str) and isinstance(entry.get("name"), str):
+            entries.add(f"{entry['namespace']}/{entry['name']}")
     try:
         StackConfig.model_validate(repaired)
     except ValidationError as exc:
@@ -81,9 +90,10 @@ def _between_keys_despite(raw: Mapping[str, Any], failed: list[KeyPath]) -> list
 
 
 def _names(problem: str, entry: str) -> bool:
-    """Does a problem (its key path or its text) name `entry` (`backups:apps[0]`, or a key)?"""
-    return any(problem[i + len(entry):i + len(entry) + 1] in ("", ".", "[", ":", " ", ",", ")")
-               for i in _occurrences(problem, entry))
+    """Does a problem (its key path or its text) name `entry` (`backups:apps[0]`, `media/radarr`)?"""
+    return any(problem[i - 1:i] in ("", " ", "(", "'", ",") or entry.startswith("backups:")
+               for i in _occurrences(problem, entry)
+               if problem[i + len(entry):i + len(entry) + 1] in ("", ".", "[", ":", " ", ",", ")", "'"))
 
 
 def _occurrences(text: str, part: str) -> list[int]:

@@ -75,3 +75,18 @@ def test_a_repository_another_uid_wrote_is_named_with_its_owner_and_the_key_that
     assert ("uid 1000 cannot read the repository: its files belong to uid 1001; set "
             "backups:defaults.mover.runAsUser to that uid") in refused.output, refused.output[-2000:]
     assert check(seed_way, Cluster(folders, seed_way), folders).returncode == 0
+
+
+def test_a_repository_directory_closed_to_the_movers_uid_is_named_with_its_owner(
+    engine: Path, folders: Callable[[str], Path],
+) -> None:
+    """A 0700 export of another uid hides even the format blob: said as such, not as a missing
+    repository."""
+    objects = render("mover")
+    cluster = Cluster(folders, objects)
+    os.chown(cluster.export, 1001, 1001)
+    os.chmod(cluster.export, 0o700)
+    refused = check(objects, cluster, folders)
+    assert refused.returncode != 0, refused.output[-2000:]
+    assert ("uid 1000 cannot read the repository: its directory belongs to uid 1001; set "
+            "backups:defaults.mover.runAsUser to that uid") in refused.output, refused.output[-2000:]

@@ -1,6 +1,6 @@
 """Benchmark: offline preview cost against the Pulumi SDK's own floor, as the stack grows.
 
-    python -m tools.bench [--apps 10,100,200,500] [--repeat 5] [--engine]
+    python -m tools.bench [--apps 10,100,200,500] [--repeat 5] [--engine [--up-apps 100]]
 
 For each N it generates a stack of N apps over two repositories (hourly NFS, daily B2) and
 measures, in this one process and one run:
@@ -117,12 +117,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the whole offline preview process against a bare-registration process "
                              "(tools/bench_process.py; default --apps 100)")
     parser.add_argument("--profile", action="store_true", help="with --process: where the preview process spends its time")
+    parser.add_argument("--up-apps", type=int, default=100,
+                        help="with --engine: apps of the `up` against an API server (0: none)")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in (args.apps or ("100" if args.process else "10,100,200,500")).split(",")]
     if args.engine:
         from .bench_engine import main as engine_main
 
-        return engine_main(sizes, args.repeat or 1)
+        return engine_main(sizes, args.repeat or 1, args.up_apps)
     if args.process:
         from .bench_process import main as process_main
 

@@ -1,6 +1,6 @@
 """The engine's speed: `preview` of the program against a floor, under the real engine.
 
-    python -m tools.bench --engine [--apps 10,100,200,500] [--repeat 1]
+    python -m tools.bench --engine [--apps 10,100,200,500] [--repeat 1] [--up-apps 100]
 
 For each size, one stack of N apps (tools.bench.stack_config, buckets not managed, manifests
 rendered so that no cluster is needed) is previewed twice under the same engine, in one run:
@@ -11,9 +11,14 @@ rendered so that no cluster is needed) is previewed twice under the same engine,
   names and inputs the offline run records, secrets kept secret; no components, no parents,
   no config), the Kubernetes provider rendering through its stack config instead.
 
-Neither runs the policy pack: the pack's share is the offline bench's figure. Each preview is
-timed whole (the CLI starting, the plugins loading, the plan), which is what a user waits for.
-The last line reads `engine: program/floor <ratio> at 100 apps; 200/100 <growth>`.
+Then `up` of `--up-apps` apps (100; 0 skips it) against a real kube-apiserver 1.36 (built by
+`make engine`, the upstream CRDs from ../shared/crds installed, the namespaces made), the program
+and its floor each on a fresh API server and etcd, so neither finds the other's objects.
+
+Neither runs the policy pack: the pack's share is the offline bench's figure. Each preview and
+each up is timed whole (the CLI starting, the plugins loading, the plan, the API calls), which
+is what a user waits for. The last line reads `engine: program/floor <ratio> at 100 apps;
+200/100 <growth>`.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from typing import Any
 import pulumi
 import yaml
 
+from .apiserver import ApiServer
 from .bench import stack_config
-from .engine import Outcome, project_beside, select_stack
+from .engine import BIN, PROJECT_DIR, Outcome, project_beside, select_stack
 from .offline import Registration, run_program
 from .replay import as_inputs
 
 PASSPHRASE = "bench"
+CRDS = PROJECT_DIR.parent / "shared" / "crds"
+UP_VERSION = "1.36"
 
 
 def engine_config(apps: int) -> dict[str, Any]:
@@ -72,7 +80,45 @@ def timed_preview(folder: Path, stack: str, env: dict[str, str], program=None) -
     return elapsed
 
 
-def main(sizes: list[int], repeat: int) -> int:
+def up_config(apps: int) -> dict[str, Any]:
+    """The bench stack applied for real: no renderYamlTo, the API server's version."""
+    config = engine_config(apps)
+    config["backups:kubernetes"] = {"version": UP_VERSION}
+    return config
+
+
+def up_missing() -> list[str]:
+    """What `up` against an API server needs and this machine lacks."""
+    missing = [str(BIN / b) for b in ("etcd", f"kube-apiserver-{UP_VERSION}") if not (BIN / b).exists()]
+    return missing + ([] if CRDS.is_dir() else [f"{CRDS} (the upstream CRDs, ../shared beside the project)"])
+
+
+def timed_up(folder: Path, stack: str, env: dict[str, str], registrations: list[Registration],
+             scratch: Path, program=None) -> float:  # type: ignore[no-untyped-def]
+    """`up` of one stack against an API server of its own, made for it and stopped after."""
+    server = ApiServer(UP_VERSION, scratch).start()
+    try:
+        server.install_crds(CRDS)
+        namespaces = {(r.inputs.get("metadata") or {}).get("namespace") for r in registrations if r.type.startswith("kubernetes:")}
+        for namespace in sorted(n for n in namespaces if n):
+            status, body = server.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            assert status < 300, body
+        outcome = Outcome()
+        selected = select_stack(stack, outcome, project_dir=folder, program=program,
+                                env={**env, "KUBECONFIG": str(server.kubeconfig(scratch / "kubeconfig"))})
+        started = time.perf_counter()
+        selected.up(color="never")
+        elapsed = time.perf_counter() - started
+        assert outcome.config_error is None and outcome.program_error is None
+        return elapsed
+    finally:
+        server.stop()
+
+
+def main(sizes: list[int], repeat: int, up_apps: int = 100) -> int:
+    if up_apps and up_missing():
+        print(f"error: `up` against an API server needs {', '.join(up_missing())} (or --up-apps 0)")
+        return 2
     root = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     try:
         stacks: dict[str, dict[str, Any]] = {}
@@ -83,6 +129,11 @@ def main(sizes: list[int], repeat: int) -> int:
             stacks[f"floor-{apps}"] = {"kubernetes:renderYamlToDirectory": "rendered-floor"}
             flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
             registrations[apps] = run_program(flat, [], preview=True).registrations
+        if up_apps:
+            stacks[f"up-program-{up_apps}"] = up_config(up_apps)
+            stacks[f"up-floor-{up_apps}"] = {}
+            flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in up_config(up_apps).items()}
+            up_registrations = run_program(flat, [], preview=False).registrations
         folder = project(root / "project", stacks)
         env = {"PULUMI_BACKEND_URL": (root / "state").as_uri(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
         (root / "state").mkdir()
@@ -98,6 +149,17 @@ def main(sizes: list[int], repeat: int) -> int:
             best = min(p for p, _ in rounds[apps]), min(f for _, f in rounds[apps])
             ratio = statistics.median(p / f for p, f in rounds[apps])
             print(f"{apps:4d}  {len(registrations[apps]):9d}  {best[0]:9.2f}  {best[1]:7.2f}  {ratio:13.2f}")
+        if up_apps:
+            ups = []
+            for round_ in range(repeat):
+                program_up = timed_up(folder, f"up-program-{up_apps}", env, up_registrations, root / f"k8s-p{round_}")
+                floor_up = timed_up(folder, f"up-floor-{up_apps}", env, up_registrations, root / f"k8s-f{round_}",
+                                    floor_program(up_registrations))
+                ups.append((program_up, floor_up))
+            ratio = statistics.median(p / f for p, f in ups)
+            print(f"up of {up_apps} apps against kube-apiserver {UP_VERSION} ({len(up_registrations)} resources): "
+                  f"program {min(p for p, _ in ups):.2f} s, floor {min(f for _, f in ups):.2f} s, "
+                  f"program/floor {ratio:.2f}")
         if 100 in rounds and 200 in rounds:
             ratio = statistics.median(p / f for p, f in rounds[100])
             growth = statistics.median(big[0] / small[0] for small, big in zip(rounds[100], rounds[200], strict=True))

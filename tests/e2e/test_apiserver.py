@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from tests.test_admission import admit, mutate
+from tools.apiserver import ApiServer
 from tools.offline import load_stack_file, run_program
 from tools.preview import kubernetes_object
 
-from .apiserver import ApiServer
 from .mover import ENGINE_BIN
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
+from tools.apiserver import ApiServer, ForegroundDeletion
 from tools.engine import PROJECT_DIR
 from tools.offline import revealed
 from tools.stackfile import read_yaml
 
-from .apiserver import ApiServer, ForegroundDeletion
 from .engine import EngineProject, kubernetes_objects, require_engine
 from .mover import ENGINE_BIN
 

@@ -1,4 +1,5 @@
-"""etcd and a real kube-apiserver on loopback, for the tests, with a small client.
+"""etcd and a real kube-apiserver on loopback, for the e2e tests and the engine bench, with a
+small client.
 
 Certificates are made by the test with openssl: a CA, the server's (127.0.0.1), an admin
 client in system:masters, and the service-account key pair. Both servers listen on 127.0.0.1
@@ -23,7 +24,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .mover import ENGINE_BIN
+from .engine import BIN as ENGINE_BIN
 
 
 def free_port() -> int:

@@ -1,1 +1,2 @@
-"""Components of the homelab backup stack; see DESIGN.md for the architecture."""
+"""Components of the homelab backup stack: config -> plan -> components (README, "What it builds";
+docs/DESIGN-NOTES.md for the decisions)."""

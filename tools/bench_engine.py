@@ -62,6 +62,12 @@ def project(folder: Path, stacks: dict[str, dict[str, Any]]) -> Path:
     return folder
 
 
+def recorded(config: dict[str, Any], preview: bool) -> list[Registration]:
+    """What the program registers for `config` (the offline run): the floor replays it."""
+    flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    return run_program(flat, [], preview=preview).registrations
+
+
 def floor_program(registrations: list[Registration]):  # type: ignore[no-untyped-def]
     def program() -> None:
         for reg in registrations:
@@ -127,13 +133,11 @@ def main(sizes: list[int], repeat: int, up_apps: int = 100) -> int:
             config = engine_config(apps)
             stacks[f"program-{apps}"] = config
             stacks[f"floor-{apps}"] = {"kubernetes:renderYamlToDirectory": "rendered-floor"}
-            flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
-            registrations[apps] = run_program(flat, [], preview=True).registrations
+            registrations[apps] = recorded(config, preview=True)
         if up_apps:
             stacks[f"up-program-{up_apps}"] = up_config(up_apps)
             stacks[f"up-floor-{up_apps}"] = {}
-            flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in up_config(up_apps).items()}
-            up_registrations = run_program(flat, [], preview=False).registrations
+            up_registrations = recorded(stacks[f"up-program-{up_apps}"], preview=False)
         folder = project(root / "project", stacks)
         env = {"PULUMI_BACKEND_URL": (root / "state").as_uri(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
         (root / "state").mkdir()

@@ -118,15 +118,17 @@ def _without_provider_code(reg: Registration) -> dict:
     return reg.inputs
 
 
-def manifest_diff(before: Path, after: Path) -> str:
-    """A unified diff of two render directories (Kubernetes YAML only), for a PR comment.
+def render_files(root: Path) -> dict[str, str]:
+    """The Kubernetes YAML files of a render directory, by path inside it, read once for both
+    the diff and the note per app."""
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*.yaml"))} if root.is_dir() else {}
+
+
+def manifest_diff(old: dict[str, str], new: dict[str, str]) -> str:
+    """A unified diff of two renders (render_files), for a PR comment.
 
     Both sides were rendered with secret values redacted, so the diff cannot leak them.
     """
-    def files(root: Path) -> dict[str, str]:
-        return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*.yaml"))} if root.is_dir() else {}
-
-    old, new = files(before), files(after)
     chunks = []
     for name in sorted(old.keys() | new.keys()):
         if old.get(name) == new.get(name):
@@ -142,36 +144,33 @@ def manifest_diff(before: Path, after: Path) -> str:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def changes_per_app(before: Path, after: Path) -> list[str]:
+def _app_objects(files: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+    """path -> (namespace/app, kind, name) of every rendered object with an app label."""
+    found = {}
+    for name, text in files.items():
+        document = yaml.load(text, Loader=_LOADER) or {}
+        meta = document.get("metadata") or {}
+        app = (meta.get("labels") or {}).get(APP_LABEL)
+        if app:
+            found[name] = (f"{meta.get('namespace')}/{app}", document.get("kind", "?"), meta.get("name", "?"))
+    return found
+
+
+def changes_per_app(old_files: dict[str, str], new_files: dict[str, str]) -> list[str]:
     """What the diff adds (+), removes (-) and changes (~), app by app (the objects' app label):
     one line per app, so a change that fans every app out to a new repository reads as such."""
-    def objects(root: Path) -> dict[str, tuple[str, str, str]]:
-        found = {}
-        for path in sorted(root.rglob("*.yaml")):
-            document = yaml.load(path.read_text(), Loader=_LOADER) or {}
-            meta = document.get("metadata") or {}
-            app = (meta.get("labels") or {}).get(APP_LABEL)
-            if app:
-                found[str(path.relative_to(root))] = (f"{meta.get('namespace')}/{app}", document.get("kind", "?"),
-                                                      meta.get("name", "?"))
-        return found
-
-    old, new = objects(before), objects(after)
-    texts = {name: ((before / name).read_text() if name in old else None, (after / name).read_text() if name in new else None)
-             for name in old.keys() | new.keys()}
+    old, new = _app_objects(old_files), _app_objects(new_files)
     steps: dict[str, list[str]] = {}
-    whole: dict[str, str] = {}
-    for name in sorted(texts, key=lambda n: (new.get(n) or old[n])):
-        was, now = texts[name]
+    for name in sorted(old.keys() | new.keys(), key=lambda n: (new.get(n) or old[n])):
+        was, now = old_files.get(name) if name in old else None, new_files.get(name) if name in new else None
         if was == now:
             continue
         app, kind, object_name = new.get(name) or old[name]
         sign = "+" if was is None else "-" if now is None else "~"
         steps.setdefault(app, []).append(f"{sign} {kind} {object_name}")
-    for app in steps:
-        had, has = {v[0] for v in old.values()}, {v[0] for v in new.values()}
-        if app not in had or app not in has:
-            whole[app] = "added" if app not in had else "removed (its claim is kept: retained on delete)"
+    had, has = {v[0] for v in old.values()}, {v[0] for v in new.values()}
+    whole = {app: "added" if app not in had else "removed (its claim is kept: retained on delete)"
+             for app in steps if app not in had or app not in has}
     lines = [f"  {app}: {whole[app]}" if app in whole else f"  {app}: " + "; ".join(found)
              for app, found in steps.items()]
     return ["changes per app:", *lines] if lines else []
@@ -296,10 +295,11 @@ def _main(argv: Optional[list[str]]) -> int:
         if args.render_dir:
             print(f"  wrote {written} Kubernetes objects to {render_dir}/ (secret values redacted)")
     if args.diff_against:
-        diff = manifest_diff(args.diff_against, render_dir)
+        before, after = render_files(args.diff_against), render_files(render_dir)
+        diff = manifest_diff(before, after)
         print(f"--- manifest diff against {args.diff_against} (secret values redacted) ---")
         print(diff.rstrip("\n") if diff else "no changes to rendered objects")
-        for line in changes_per_app(args.diff_against, render_dir):
+        for line in changes_per_app(before, after):
             print(line)
         if args.render_dir is None:
             shutil.rmtree(render_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,18 +91,10 @@ def _between_keys_despite(raw: Mapping[str, Any], failed: list[KeyPath]) -> list
 
 
 def _names(problem: str, entry: str) -> bool:
-    """Does a problem (its key path or its text) name `entry` (`backups:apps[0]`, `media/radarr`)?"""
-    return any(problem[i - 1:i] in ("", " ", "(", "'", ",") or entry.startswith("backups:")
-               for i in _occurrences(problem, entry)
-               if problem[i + len(entry):i + len(entry) + 1] in ("", ".", "[", ":", " ", ",", ")", "'"))
-
-
-def _occurrences(text: str, part: str) -> list[int]:
-    found, start = [], text.find(part)
-    while start != -1:
-        found.append(start)
-        start = text.find(part, start + 1)
-    return found
+    """Does a problem (its key path or its text) name `entry` (`backups:apps[0]`, `media/radarr`)?
+    Whole: `apps[1]` is not `apps[10]`, `media/radarr` not `media/radarr-old`."""
+    before = "" if entry.startswith("backups:") else r"(?:^|(?<=[ (',]))"
+    return re.search(before + re.escape(entry) + r"(?=$|[.\[: ,)'])", problem) is not None
 
 
 def load_stack_config() -> StackConfig:

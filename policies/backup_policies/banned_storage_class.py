@@ -22,7 +22,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .kinds import is_kind, metadata, object_name
+from .kinds import is_kind, listed, metadata, object_name
 
 DEFAULT_BANNED = list(DEFAULT_BANNED_STORAGE_CLASSES)
 _VOLSYNC_KINDS = ("ReplicationSource", "ReplicationDestination")
@@ -72,14 +72,13 @@ def _findings(resources: Iterable[PolicyResource], banned: set[str]) -> Iterator
 
 def _message(cause: tuple[str, str, str], objects: list[str]) -> str:
     what, owner, storage_class = cause
-    listed = ", ".join(objects[:6]) + (f" and {len(objects) - 6} more" if len(objects) > 6 else "")
     if what == "cache":
         return (f"the mover cache volumes use storage class {storage_class!r}, a banned class for backup "
                 f"volumes: use a block or node-local class (this program: backups:defaults.cache.storageClass). "
-                f"{len(objects)} objects: {listed}")
+                f"{len(objects)} objects: {listed(objects)}")
     return (f"{owner} is backed up on storage class {storage_class!r}: restores onto it can silently zero sparse "
             f"files. Use a block class (like ceph-block) (this program: the app's storageClass, or "
-            f"backups:defaults.storageClass). {len(objects)} objects: {listed}")
+            f"backups:defaults.storageClass). {len(objects)} objects: {listed(objects)}")
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:

@@ -7,7 +7,7 @@ group), so the kind and group are read from the token, whatever class registered
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from backup_contract import TARGET_ANNOTATION, normalized_target
@@ -80,3 +80,8 @@ def kopia_repository_target(props: Mapping[str, Any], values: Optional[Mapping[s
         return normalized_target(annotated)
     endpoint = values.get("KOPIA_S3_ENDPOINT")
     return normalized_target(f"s3://{endpoint}/{url.removeprefix('s3://')}" if endpoint else url)
+
+
+def listed(names: Sequence[str], most: int = 6) -> str:
+    """`a, b, c and 4 more`: the objects one violation stands for, on one readable line."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")

@@ -14,7 +14,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .kinds import object_name, repository_variables
+from .kinds import listed, object_name, repository_variables
 
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -28,11 +28,10 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         if not is_private_host(endpoint):
             secrets.setdefault(endpoint, []).append(object_name(resource.props))
     for endpoint, names in secrets.items():
-        listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         report_violation(
             f"TLS is disabled towards {endpoint!r}, which is not a private address: use an https:// "
             f"endpoint (this program: drop http:// from the repository's s3.endpoint). {len(names)} "
-            f"Secrets: {listed}", None
+            f"Secrets: {listed(names)}", None
         )
 
 

@@ -78,6 +78,8 @@ KUBE_VERSION = -X k8s.io/component-base/version.gitVersion=v$(1).0 -X k8s.io/com
 $(eval $(call go_binary,etcd,go.etcd.io/etcd/server/v3,))
 $(eval $(call go_binary,kube-apiserver-1.35,k8s.io/kubernetes/cmd/kube-apiserver,$(call KUBE_VERSION,1.35)))
 $(eval $(call go_binary,kube-apiserver-1.36,k8s.io/kubernetes/cmd/kube-apiserver,$(call KUBE_VERSION,1.36)))
+# promtool, Prometheus's own rule tester: the alert tests evaluate the rendered rules with it.
+$(eval $(call go_binary,promtool,github.com/prometheus/prometheus/cmd/promtool,-X github.com/prometheus/common/version.Version=3.16.0))
 
 # The Pulumi CLI with its engine (tests/e2e/test_engine.py and `python -m tools.engine`), stamped
 # with the version it is. The Python language host is served by no registry: the program runs
@@ -118,7 +120,12 @@ $(K8S_STAMP): tools/engine/$(K8S)/go.mod tools/engine/$(K8S)/go.sum
 	@rm -f $(ENGINE)/.$(K8S).* && touch $@
 
 # The tests against real components (tests/e2e/); `make test` leaves them out.
-e2e: setup engine
+# pgBackRest for tests/e2e/test_pgbackrest.py, from Debian (the machine has PostgreSQL 15).
+PGBACKREST := /usr/bin/pgbackrest
+$(PGBACKREST):
+	apt-get install -y --no-install-recommends pgbackrest || { apt-get update && apt-get install -y --no-install-recommends pgbackrest; }
+
+e2e: setup engine $(PGBACKREST)
 	PATH="$(CURDIR)/$(ENGINE):$$PATH" $(VENV)/bin/python -m pytest tests/e2e
 
 # Regenerate the committed JSON schema of the stack config (a test fails when it is stale).

@@ -13,19 +13,18 @@ maintenance CronJobs are `kopia-maint-<name>-<hash>` and their Jobs stop at 3 ho
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
-from croniter import croniter
 from pydantic import Field
 
 from . import labels, names
 from .outputs import known
 from .plan import StaleWindowPlan
+from .schedule import longest_gap_of
 from .volsync import Spec
 
 API_VERSION = "monitoring.coreos.com/v1"
@@ -33,6 +32,8 @@ API_VERSION = "monitoring.coreos.com/v1"
 MAINTENANCE_CRONJOBS = '{}{{cronjob=~"kopia-maint-.*"}}'
 #: The same for this program's snapshot checks (`kopia-check-<repository>`).
 CHECK_CRONJOBS = '{}{{cronjob=~"kopia-check-.*"}}'
+#: And for its pgBackRest backup checks (`pgbackrest-check-<database>`).
+PGBACKREST_CHECK_CRONJOBS = '{}{{cronjob=~"pgbackrest-check-.*"}}'
 
 
 def last_run_failed(cronjobs: str) -> str:
@@ -69,15 +70,8 @@ def longest_gap(cron: str) -> timedelta:
     return _longest_gap(" ".join(["0" if minute.isdigit() else minute, "0" if hour.isdigit() else hour, *rest]))
 
 
-@functools.cache
 def _longest_gap(cron: str) -> timedelta:
-    start = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday: weekly schedules line up
-    end = start + timedelta(days=14)
-    times = croniter(cron, start)
-    runs = [times.get_next(datetime)]
-    while runs[-1] <= end:
-        runs.append(times.get_next(datetime))
-    return max(b - a for a, b in zip(runs, runs[1:])) if len(runs) > 1 else timedelta(days=14)
+    return longest_gap_of((cron,))
 
 
 def prometheus_duration(span: timedelta) -> str:
@@ -103,6 +97,8 @@ class BackupAlertsArgs:
     """Deployment names of the Kopia web UIs."""
     snapshot_checks: bool = False
     """Whether any repository has a snapshot check."""
+    databases: tuple[tuple[str, str], ...] = ()
+    """(namespace, name) of the CloudNative-PG clusters backed up with pgBackRest."""
 
 
 def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str) -> Rule:
@@ -207,7 +203,43 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
                   "Restore drills run on a schedule; none succeeded within two intervals.",
                   "Check the drill ReplicationDestination and its trigger schedule; run one by changing spec.trigger.manual."),
         )))
+    if args.databases:
+        groups.append(RuleGroup(name="postgres", rules=database_rules(args.databases)))
     return tuple(groups)
+
+
+def cnpg_pods(databases: tuple[tuple[str, str], ...], metric: str) -> str:
+    """`metric` of the instances of these clusters, one selector per namespace joined by `or`.
+    CloudNative-PG's exporter adds no cluster label: the PodMonitor's scrape labels `namespace`
+    and `pod` (`<cluster>-<n>`) are what tell the clusters apart."""
+    namespaces: dict[str, list[str]] = {}
+    for namespace, name in databases:
+        namespaces.setdefault(namespace, []).append(name)
+    return " or ".join(f'{metric}{{namespace="{ns}", pod=~"({"|".join(sorted(dbs))})-[0-9]+"}}'
+                       for ns, dbs in sorted(namespaces.items()))
+
+
+def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
+    """WAL archiving through pgBackRest. CloudNative-PG's own backup alerts read
+    `cnpg_collector_last_available_backup_timestamp`, which plugin backups never set; its
+    `pg_stat_archiver` query keeps counting with a plugin archiver, as PostgreSQL's archiver runs
+    the plugin through archive_command. `last_failed_time` and `last_archived_time` are epochs
+    (-1 before the first), so the archiver failing since its last success is one comparison."""
+    failed, archived = (cnpg_pods(databases, f"cnpg_pg_stat_archiver_{m}") for m in ("last_failed_time", "last_archived_time"))
+    return (
+        _rule("PgBackRestBackupsStale", last_run_failed(PGBACKREST_CHECK_CRONJOBS), "15m", "critical",
+              "A pgBackRest repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }} has no recent backup",
+              "The backup check's last run failed: a repository has no full backup, or its newest full or newest "
+              "backup of any type is older than its schedules allow (a failing or unscheduled backup).",
+              "kubectl -n {{ $labels.namespace }} logs job/<the latest {{ $labels.cronjob }} job>: it names the "
+              "repository and the age; then kubectl -n {{ $labels.namespace }} get backups."),
+        _rule("PostgresWalArchivingFailing", f"({failed}) > on (namespace, pod) ({archived})", "5m", "critical",
+              "WAL archiving of {{ $labels.namespace }}/{{ $labels.pod }} to pgBackRest is failing",
+              "Archiving a WAL segment failed and none succeeded since: point-in-time recovery ends at the last "
+              "archived segment, and pg_wal grows until the volume is full.",
+              "kubectl -n {{ $labels.namespace }} logs {{ $labels.pod }} -c plugin-pgbackrest; check the repository "
+              "credentials and endpoint; `pgbackrest info` in that container shows which repository is behind."),
+    )
 
 
 class BackupAlerts(pulumi.ComponentResource):

@@ -109,6 +109,15 @@ def plugin_config(database: str) -> str:
     return f"{database}-pgbackrest"
 
 
+def pgbackrest_check(database: str) -> str:
+    return f"pgbackrest-check-{database}"
+
+
+def recovery_stanza(database: str) -> str:
+    """The Stanza a recovery reads when it names one repository: that repository alone."""
+    return f"{database}-recovery"
+
+
 def scheduled_backup(database: str, repository: str, kind: str) -> str:
     return f"{database}-{repository}-{kind}"
 

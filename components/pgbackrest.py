@@ -58,6 +58,8 @@ class StanzaConfiguration(Spec):
     name: str
     archive: Archive = Archive()
     s3_repositories: tuple[S3Repository, ...]
+    #: Copied verbatim into pgBackRest's environment (the plugin's ToEnv).
+    custom_env_var: Optional[dict[str, str]] = None
 
 
 class StanzaSpec(Spec):
@@ -103,7 +105,33 @@ class ClusterStorage(Spec):
     storage_class: Optional[str] = None
 
 
+class RecoveryTarget(Spec):
+    target_time: str
+
+
+class Recovery(Spec):
+    source: str
+    """The `externalClusters` entry to restore from."""
+    recovery_target: Optional[RecoveryTarget] = None
+
+
+class Bootstrap(Spec):
+    recovery: Recovery
+
+
+class ExternalPlugin(Spec):
+    name: str = PLUGIN_NAME
+    parameters: dict[str, str]
+
+
+class ExternalCluster(Spec):
+    name: str
+    plugin: ExternalPlugin
+
+
 class ClusterSpec(Spec):
     instances: int
     storage: ClusterStorage
     plugins: tuple[ClusterPlugin, ...]
+    bootstrap: Optional[Bootstrap] = None
+    external_clusters: tuple[ExternalCluster, ...] = ()

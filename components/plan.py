@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Optional
 
 from . import names
@@ -27,7 +28,7 @@ from .config import (
 )
 from .keypath import KeyPath, format_path
 from .names import JobKey, JobKind, NameBook, Role
-from .schedule import PRESETS, ScheduledJob, plan_schedules, stable_hash
+from .schedule import PRESETS, ScheduledJob, longest_gap_of, plan_schedules, stable_hash
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,31 @@ class DatabaseTarget:
 
 
 @dataclass(frozen=True)
+class RepositoryLimits:
+    number: int
+    """pgBackRest's repository number (its place in the Stanza)."""
+    name: str
+    """The config's repository name, for the message."""
+    full: timedelta
+    """The newest full backup may be this old."""
+    any: timedelta
+    """The newest backup of any type may be this old."""
+
+
+@dataclass(frozen=True)
+class DatabaseRecoveryPlan:
+    """`databases[N].recovery`: what the Cluster's `bootstrap.recovery` reads."""
+
+    source: Database
+    """The database whose stanza (bucket, path, credentials) the recovery reads."""
+    stanza_ref: str
+    """The Stanza object the Cluster's external cluster names: the source's, or with
+    `repository` one of the recovery's own that holds only that repository."""
+    only: Optional[Repository]
+    target_time: Optional[str]
+
+
+@dataclass(frozen=True)
 class DatabasePlan:
     database: Database
     key: str
@@ -135,6 +161,10 @@ class DatabasePlan:
     component: str
     targets: tuple[DatabaseTarget, ...]
     """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
+    recovery: Optional[DatabaseRecoveryPlan] = None
+    check_schedule: str = ""
+    """When the backup check runs: daily, in the hour after the last repository's backups."""
+    check_limits: tuple[RepositoryLimits, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +187,8 @@ class AlertPlan:
     """Deployment names of the enabled Kopia web UIs."""
     snapshot_checks: bool = False
     """Whether any repository has a snapshot check (KopiaSnapshotsMissing)."""
+    databases: tuple[tuple[str, str], ...] = ()
+    """(namespace, name) of every database cluster, for the WAL archiving alert."""
 
 
 @dataclass(frozen=True)
@@ -383,23 +415,68 @@ def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobK
     )
 
 
-def default_database_schedules(position: int) -> tuple[str, str]:
-    """(full, diff) 6-field crons for the repository at `position`: 03:00, 04:00, ..."""
+def default_database_schedules(db: Database, position: int) -> tuple[str, str]:
+    """(full, diff) 6-field crons for the repository at `position`: in the hour from 03:00, 04:00,
+    ..., at a minute of the cluster's own, so that clusters sharing a store do not all start at
+    once. The minute is a hash of the cluster and repository, not an allocation: adding a cluster
+    moves no other cluster's backups (nothing to pin)."""
     hour = (3 + position) % 24
-    return f"0 0 {hour} * * 0", f"0 0 {hour} * * 1-6"
+    minute = stable_hash("database", db.namespace, db.name, db.repositories[position]) % 60
+    return f"0 {minute} {hour} * * 0", f"0 {minute} {hour} * * 1-6"
 
 
 def _database_plan(config: StackConfig, db: Database, index: int) -> DatabasePlan:
     targets = []
     for position, ref in enumerate(db.repositories):
-        full, diff = default_database_schedules(position)
+        full, diff = default_database_schedules(db, position)
         targets.append(DatabaseTarget(
             repository=config.repository(ref),
             full_schedule=db.schedule.full[position] if db.schedule.full else full,
             diff_schedule=db.schedule.diff[position] if db.schedule.diff else diff,
         ))
     return DatabasePlan(database=db, key=f"backups:databases[{index}]",
-                        component=names.database_component(db.namespace, db.name), targets=tuple(targets))
+                        component=names.database_component(db.namespace, db.name), targets=tuple(targets),
+                        recovery=_recovery_plan(config, db), check_schedule=_check_schedule(db),
+                        check_limits=tuple(_limits(n, t) for n, t in enumerate(targets, start=1)))
+
+
+#: A late backup is not an incident: the schedule's longest gap plus this.
+BACKUP_SLACK = timedelta(hours=6)
+
+
+def _limits(number: int, target: DatabaseTarget) -> RepositoryLimits:
+    # CloudNative-PG's crons lead with seconds; the gap is the same without them.
+    full, diff = (" ".join(c.split()[1:]) for c in (target.full_schedule, target.diff_schedule))
+    return RepositoryLimits(number=number, name=target.repository.name,
+                            full=longest_gap_of((full,)) + BACKUP_SLACK, any=longest_gap_of((full, diff)) + BACKUP_SLACK)
+
+
+def _check_schedule(db: Database) -> str:
+    """Daily, in the hour after the default backup hours of the last repository (03:00 for the first)."""
+    minute = stable_hash("database-check", db.namespace, db.name) % 60
+    return f"{minute} {(3 + len(db.repositories)) % 24} * * *"
+
+
+def _recovery_plan(config: StackConfig, db: Database) -> Optional[DatabaseRecoveryPlan]:
+    recovery = db.recovery
+    if recovery is None:
+        return None
+    source = db if recovery.from_ is None else next(
+        d for d in config.databases if d.namespace == db.namespace and d.name == recovery.from_)
+    only = config.repository(recovery.repository) if recovery.repository is not None else None
+    return DatabaseRecoveryPlan(
+        source=source, stanza_ref=names.recovery_stanza(db.name) if only else source.name, only=only,
+        target_time=postgres_time(recovery.restore_as_of) if recovery.restore_as_of else None,
+    )
+
+
+def postgres_time(rfc3339: str) -> str:
+    """`restoreAsOf` as the plugin must pass it on: the plugin hands `targetTime` to pgBackRest
+    verbatim, and pgBackRest refuses RFC 3339 ('time format must be YYYY-MM-DD HH:MM:SS'), so the
+    Cluster gets PostgreSQL's spelling in UTC, which CloudNative-PG's webhook also takes."""
+    moment = datetime.fromisoformat(rfc3339.replace("z", "Z")).astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + fraction + "+00"
 
 
 def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[JobKey, str],
@@ -422,17 +499,18 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
         drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
         web_uis=tuple(names.web_ui(r.name) for r in config.repositories if r.ui.enabled),
         snapshot_checks=any(rp.has_check for rp in repositories),
+        databases=tuple((db.namespace, db.name) for db in config.databases),
     )
 
 
 # --------------------------------------------------------------------------- every name, checked
 
 #: Pulumi type tokens of the components (a child's URN is unique per parent type, kind, name).
-STACK, REPOSITORY, WEB_UI, MIRROR, CHECK, APP, DATABASE, ADMISSION, ALERTS = (
+STACK, REPOSITORY, WEB_UI, MIRROR, CHECK, APP, DATABASE, DATABASE_CHECK, ADMISSION, ALERTS = (
     "backups:stack:BackupStack", "backups:kopia:SharedKopiaRepository", "backups:kopia:KopiaWebUi",
     "backups:kopia:RepositoryMirror", "backups:kopia:SnapshotCheck", "backups:app:BackupEnabledApp",
-    "backups:postgres:PgBackRestClusterBackup", "backups:admission:AdmissionGuardrails",
-    "backups:monitoring:BackupAlerts",
+    "backups:postgres:PgBackRestClusterBackup", "backups:postgres:PgBackRestCheck",
+    "backups:admission:AdmissionGuardrails", "backups:monitoring:BackupAlerts",
 )
 
 
@@ -530,6 +608,13 @@ def _take_names(plan: StackPlan) -> None:
         if db.manage_cluster:
             k8s("Cluster", db.namespace, db.name, names.SUBDOMAIN, path)
             pulumi(DATABASE, "Cluster", names.child(c, "cluster"), path)
+        k8s("CronJob", db.namespace, names.pgbackrest_check(db.name), names.CRONJOB, path)
+        pulumi(DATABASE, "PgBackRestCheck", names.child(c, "check"), path)
+        pulumi(DATABASE_CHECK, "CronJob", names.child(c, "check", "cronjob"), path)
+        if dp.recovery is not None and dp.recovery.only is not None:
+            recovery_path = ("databases", index, "recovery", "repository")
+            k8s("Stanza", db.namespace, dp.recovery.stanza_ref, names.SUBDOMAIN, recovery_path)
+            pulumi(DATABASE, "Stanza", names.child(c, "recovery-stanza"), recovery_path)
         if db.encryption is not None:
             k8s("Secret", db.namespace, names.pgbackrest_encryption(db.name), names.SUBDOMAIN, ("databases", index, "encryption"))
             pulumi(DATABASE, _secret_kind_of(db.encryption.passphrase), names.child(c, "encryption"), path)

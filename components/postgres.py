@@ -29,13 +29,18 @@ from .outputs import known
 from .pgbackrest import (
     CNPG_API_VERSION,
     PLUGIN_API_VERSION,
+    Bootstrap,
     CipherConfig,
     ClusterPlugin,
     ClusterRef,
     ClusterSpec,
     ClusterStorage,
+    ExternalCluster,
+    ExternalPlugin,
     PluginConfigSpec,
     PluginConfiguration,
+    Recovery,
+    RecoveryTarget,
     RetentionPolicy,
     S3Repository,
     S3SecretRef,
@@ -45,7 +50,8 @@ from .pgbackrest import (
     StanzaSpec,
     StorageConfig,
 )
-from .plan import DatabaseTarget
+from .pgbackrest_check import PgBackRestCheck, PgBackRestCheckArgs
+from .plan import DatabaseRecoveryPlan, DatabaseTarget, RepositoryLimits
 from .secrets import cluster_secret, put_secret
 from .stanza_lock import StanzaLock
 
@@ -64,6 +70,11 @@ class PgBackRestClusterBackupArgs:
     wal_storage_class: str
     bucket_providers: Mapping[str, aws.Provider] = field(default_factory=dict)
     """repository name -> the aws provider its bucket is made with; absent: the bucket is not managed."""
+    recovery: Optional[DatabaseRecoveryPlan] = None
+    """The managed Cluster's bootstrap from a backup (`recovery`), if any."""
+    check_schedule: str = ""
+    check_limits: tuple[RepositoryLimits, ...] = ()
+    """How old each repository's newest full and newest backup may be (the backup check)."""
 
 
 class PgBackRestClusterBackup(pulumi.ComponentResource):
@@ -83,23 +94,19 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        encryption_secret = self._encryption_secret() if db.encryption else None
-        repositories = []
+        if db.encryption:
+            self._encryption_secret()
         waits: list[pulumi.Resource] = []
         for target in args.repositories:
-            secret_name, made = self._credentials(target.repository)
-            waits += made
-            repositories.append(self._repository_entry(target, secret_name, encryption_secret))
-        stanza_cr = k8s.apiextensions.CustomResource(
-            names.child(name, "stanza"),
-            api_version=PLUGIN_API_VERSION,
-            kind="Stanza",
-            metadata=self._metadata(db.name),
-            spec=StanzaSpec(
-                stanza_configuration=StanzaConfiguration(name=stanza, s3_repositories=tuple(repositories))
-            ).to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
-        )
+            waits += self._credentials(target.repository)
+            self._bucket(target.repository)
+        repositories = tuple(t.repository for t in args.repositories)
+        stanza_cr = self._stanza("stanza", db.name, db, repositories, waits)
+        PgBackRestCheck(names.child(name, "check"), PgBackRestCheckArgs(
+            namespace=db.namespace, database=db.name, stanza=stanza,
+            repositories=tuple(s3_entry(db, repo) for repo in repositories),
+            limits=args.check_limits, schedule=args.check_schedule,
+        ), opts=pulumi.ResourceOptions(parent=self, depends_on=waits))
         plugin_config_name = names.plugin_config(db.name)
         k8s.apiextensions.CustomResource(
             names.child(name, "plugin-config"),
@@ -133,6 +140,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
                 )
 
         if db.manage_cluster:
+            bootstrap, external = self._recovery(args.recovery, stanza_cr)
             k8s.apiextensions.CustomResource(
                 names.child(name, "cluster"),
                 api_version=CNPG_API_VERSION,
@@ -142,6 +150,8 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
                     instances=db.instances,
                     storage=ClusterStorage(size=db.storage_size, storage_class=args.wal_storage_class),
                     plugins=(plugin,),
+                    bootstrap=bootstrap,
+                    external_clusters=external,
                 ).to_wire(),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[stanza_cr], retain_on_delete=True),
             )
@@ -154,51 +164,47 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         db = self._args.database
         return {"name": name, "namespace": db.namespace, "labels": {**labels.MANAGED_BY, labels.DATABASE: db.name}}
 
-    def _bucket_name(self) -> str:
-        return self._args.database.bucket_name
+    def _stanza(self, child: str, name: str, source: Database, repositories: tuple[Repository, ...],
+                waits: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
+        """A Stanza object `name` for `source`'s stanza in `repositories` (pgBackRest's repo1, repo2, ...)."""
+        entries = tuple(s3_entry(source, repo) for repo in repositories)
+        # The plugin drops `retentionPolicy.history` (its field is tagged `ENV:` instead of `env:`),
+        # so the seed's "30 days of history" reaches pgBackRest only as its own variable.
+        history = {f"PGBACKREST_REPO{n}_RETENTION_HISTORY": str(source.retention.history_days)
+                   for n in range(1, len(entries) + 1)}
+        return k8s.apiextensions.CustomResource(
+            names.child(self._prefix, child),
+            api_version=PLUGIN_API_VERSION,
+            kind="Stanza",
+            metadata=self._metadata(name),
+            spec=StanzaSpec(stanza_configuration=StanzaConfiguration(
+                name=source.stanza_name, s3_repositories=entries, custom_env_var=history,
+            )).to_wire(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
+        )
 
-    def _repository_entry(
-        self, target: DatabaseTarget, secret_name: str, encryption_secret: Optional[str]
-    ) -> S3Repository:
-        repo, db = target.repository, self._args.database
-        s3 = repo.s3
-        assert s3 is not None and repo.region is not None
+    def _recovery(self, recovery: Optional[DatabaseRecoveryPlan], stanza_cr: pulumi.Resource
+                  ) -> tuple[Optional[Bootstrap], tuple[ExternalCluster, ...]]:
+        """CloudNative-PG's recovery bootstrap from a Stanza: the database's own, another database's,
+        or, when the recovery names one repository, a Stanza of its own holding only that one."""
+        if recovery is None:
+            return None, ()
+        if recovery.only is not None:
+            self._stanza("recovery-stanza", recovery.stanza_ref, recovery.source, (recovery.only,), [stanza_cr])
+        target = RecoveryTarget(target_time=recovery.target_time) if recovery.target_time else None
+        source = ExternalCluster(name=recovery.stanza_ref, plugin=ExternalPlugin(parameters={"stanzaRef": recovery.stanza_ref}))
+        return Bootstrap(recovery=Recovery(source=source.name, recovery_target=target)), (source,)
+
+    def _bucket(self, repo: Repository) -> None:
         provider = self._args.bucket_providers.get(repo.name)
         if provider is not None:
             aws.s3.Bucket(
                 names.child(self._prefix, repo.name, "bucket"),
-                bucket=self._bucket_name(),
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=provider, protect=True, retain_on_delete=True
-                ),
+                bucket=self._args.database.bucket_name,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True),
             )
-        retention = db.retention
-        return S3Repository(
-            bucket=self._bucket_name(),
-            endpoint=s3.host,
-            region=repo.region,
-            repo_path=f"/{db.name}",
-            # Garage (and most self-hosted stores) only serve path-style URLs.
-            uri_style="path" if repo.backend == "garage" else "host",
-            verify_tls=True,
-            retention_policy=RetentionPolicy(
-                full=retention.full,
-                diff=retention.diff,
-                archive=retention.wal_days,
-                archive_type="diff",
-                history=retention.history_days,
-            ),
-            secret_ref=S3SecretRef(
-                access_key_id=SecretKeyRef(name=secret_name, key=ACCESS_KEY),
-                secret_access_key=SecretKeyRef(name=secret_name, key=SECRET_KEY),
-            ),
-            cipher_config=(
-                CipherConfig(encryption_pass=SecretKeyRef(name=encryption_secret, key=ENCRYPTION_KEY))
-                if encryption_secret else None
-            ),
-        )
 
-    def _credentials(self, repo: Repository) -> tuple[str, list[pulumi.Resource]]:
+    def _credentials(self, repo: Repository) -> list[pulumi.Resource]:
         """The repository's S3 keys in the database namespace, under the plugin's key names."""
         db = self._args.database
         name = names.pgbackrest_credentials(db.name, repo.name)
@@ -216,9 +222,9 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         made = cluster_secret(
             names.child(self._prefix, repo.name, "credentials"), self._metadata(name), {}, secret, external, parent=self
         )
-        return name, [made]
+        return [made]
 
-    def _encryption_secret(self) -> str:
+    def _encryption_secret(self) -> None:
         db = self._args.database
         assert db.encryption is not None
         name = names.pgbackrest_encryption(db.name)
@@ -226,4 +232,35 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         external: dict[str, ExternalSecretRef] = {}
         put_secret(ENCRYPTION_KEY, db.encryption.passphrase, secret, external)
         cluster_secret(names.child(self._prefix, "encryption"), self._metadata(name), {}, secret, external, parent=self)
-        return name
+
+
+def s3_entry(db: Database, repo: Repository) -> S3Repository:
+    """`db`'s stanza in `repo`, as the plugin's `s3Repositories` entry: bucket, path, retention,
+    and the Secrets the database's component renders for its credentials and passphrase."""
+    s3 = repo.s3
+    assert s3 is not None and repo.region is not None
+    secret_name, retention = names.pgbackrest_credentials(db.name, repo.name), db.retention
+    return S3Repository(
+        bucket=db.bucket_name,
+        endpoint=s3.host,
+        region=repo.region,
+        repo_path=f"/{db.name}",
+        # Garage (and most self-hosted stores) only serve path-style URLs.
+        uri_style="path" if repo.backend == "garage" else "host",
+        verify_tls=True,
+        retention_policy=RetentionPolicy(
+            full=retention.full,
+            diff=retention.diff,
+            archive=retention.wal_days,
+            archive_type="diff",
+            history=retention.history_days,
+        ),
+        secret_ref=S3SecretRef(
+            access_key_id=SecretKeyRef(name=secret_name, key=ACCESS_KEY),
+            secret_access_key=SecretKeyRef(name=secret_name, key=SECRET_KEY),
+        ),
+        cipher_config=(
+            CipherConfig(encryption_pass=SecretKeyRef(name=names.pgbackrest_encryption(db.name), key=ENCRYPTION_KEY))
+            if db.encryption else None
+        ),
+    )

@@ -32,11 +32,15 @@ user asked for that exact shape, and a hash never moves.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Optional
+
+from croniter import croniter
 
 from .names import JobKey
 
@@ -51,6 +55,23 @@ CRON_HELP = (
     "use hourly, daily, weekly or a 5-field cron like 'H 3 * * 0' "
     "(H picks a stable spread value)"
 )
+
+
+@functools.cache
+def longest_gap_of(crons: tuple[str, ...]) -> timedelta:
+    """The longest time between two runs of any of these 5-field crons, over two weeks from a
+    Monday (weekly schedules line up); two weeks when they run at most once in that time."""
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    end = start + timedelta(days=14)
+    runs: set[datetime] = set()
+    after: list[datetime] = []
+    for cron in crons:
+        times = croniter(cron, start)
+        while (run := times.get_next(datetime)) <= end:
+            runs.add(run)
+        after.append(run)
+    ordered = sorted(runs | {min(after)})  # the first run past the window closes its last gap
+    return max((b - a for a, b in zip(ordered, ordered[1:])), default=timedelta(days=14))
 
 
 def stable_hash(*parts: str) -> int:

@@ -181,6 +181,9 @@ class BackupStack(pulumi.ComponentResource):
                         t.repository.name: self._bucket_provider(t.repository)
                         for t in dp.targets if t.repository.manage_bucket
                     },
+                    recovery=dp.recovery,
+                    check_schedule=dp.check_schedule,
+                    check_limits=dp.check_limits,
                 ),
                 opts=self._child,
             )
@@ -211,6 +214,7 @@ class BackupStack(pulumi.ComponentResource):
                     drill_crons=alerts.drill_crons,
                     web_uis=alerts.web_uis,
                     snapshot_checks=alerts.snapshot_checks,
+                    databases=alerts.databases,
                 ),
                 opts=self._child,
             )

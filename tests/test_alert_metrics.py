@@ -2,8 +2,11 @@
 
 The list below is written from the controllers' source, not from monitoring.py: the VolSync
 controller's sync metrics, the metrics the fork's controller records for movers
-(`volsync_kopia_operation_*`, `volsync_kopia_snapshot_creation_*`), and kube-state-metrics' Job
-and CronJob metrics. The fork registers `volsync_kopia_maintenance_*` but never sets them.
+(`volsync_kopia_operation_*`, `volsync_kopia_snapshot_creation_*`), kube-state-metrics' Job
+and CronJob metrics, and CloudNative-PG's default `pg_stat_archiver` query
+(config/manager/default-monitoring.yaml: `cnpg_pg_stat_archiver_<column>`). The fork registers
+`volsync_kopia_maintenance_*` but never sets them; CloudNative-PG never sets
+`cnpg_collector_last_available_backup_timestamp` for plugin backups.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ SET = re.compile(
     r"volsync_volume_out_of_sync|volsync_sync_duration_seconds(_count|_sum)?|volsync_missed_intervals_total"
     r"|volsync_kopia_operation_(success|failure)_total|volsync_kopia_snapshot_creation_(success|failure)_total"
     r"|kube_job_[a-z_]+|kube_cronjob_[a-z_]+|kube_deployment_[a-z_]+"
+    r"|cnpg_pg_stat_archiver_(archived_count|failed_count|seconds_since_last_archival|seconds_since_last_failure"
+    r"|last_archived_time|last_failed_time|last_archived_wal_start_lsn|last_failed_wal_start_lsn|stats_reset_time)"
 )
-NEVER_SET = re.compile(r"volsync_kopia_maintenance_.*")
+NEVER_SET = re.compile(r"volsync_kopia_maintenance_.*|cnpg_collector_last_available_backup_timestamp")
 #: PromQL words that are not metric names.
 _WORDS = {"sum", "max", "min", "by", "on", "and", "or", "unless", "increase", "rate", "time", "absent", "ignoring",
           "without", "group_left", "group_right", "count", "avg", "bool"}
@@ -42,10 +47,14 @@ def test_the_metric_name_reader_finds_names_and_only_names():
 def test_every_alert_reads_only_metrics_that_are_set():
     # The dev stack (backups, maintenance, drills) with the web UI on: every rule is emitted.
     nas = {**with_changes()["repositories"][0], "ui": {"enabled": True, "password": "ui-password"}}
-    run = run_config(with_changes(repositories=[nas]), preview=False)
+    b2 = {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "volsync"},
+          "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}
+    databases = [{"name": "pg", "namespace": "database", "bucket": "pg-archive", "repositories": ["b2"]}]
+    run = run_config(with_changes(repositories=[nas, b2], databases=databases), preview=False)
     (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
     exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
-    assert len(exprs) >= 11 and {"KopiaWebUiDown", "KopiaSnapshotsMissing"} <= set(exprs)
+    assert len(exprs) >= 13 and {"KopiaWebUiDown", "KopiaSnapshotsMissing", "PostgresWalArchivingFailing",
+                                 "PgBackRestBackupsStale"} <= set(exprs)
     for alert, expr in exprs.items():
         names = metric_names(expr)
         assert names, alert

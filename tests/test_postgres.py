@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.stanza_lock import StanzaLockProvider
-from tools.offline import load_stack_file, run_program
+from tests.e2e.pgbackrest import stanza_env
+from tools.offline import load_stack_file, revealed, run_program
 
 from .conftest import PROJECT_DIR, named, of_kind, run_config, with_changes
 
@@ -34,12 +37,81 @@ def test_scheduled_backups_per_repository_b2_at_three_r2_at_four(seed):
     backups = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in of_kind(seed, "ScheduledBackup")
                if r.inputs["metadata"]["name"].startswith("postgres18-cluster")}
     assert set(backups) == {f"postgres18-cluster-{repo}-{kind}" for repo in ("b2", "r2") for kind in ("full", "diff")}
-    assert backups["postgres18-cluster-b2-full"]["schedule"] == "0 0 3 * * 0"
-    assert backups["postgres18-cluster-b2-diff"]["schedule"] == "0 0 3 * * 1-6"
-    assert backups["postgres18-cluster-r2-diff"]["schedule"] == "0 0 4 * * 1-6"
+    for repo, hour in (("b2", "3"), ("r2", "4")):
+        full, diff = (backups[f"postgres18-cluster-{repo}-{kind}"]["schedule"].split() for kind in ("full", "diff"))
+        assert (full[0], full[2], full[5]) == ("0", hour, "0") and (diff[0], diff[2], diff[5]) == ("0", hour, "1-6")
+        assert full[1] == diff[1] and full[3:5] == diff[3:5] == ["*", "*"]  # one minute a day, fulls on Sunday
     spec = backups["postgres18-cluster-r2-full"]
     assert (spec["method"], spec["target"], spec["cluster"]) == ("plugin", "primary", {"name": "postgres18-cluster"})
     assert spec["pluginConfiguration"] == {"name": "pgbackrest.dalibo.com", "parameters": {"selectedRepository": "2", "backupType": "full"}}
+
+
+def schedules(run) -> dict[str, str]:
+    return {r.inputs["metadata"]["name"]: r.inputs["spec"]["schedule"] for r in of_kind(run, "ScheduledBackup")}
+
+
+def test_clusters_sharing_a_store_start_at_minutes_of_their_own_that_adding_one_does_not_move(seed):
+    """Seed 002's two clusters both back up to B2 at 03:00: they now start apart in that hour,
+    and a third cluster takes a minute without moving theirs (nothing to pin)."""
+    before = schedules(seed)
+    for repo in ("b2", "r2"):
+        minutes = {before[f"{db}-{repo}-full"].split()[1] for db in ("postgres18-cluster", "postgres18-immich")}
+        assert len(minutes) == 2, before
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+    databases = json.loads(config["backups:databases"])
+    third = {"name": "postgres18-paperless", "namespace": "database", "repositories": ["b2", "r2"], "bucket": "paperless"}
+    after = schedules(run_program({**config, "backups:databases": json.dumps([third, *databases])}, secret_keys))
+    assert {k: v for k, v in after.items() if "paperless" not in k} == before
+
+
+def test_history_days_reach_pgbackrest_through_the_variable_the_plugin_passes_on(seed):
+    """The plugin drops `retentionPolicy.history` (its tag is `ENV:`, not `env:`): through the
+    plugin's own mapping (tests/e2e/pgbackrest.py) the seed's 30 days reach pgBackRest only as
+    `customEnvVar`, for every repository of every Stanza, and no field is left unmapped."""
+    for stanza in of_kind(seed, "Stanza"):
+        env = stanza_env(revealed(stanza.inputs), lambda namespace, name, key: "value")
+        count = len(stanza.inputs["spec"]["stanzaConfiguration"]["s3Repositories"])
+        assert {k: v for k, v in env.items() if k.endswith("_RETENTION_HISTORY")} == {
+            f"PGBACKREST_REPO{n}_RETENTION_HISTORY": "30" for n in range(1, count + 1)}
+        assert env["PGBACKREST_REPO2_RETENTION_ARCHIVE"] == "7" and env["PGBACKREST_ARCHIVE_ASYNC"] == "y"
+
+
+def immich(**recovery) -> dict:
+    """Seed 002's managed cluster's Cluster, Stanzas and every other object, with `recovery`."""
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+    databases = json.loads(config["backups:databases"])
+    for db in databases:
+        if db["name"] == "postgres18-immich":
+            db["recovery"] = recovery
+    run = run_program({**config, "backups:databases": json.dumps(databases)}, secret_keys)
+    return {(r.inputs["kind"], r.inputs["metadata"]["name"]): r.inputs for r in run.registrations if "kind" in r.inputs}
+
+
+def test_a_recovery_renders_the_clusters_bootstrap_from_its_stanza_latest_or_as_of_a_time():
+    latest = immich()[("Cluster", "postgres18-immich")]["spec"]
+    (external,) = latest["externalClusters"]
+    assert latest["bootstrap"] == {"recovery": {"source": external["name"]}}
+    assert external["plugin"] == {"name": "pgbackrest.dalibo.com", "parameters": {"stanzaRef": "postgres18-immich"}}
+    # pgBackRest refuses RFC 3339 targets: PostgreSQL's spelling, in UTC.
+    as_of = immich(restoreAsOf="2026-01-14T13:00:00+01:00")[("Cluster", "postgres18-immich")]["spec"]["bootstrap"]
+    assert as_of["recovery"]["recoveryTarget"] == {"targetTime": "2026-01-14 12:00:00+00"}
+
+
+def test_a_recovery_from_one_repository_reads_a_stanza_holding_only_that_one():
+    objects = immich(repository="r2")
+    spec = objects[("Cluster", "postgres18-immich")]["spec"]
+    ref = spec["externalClusters"][0]["plugin"]["parameters"]["stanzaRef"]
+    assert ref != "postgres18-immich"
+    own, recovery = (objects[("Stanza", n)]["spec"]["stanzaConfiguration"] for n in ("postgres18-immich", ref))
+    assert recovery["name"] == own["name"]  # the same pgBackRest stanza
+    assert recovery["s3Repositories"] == [own["s3Repositories"][1]]  # R2 alone, as repo1
+    assert recovery["customEnvVar"] == {"PGBACKREST_REPO1_RETENTION_HISTORY": "30"}
+
+
+def test_a_recovery_from_another_database_reads_its_stanza():
+    spec = immich(**{"from": "postgres18-cluster"})[("Cluster", "postgres18-immich")]["spec"]
+    assert spec["externalClusters"][0]["plugin"]["parameters"] == {"stanzaRef": "postgres18-cluster"}
+    assert spec["plugins"][0]["parameters"]["stanzaRef"] == "postgres18-immich"  # it archives to its own
 
 
 def test_wal_spool_has_a_storage_class(seed):
@@ -66,6 +138,7 @@ def test_the_cluster_plugin_entry_is_an_output_and_manage_cluster_wires_it(seed)
     assert [c.inputs["metadata"]["name"] for c in clusters] == ["postgres18-immich"]  # manageCluster: true only
     assert clusters[0].inputs["spec"]["plugins"][0]["parameters"]["stanzaRef"] == "postgres18-immich"
     assert clusters[0].retain_on_delete
+    assert "bootstrap" not in clusters[0].inputs["spec"]  # a first deploy starts empty
 
 
 def test_encryption_adds_cipher_config_from_a_secret():

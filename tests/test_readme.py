@@ -162,12 +162,14 @@ def _runs() -> tuple[tuple[Any, Any], ...]:
 
 
 def _plain_database_stack() -> dict[str, Any]:
-    """The dev stack with a B2 repository whose keys are plain config, and a database on it."""
+    """The dev stack with a B2 repository whose keys are plain config, and a managed database on
+    it that recovers from that repository alone."""
     b2 = {"name": "b2", "backend": "b2", "primary": False,
           "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "homelab-readme"},
           "credentials": {"accessKeyId": "readme-key-id", "secretAccessKey": "readme-secret-key"}}
     config = dev_config()
-    database = {"name": "postgres18", "namespace": "database", "repositories": ["b2"]}
+    database = {"name": "postgres18", "namespace": "database", "repositories": ["b2"], "manageCluster": True,
+                "recovery": {"repository": "b2"}}
     return {**config, "repositories": [*config["repositories"], b2], "databases": [database]}
 
 

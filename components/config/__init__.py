@@ -13,7 +13,7 @@ identity, retention), `repositories`, `apps`, `databases`, `cluster` (cluster-wi
 from ..keypath import NAMESPACE, format_path
 from .apps import App, AppVolume, PointInTime, Recovery, Restore, RestoreSource
 from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings
-from .databases import Database, DatabaseRetention, DatabaseSchedule, Encryption, WalSpool
+from .databases import Database, DatabaseRecovery, DatabaseRetention, DatabaseSchedule, Encryption, WalSpool
 from .errors import ConfigError
 from .loading import decode_config_value, load_stack_config, parse_stack_config, stack_config_of
 from .repositories import (
@@ -35,7 +35,7 @@ from .stack import StackConfig
 __all__ = [
     "FILESYSTEM_BACKENDS", "NAMESPACE", "S3_BACKENDS",
     "Admission", "Alerts", "App", "AppVolume", "CacheSettings", "CephfsTarget", "ConfigError",
-    "Database", "DatabaseRetention", "DatabaseSchedule", "Defaults", "Drills", "Encryption",
+    "Database", "DatabaseRecovery", "DatabaseRetention", "DatabaseSchedule", "Defaults", "Drills", "Encryption",
     "ExternalSecretRef", "ExternalSecretSource", "Guardrails", "KubernetesSettings", "Maintenance",
     "Mirror", "MoverIdentity", "NfsTarget", "PointInTime", "Recovery", "Repository", "Restore", "RestoreSource", "Retention",
     "S3Credentials", "S3Target", "SecretValue", "StackConfig", "UiIngress", "WalSpool", "WebUi",

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 from pydantic import AfterValidator, Field
 
 from ..schedule import validate_six_field_schedule
-from .fields import INT32_MAX, BucketName, ClassName, Count, DnsLabel, Model, Quantity, RepositoryNames
+from .fields import INT32_MAX, BucketName, ClassName, Count, DnsLabel, Model, Quantity, RepositoryNames, Rfc3339
 from .shared import SecretValue
 
 
@@ -54,6 +54,18 @@ class Encryption(Model):
     passphrase: SecretValue
 
 
+class DatabaseRecovery(Model):
+    """The Cluster, when it is made, starts from a pgBackRest backup (CloudNative-PG's
+    `bootstrap.recovery`) instead of an empty database: the latest state, or the state at
+    `restoreAsOf`. It reads this database's stanza, or with `from` that of another database of
+    the namespace; from any of its repositories (pgBackRest takes the first that holds a backup
+    for the target, in the order of `repositories`), or with `repository` from that one only."""
+
+    from_: Optional[DnsLabel] = Field(default=None, alias="from")
+    repository: Optional[DnsLabel] = None
+    restore_as_of: Optional[Rfc3339] = None
+
+
 class Database(Model):
     """A CloudNative-PG cluster backed up with pgBackRest."""
 
@@ -72,6 +84,8 @@ class Database(Model):
     wal_spool: WalSpool = WalSpool()
     encryption: Optional[Encryption] = None
     instances: Annotated[int, Field(strict=True, ge=1, le=99)] = 1
+    #: Bootstrap the managed Cluster from a backup when it is made (a rebuild, a clone).
+    recovery: Optional[DatabaseRecovery] = None
     storage_size: Quantity = "10Gi"
 
     @property

@@ -261,6 +261,28 @@ def database_repositories_are_s3(config: StackConfig) -> Iterator[Problem]:
                        f"{len(given)} schedules for {len(db.repositories)} repositories: give one per repository")
 
 
+def database_recoveries_read_what_exists(config: StackConfig) -> Iterator[Problem]:
+    """A recovery reads a stanza and repository the config has, into a Cluster the program makes."""
+    for index, db in enumerate(config.databases):
+        recovery, path = db.recovery, ("databases", index, "recovery")
+        if recovery is None:
+            continue
+        if not db.manage_cluster:
+            yield (path, "is the Cluster's bootstrap, which the program renders only with manageCluster: true")
+        source = db
+        if recovery.from_ is not None:
+            found = [d for d in config.databases if d.namespace == db.namespace and d.name == recovery.from_]
+            if not found:
+                here = [d.name for d in config.databases if d.namespace == db.namespace and d is not db]
+                yield ((*path, "from"), f"no database {db.namespace}/{recovery.from_} (its Stanza is what a "
+                       f"recovery reads; the namespace has: {', '.join(here) or 'no other database'})")
+                continue
+            source = found[0]
+        if recovery.repository is not None and recovery.repository not in source.repositories:
+            yield ((*path, "repository"), f"{db.namespace}/{source.name} does not back up to "
+                   f"{recovery.repository!r}; use one of: {', '.join(source.repositories)}")
+
+
 def derived_values_are_valid(config: StackConfig) -> Iterator[Problem]:
     """A value the program derives is judged as the typed one would be: a database's default
     bucket is its name, which a DNS label allows but S3 may refuse (`pg` is too short)."""
@@ -360,6 +382,7 @@ CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
     drilled_apps_exist,
     restores_read_a_repository_of_the_app,
     database_repositories_are_s3,
+    database_recoveries_read_what_exists,
     derived_values_are_valid,
     one_owner_per_place,
     backed_up_classes_are_not_banned,

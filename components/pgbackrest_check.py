@@ -1,0 +1,120 @@
+"""PgBackRestCheck: a CronJob that fails when a repository's newest backup is older than its
+schedules allow, for `PgBackRestBackupsStale` to read through kube-state-metrics.
+
+Nothing else reports it: CloudNative-PG's `lastSuccessfulBackup` and its
+`cnpg_collector_last_available_backup_timestamp` are never set for plugin backups, and the
+plugin's own `last_available_backup_timestamp` covers neither a repository nor a backup type. The
+check asks pgBackRest itself (`pgbackrest --repo=N info`) in the plugin's sidecar image, with the
+environment the plugin would build from the Stanza.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import labels, names
+from .pgbackrest import S3Repository
+from .plan import RepositoryLimits
+
+#: The plugin's sidecar image (dalibo/cnpg-plugin-pgbackrest v0.0.3): Debian with pgBackRest,
+#: sh, awk and GNU date; its user is postgres, uid 26.
+IMAGE = "docker.io/dalibo/cnpg-pgbackrest-sidecar:0.0.3"
+IMAGE_UID = 26
+
+
+def check_script(stanza: str, limits: tuple[RepositoryLimits, ...]) -> str:
+    """Fail naming every repository whose newest full, or newest backup, is missing or too old."""
+    # `info` prints backups oldest first, each `<type> backup: <label>` followed by a
+    # `timestamp start/stop: <start> / <stop>` line; the last stop of the wanted types wins.
+    newest = ("awk -v kinds=\"$2\" '$2 == \"backup:\" && $1 ~ (\"^(\" kinds \")$\") {want=1; next} "
+              "want && /timestamp start\\/stop:/ {stop=$(NF-1) \" \" $NF; want=0} END {print stop}'")
+    lines = [
+        'now=$(date +%s); failed=""',
+        # check NUMBER KINDS WHAT LIMIT-SECONDS NAME
+        'check() { out=$(pgbackrest --repo="$1" info 2>&1) || { failed="$failed; $5 (repo$1): pgbackrest info failed: '
+        '$(printf %s "$out" | tr "\\n" " " | cut -c1-300)"; return; }; '
+        f'stop=$(printf "%s\\n" "$out" | {newest}); '
+        'if [ -z "$stop" ]; then failed="$failed; $5 (repo$1): no $3 backup"; return; fi; '
+        'age=$((now - $(date -d "$stop" +%s))); '
+        '[ "$age" -le "$4" ] || failed="$failed; $5 (repo$1): the newest $3 backup is ${age}s old (limit ${4}s)"; }',
+    ]
+    for limit in limits:
+        name = shlex.quote(limit.name)
+        lines.append(f"check {limit.number} full full {int(limit.full.total_seconds())} {name}")
+        lines.append(f"check {limit.number} 'full|diff|incr' any {int(limit.any.total_seconds())} {name}")
+    lines.append(f'if [ -n "$failed" ]; then echo "stale pgBackRest backups of stanza {stanza}:${{failed#;}}" >&2; exit 1; fi')
+    lines.append(f"echo 'every repository has a recent full backup and a recent backup ({len(limits)})'")
+    return "\n".join(lines)
+
+
+def repository_env(number: int, entry: S3Repository) -> list[k8s.core.v1.EnvVarArgs]:
+    """What the plugin's ToEnv and getEnvVarForS3 give pgBackRest for `s3Repositories[number-1]`."""
+    prefix = f"PGBACKREST_REPO{number}_"
+    plain = {"TYPE": "s3", "S3_BUCKET": entry.bucket, "S3_ENDPOINT": entry.endpoint, "S3_REGION": entry.region,
+             "S3_URI_STYLE": entry.uri_style, "S3_VERIFY_TLS": "y" if entry.verify_tls else "n", "PATH": entry.repo_path}
+    refs = {"S3_KEY": entry.secret_ref.access_key_id, "S3_KEY_SECRET": entry.secret_ref.secret_access_key}
+    if entry.cipher_config is not None:
+        plain["CIPHER_TYPE"] = entry.cipher_config.type
+        refs["CIPHER_PASS"] = entry.cipher_config.encryption_pass
+    env = [k8s.core.v1.EnvVarArgs(name=prefix + k, value=v) for k, v in plain.items()]
+    return env + [
+        k8s.core.v1.EnvVarArgs(name=prefix + k, value_from=k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.name, key=ref.key)))
+        for k, ref in refs.items()
+    ]
+
+
+@dataclass(frozen=True)
+class PgBackRestCheckArgs:
+    namespace: str
+    database: str
+    stanza: str
+    repositories: tuple[S3Repository, ...]
+    """The Stanza's entries, in its order (pgBackRest's repo1, repo2, ...)."""
+    limits: tuple[RepositoryLimits, ...]
+    schedule: str
+    """A 5-field cron, after the day's backups."""
+
+
+class PgBackRestCheck(pulumi.ComponentResource):
+    cronjob: Optional[k8s.batch.v1.CronJob]
+
+    def __init__(self, name: str, args: PgBackRestCheckArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("backups:postgres:PgBackRestCheck", name, None, opts)
+        env = [k8s.core.v1.EnvVarArgs(name="PGBACKREST_STANZA", value=args.stanza),
+               k8s.core.v1.EnvVarArgs(name="PGBACKREST_LOG_LEVEL_FILE", value="off")]
+        for number, entry in enumerate(args.repositories, start=1):
+            env += repository_env(number, entry)
+        container = k8s.core.v1.ContainerArgs(
+            name="pgbackrest-check", image=IMAGE, command=["/bin/sh", "-c", check_script(args.stanza, args.limits)],
+            env=env,
+            security_context=k8s.core.v1.SecurityContextArgs(
+                allow_privilege_escalation=False, read_only_root_filesystem=True,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            ),
+        )
+        self.cronjob = k8s.batch.v1.CronJob(
+            names.child(name, "cronjob"),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=names.pgbackrest_check(args.database), namespace=args.namespace,
+                labels={**labels.MANAGED_BY, labels.DATABASE: args.database}),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=args.schedule, concurrency_policy="Forbid",
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=k8s.batch.v1.JobSpecArgs(
+                    backoff_limit=1,
+                    template=k8s.core.v1.PodTemplateSpecArgs(spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="OnFailure",
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, run_as_non_root=True),
+                        containers=[container],
+                    )),
+                )),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({})

@@ -33,7 +33,7 @@ MAINTENANCE_CRONJOBS = '{}{{cronjob=~"kopia-maint-.*"}}'
 #: The same for this program's snapshot checks (`kopia-check-<repository>`).
 CHECK_CRONJOBS = '{}{{cronjob=~"kopia-check-.*"}}'
 #: And for its pgBackRest backup checks (`pgbackrest-check-<database>`).
-PGBACKREST_CHECK_CRONJOBS = '{}{{cronjob=~"pgbackrest-check-.*"}}'
+PGBACKREST_CHECK_CRONJOBS = '{}{{cronjob=~"' + names.pgbackrest_check("") + '.*"}}'
 
 
 def last_run_failed(cronjobs: str) -> str:

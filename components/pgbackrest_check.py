@@ -28,25 +28,35 @@ IMAGE_UID = 26
 
 
 def check_script(stanza: str, limits: tuple[RepositoryLimits, ...]) -> str:
-    """Fail naming every repository whose newest full, or newest backup, is missing or too old."""
-    # `info` prints backups oldest first, each `<type> backup: <label>` followed by a
-    # `timestamp start/stop: <start> / <stop>` line; the last stop of the wanted types wins.
-    newest = ("awk -v kinds=\"$2\" '$2 == \"backup:\" && $1 ~ (\"^(\" kinds \")$\") {want=1; next} "
-              "want && /timestamp start\\/stop:/ {stop=$(NF-1) \" \" $NF; want=0} END {print stop}'")
+    """Fail naming every repository whose stanza is not ok, or whose newest full, or newest backup
+    of any type, is missing or older than its limit."""
+    # `info` prints each backup as `<type> backup: <label>` and then `timestamp start/stop:
+    # <start> / <stop>`; the newest is the latest stop of the wanted types, whatever the order
+    # (a stanza upgrade lists the prior database's backups too).
+    stops = ("awk -v kinds=\"$2\" '$2 == \"backup:\" && $1 ~ (\"^(\" kinds \")$\") {want=1; next} "
+             "want && /timestamp start\\/stop:/ {print $(NF-1), $NF; want=0}'")
     lines = [
         'now=$(date +%s); failed=""',
-        # check NUMBER KINDS WHAT LIMIT-SECONDS NAME
-        'check() { out=$(pgbackrest --repo="$1" info 2>&1) || { failed="$failed; $5 (repo$1): pgbackrest info failed: '
-        '$(printf %s "$out" | tr "\\n" " " | cut -c1-300)"; return; }; '
-        f'stop=$(printf "%s\\n" "$out" | {newest}); '
-        'if [ -z "$stop" ]; then failed="$failed; $5 (repo$1): no $3 backup"; return; fi; '
-        'age=$((now - $(date -d "$stop" +%s))); '
-        '[ "$age" -le "$4" ] || failed="$failed; $5 (repo$1): the newest $3 backup is ${age}s old (limit ${4}s)"; }',
+        # newest DATE TIME ...: the latest of these times as an epoch (0: none); a time `date`
+        # cannot read is printed instead, and the function fails.
+        'newest() { n=0; while [ $# -ge 2 ]; do e=$(date -d "$1 $2" +%s 2>/dev/null) || { echo "$1 $2"; return 1; }; '
+        '[ "$e" -le "$n" ] || n=$e; shift 2; done; echo $n; }',
+        # judge WHERE WHAT KINDS LIMIT: the newest backup of KINDS in $out against LIMIT seconds.
+        'judge() { e=$(newest $(printf "%s\\n" "$out" | ' + stops.replace('"$2"', '"$3"') + ')) || '
+        '{ failed="$failed; $1: unreadable backup time $e"; return; }; '
+        'if [ "$e" -eq 0 ]; then failed="$failed; $1: no $2"; '
+        'elif [ $((now - e)) -gt "$4" ]; then failed="$failed; $1: the newest $2 is $((now - e))s old (limit ${4}s)"; fi; }',
+        # check NUMBER NAME FULL-LIMIT ANY-LIMIT; a stanza in error other than "no valid backups"
+        # (missing, unreachable, wrong keys: info still exits 0) is said as pgBackRest says it.
+        'check() { where="$2 (repo$1)"; out=$(pgbackrest --repo="$1" info 2>&1) || { failed="$failed; $where: '
+        'pgbackrest info failed: $(printf %s "$out" | tr "\\n" " " | cut -c1-300)"; return; }; '
+        'status=$(printf "%s\\n" "$out" | awk \'$1 == "status:" {sub(/^ *status: /, ""); print; exit}\'); '
+        'case "$status" in ok|"error (no valid backups)") ;; *) failed="$failed; $where: stanza status $status"; return;; esac; '
+        'judge "$where" "full backup" full "$3"; judge "$where" "backup of any type" "full|diff|incr" "$4"; }',
     ]
     for limit in limits:
-        name = shlex.quote(limit.name)
-        lines.append(f"check {limit.number} full full {int(limit.full.total_seconds())} {name}")
-        lines.append(f"check {limit.number} 'full|diff|incr' any {int(limit.any.total_seconds())} {name}")
+        lines.append(f"check {limit.number} {shlex.quote(limit.name)} {int(limit.full.total_seconds())} "
+                     f"{int(limit.any.total_seconds())}")
     lines.append(f'if [ -n "$failed" ]; then echo "stale pgBackRest backups of stanza {stanza}:${{failed#;}}" >&2; exit 1; fi')
     lines.append(f"echo 'every repository has a recent full backup and a recent backup ({len(limits)})'")
     return "\n".join(lines)
@@ -106,7 +116,8 @@ class PgBackRestCheck(pulumi.ComponentResource):
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=args.schedule, concurrency_policy="Forbid",
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=k8s.batch.v1.JobSpecArgs(
-                    backoff_limit=1,
+                    # A hung check would hold the CronJob (Forbid) and keep its alert from firing.
+                    backoff_limit=1, active_deadline_seconds=1800,
                     template=k8s.core.v1.PodTemplateSpecArgs(spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="OnFailure",
                         security_context=k8s.core.v1.PodSecurityContextArgs(

@@ -415,12 +415,16 @@ def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobK
     )
 
 
+#: Seed 002's B2 at 03:00: the first repository's backups start in this hour, the next one's after.
+FIRST_BACKUP_HOUR = 3
+
+
 def default_database_schedules(db: Database, position: int) -> tuple[str, str]:
     """(full, diff) 6-field crons for the repository at `position`: in the hour from 03:00, 04:00,
     ..., at a minute of the cluster's own, so that clusters sharing a store do not all start at
     once. The minute is a hash of the cluster and repository, not an allocation: adding a cluster
     moves no other cluster's backups (nothing to pin)."""
-    hour = (3 + position) % 24
+    hour = (FIRST_BACKUP_HOUR + position) % 24
     minute = stable_hash("database", db.namespace, db.name, db.repositories[position]) % 60
     return f"0 {minute} {hour} * * 0", f"0 {minute} {hour} * * 1-6"
 
@@ -452,9 +456,9 @@ def _limits(number: int, target: DatabaseTarget) -> RepositoryLimits:
 
 
 def _check_schedule(db: Database) -> str:
-    """Daily, in the hour after the default backup hours of the last repository (03:00 for the first)."""
+    """Daily, in the hour after the default backup hour of the last repository."""
     minute = stable_hash("database-check", db.namespace, db.name) % 60
-    return f"{minute} {(3 + len(db.repositories)) % 24} * * *"
+    return f"{minute} {(FIRST_BACKUP_HOUR + len(db.repositories)) % 24} * * *"
 
 
 def _recovery_plan(config: StackConfig, db: Database) -> Optional[DatabaseRecoveryPlan]:
@@ -474,7 +478,7 @@ def postgres_time(rfc3339: str) -> str:
     """`restoreAsOf` as the plugin must pass it on: the plugin hands `targetTime` to pgBackRest
     verbatim, and pgBackRest refuses RFC 3339 ('time format must be YYYY-MM-DD HH:MM:SS'), so the
     Cluster gets PostgreSQL's spelling in UTC, which CloudNative-PG's webhook also takes."""
-    moment = datetime.fromisoformat(rfc3339.replace("z", "Z")).astimezone(UTC)
+    moment = datetime.fromisoformat(rfc3339).astimezone(UTC)  # already `...Z` (fields.Rfc3339)
     fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
     return moment.strftime("%Y-%m-%d %H:%M:%S") + fraction + "+00"
 

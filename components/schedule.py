@@ -59,10 +59,12 @@ CRON_HELP = (
 
 @functools.cache
 def longest_gap_of(crons: tuple[str, ...]) -> timedelta:
-    """The longest time between two runs of any of these 5-field crons, over two weeks from a
-    Monday (weekly schedules line up); two weeks when they run at most once in that time."""
+    """The longest time between two runs of any of these 5-field crons: over two weeks from a
+    Monday (weekly schedules line up), or over two years when one restricts the day of month or
+    the month (a monthly run, the end of February); the whole window when they run at most once."""
     start = datetime(2026, 1, 5, tzinfo=UTC)
-    end = start + timedelta(days=14)
+    by_date = any(cron.split()[2:4] != ["*", "*"] for cron in crons)
+    end = start + timedelta(days=731 if by_date else 14)
     runs: set[datetime] = set()
     after: list[datetime] = []
     for cron in crons:
@@ -71,7 +73,7 @@ def longest_gap_of(crons: tuple[str, ...]) -> timedelta:
             runs.add(run)
         after.append(run)
     ordered = sorted(runs | {min(after)})  # the first run past the window closes its last gap
-    return max((b - a for a, b in zip(ordered, ordered[1:])), default=timedelta(days=14))
+    return max((b - a for a, b in zip(ordered, ordered[1:])), default=end - start)
 
 
 def stable_hash(*parts: str) -> int:

@@ -114,6 +114,27 @@ def test_a_recovery_from_another_database_reads_its_stanza():
     assert spec["plugins"][0]["parameters"]["stanzaRef"] == "postgres18-immich"  # it archives to its own
 
 
+def test_the_backup_check_allows_each_repository_its_schedules_longest_gap_and_six_hours(seed):
+    """Weekly fulls with daily differentials: a full may be 7 days 6 hours old, any backup 1 day
+    6 hours. A monthly full (the 1st, 6-field) is judged over months, not the first two weeks
+    (which measured 14 days)."""
+    from datetime import timedelta
+
+    from components.config import stack_config_of
+    from components.plan import plan_stack
+
+    config, _, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+    plan = plan_stack(stack_config_of(config))
+    limits = {(dp.database.name, limit.name): (limit.full, limit.any) for dp in plan.databases for limit in dp.check_limits}
+    assert limits[("postgres18-cluster", "r2")] == (timedelta(days=7, hours=6), timedelta(days=1, hours=6))
+    databases = json.loads(config["backups:databases"])
+    databases[0]["schedule"] = {"full": ["0 0 3 1 * *", "0 0 4 1 * *"]}
+    monthly = plan_stack(stack_config_of({**config, "backups:databases": json.dumps(databases)}))
+    full, any_ = monthly.databases[0].check_limits[0].full, monthly.databases[0].check_limits[0].any
+    # The differentials still run Monday to Saturday: with the full monthly, Sundays have none.
+    assert full == timedelta(days=31, hours=6) and any_ == timedelta(days=2, hours=6)
+
+
 def test_wal_spool_has_a_storage_class(seed):
     config = named(seed, "PluginConfig", "database", "postgres18-cluster-pgbackrest").inputs["spec"]
     assert config["storageConfig"]["storageClass"] == "ceph-block"

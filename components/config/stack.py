@@ -270,7 +270,9 @@ def database_recoveries_read_what_exists(config: StackConfig) -> Iterator[Proble
         if not db.manage_cluster:
             yield (path, "is the Cluster's bootstrap, which the program renders only with manageCluster: true")
         source = db
-        if recovery.from_ is not None:
+        if recovery.from_ == db.name:
+            yield ((*path, "from"), f"names {db.namespace}/{db.name} itself: leave from out to read its own stanza")
+        elif recovery.from_ is not None:
             found = [d for d in config.databases if d.namespace == db.namespace and d.name == recovery.from_]
             if not found:
                 here = [d.name for d in config.databases if d.namespace == db.namespace and d is not db]

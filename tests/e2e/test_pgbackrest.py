@@ -158,6 +158,7 @@ def test_the_seed_stanza_backs_up_to_both_stores_and_restores_the_latest_and_a_p
     assert per_repository == {1: ["full", "diff"], 2: ["full", "diff"]}, state["backup"]
     assert sorted(a["database"]["repo-key"] for a in state["archive"]) == [1, 2]  # WAL went to both stores
 
+    # The last case takes B2 away for good: it must stay last.
     cases = [({}, written), ({"restoreAsOf": between}, (150, sum(range(1, 151)))),
              ({"repository": "r2"}, written)]
     for number, (recovery, expected) in enumerate(cases):
@@ -312,8 +313,9 @@ def test_the_backup_check_fails_naming_each_repository_without_a_recent_full_or_
     primary = local.Postgres(site.root, "primary", site.env(objects, DATABASE))
     primary.initdb()
     with local.running(primary):
+        outcomes = {"no stanza": run_check(site, objects)}
         local.checked(primary.pgbackrest("stanza-create"))
-        outcomes = {"nothing yet": run_check(site, objects)}
+        outcomes["nothing yet"] = run_check(site, objects)
         backup(primary, objects, "b2", "full")
         outcomes["b2 only"] = run_check(site, objects)
         backup(primary, objects, "r2", "full")
@@ -324,6 +326,7 @@ def test_the_backup_check_fails_naming_each_repository_without_a_recent_full_or_
         outcomes["eight days on"] = run_check(site, objects, timedelta(days=8))
         outcomes["diffs"] = run_check(site, objects)
     said = {case: (result.returncode, result.stdout + result.stderr) for case, result in outcomes.items()}
+    assert said["no stanza"][0] != 0 and "b2 (repo1): stanza status error (missing stanza path)" in said["no stanza"][1], said
     assert said["nothing yet"][0] != 0 and "b2 (repo1): no full backup" in said["nothing yet"][1], said
     assert said["b2 only"][0] != 0 and "r2 (repo2): no full backup" in said["b2 only"][1], said
     assert "repo1" not in said["b2 only"][1], said
@@ -331,7 +334,7 @@ def test_the_backup_check_fails_naming_each_repository_without_a_recent_full_or_
     # Daily backups (full on Sunday, differential on the other days): two days without any is stale,
     # a week's full is not yet; after eight days the full is stale too.
     two = said["two days on"]
-    assert two[0] != 0 and "b2 (repo1): the newest any backup is" in two[1] and "newest full" not in two[1], said
+    assert two[0] != 0 and "b2 (repo1): the newest backup of any type is" in two[1] and "newest full" not in two[1], said
     eight = said["eight days on"]
     assert eight[0] != 0 and "r2 (repo2): the newest full backup is" in eight[1], said
     assert said["diffs"][0] == 0, said

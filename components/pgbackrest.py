@@ -119,14 +119,9 @@ class Bootstrap(Spec):
     recovery: Recovery
 
 
-class ExternalPlugin(Spec):
-    name: str = PLUGIN_NAME
-    parameters: dict[str, str]
-
-
 class ExternalCluster(Spec):
     name: str
-    plugin: ExternalPlugin
+    plugin: PluginConfiguration
 
 
 class ClusterSpec(Spec):

@@ -36,7 +36,6 @@ from .pgbackrest import (
     ClusterSpec,
     ClusterStorage,
     ExternalCluster,
-    ExternalPlugin,
     PluginConfigSpec,
     PluginConfiguration,
     Recovery,
@@ -192,7 +191,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         if recovery.only is not None:
             self._stanza("recovery-stanza", recovery.stanza_ref, recovery.source, (recovery.only,), [stanza_cr])
         target = RecoveryTarget(target_time=recovery.target_time) if recovery.target_time else None
-        source = ExternalCluster(name=recovery.stanza_ref, plugin=ExternalPlugin(parameters={"stanzaRef": recovery.stanza_ref}))
+        source = ExternalCluster(name=recovery.stanza_ref, plugin=PluginConfiguration(parameters={"stanzaRef": recovery.stanza_ref}))
         return Bootstrap(recovery=Recovery(source=source.name, recovery_target=target)), (source,)
 
     def _bucket(self, repo: Repository) -> None:

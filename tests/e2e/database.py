@@ -86,13 +86,13 @@ def make_ca(folder: Path, hosts: list[str]) -> TestCa:
     return TestCa(ca_file, cert, key)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -110,13 +110,13 @@ class TlsStore:
 
     def __init__(self, endpoint: str, ca: TestCa) -> None:
         self.endpoint = endpoint
-        self._backend_port, self.port = _free_port(), _free_port()
+        self._backend_port, self.port = free_port(), free_port()
         self._server = subprocess.Popen(
             [str(ENGINE_BIN / "gofakes3"), "-backend", "memory", "-host", f"127.0.0.1:{self._backend_port}",
              "-autobucket", "-hostbucketbase", endpoint, "-quiet"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        _wait_for_port(self._backend_port, self._server, f"gofakes3 for {endpoint}")
+        wait_for_port(self._backend_port, self._server, f"gofakes3 for {endpoint}")
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._context.load_cert_chain(ca.cert, ca.key)
         self._open: set[socket.socket] = set()
@@ -189,7 +189,7 @@ class Postgres:
     def __init__(self, root: Path, name: str, env: Mapping[str, str]) -> None:
         self.data = root / name / "data"
         self.socket = owned_folder(root, f"{name}/socket")
-        self.port = _free_port()
+        self.port = free_port()
         # The pod's own paths: each instance has its spool (async archive-get queues segments
         # there) and lock folder, as each pod does; shared, two servers wait on each other's lock.
         pod = {f"PGBACKREST_{k}_PATH": str(owned_folder(root, f"{name}/{k.lower()}")) for k in ("LOCK", "SPOOL", "LOG")}

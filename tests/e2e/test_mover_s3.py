@@ -3,9 +3,7 @@ on loopback, a Garage-like plain-HTTP endpoint, and seed 000's per-app prefix re
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from tools.policy import run_policies
 from . import controller
 from .cluster import ok, tree, write_tree
 from .conftest import Objects, render, secret_of, stack_config
+from .database import free_port, wait_for_port
 from .mover import ENGINE_BIN, MoverRun, run
 
 BUCKET = "volsync"
@@ -28,23 +27,13 @@ BUCKET = "volsync"
 def s3(engine: Path) -> Iterator[str]:
     """A gofakes3 server on 127.0.0.1 with the bucket, in memory (its fs backend cannot list
     prefixes that hold a '/'); its endpoint URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [str(ENGINE_BIN / "gofakes3"), "-backend", "memory", "-host", f"127.0.0.1:{port}", "-initialbucket", BUCKET],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("the local S3 server (gofakes3) did not start")
-                time.sleep(0.1)
+        wait_for_port(port, server, "the local S3 server (gofakes3)")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

@@ -208,14 +208,14 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
     return tuple(groups)
 
 
-def cnpg_pods(databases: tuple[tuple[str, str], ...], metric: str) -> str:
+def cnpg_pods(databases: tuple[tuple[str, str], ...], metric: str, matcher: str = "") -> str:
     """`metric` of the instances of these clusters, one selector per namespace joined by `or`.
     CloudNative-PG's exporter adds no cluster label: the PodMonitor's scrape labels `namespace`
     and `pod` (`<cluster>-<n>`) are what tell the clusters apart."""
     namespaces: dict[str, list[str]] = {}
     for namespace, name in databases:
         namespaces.setdefault(namespace, []).append(name)
-    return " or ".join(f'{metric}{{namespace="{ns}", pod=~"({"|".join(sorted(dbs))})-[0-9]+"}}'
+    return " or ".join(f'{metric}{{{matcher}namespace="{ns}", pod=~"({"|".join(sorted(dbs))})-[0-9]+"}}'
                        for ns, dbs in sorted(namespaces.items()))
 
 
@@ -224,8 +224,12 @@ def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
     `cnpg_collector_last_available_backup_timestamp`, which plugin backups never set; its
     `pg_stat_archiver` query keeps counting with a plugin archiver, as PostgreSQL's archiver runs
     the plugin through archive_command. `last_failed_time` and `last_archived_time` are epochs
-    (-1 before the first), so the archiver failing since its last success is one comparison."""
+    (-1 before the first), so the archiver failing since its last success is one comparison; a
+    stalled archiver (an archive-push that hangs fails nothing) is WAL waiting in pg_wal
+    (`cnpg_collector_pg_wal_archive_status{value="ready"}`, CloudNative-PG's count of `.ready`
+    files) while nothing was archived for half an hour. An idle database waits for nothing."""
     failed, archived = (cnpg_pods(databases, f"cnpg_pg_stat_archiver_{m}") for m in ("last_failed_time", "last_archived_time"))
+    ready = cnpg_pods(databases, "cnpg_collector_pg_wal_archive_status", 'value="ready", ')
     return (
         _rule("PgBackRestBackupsStale", last_run_failed(PGBACKREST_CHECK_CRONJOBS), "15m", "critical",
               "A pgBackRest repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }} has no recent backup",
@@ -239,6 +243,13 @@ def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
               "archived segment, and pg_wal grows until the volume is full.",
               "kubectl -n {{ $labels.namespace }} logs {{ $labels.pod }} -c plugin-pgbackrest; check the repository "
               "credentials and endpoint; `pgbackrest info` in that container shows which repository is behind."),
+        _rule("PostgresWalArchivingStalled", f"time() - ({archived}) > 1800 and on (namespace, pod) ({ready}) > 0",
+              "10m", "warning",
+              "WAL of {{ $labels.namespace }}/{{ $labels.pod }} has waited half an hour to be archived",
+              "Segments are ready in pg_wal and none was archived for 30 minutes: the point-in-time recovery "
+              "window stops growing while the archiver is stuck or far behind.",
+              "kubectl -n {{ $labels.namespace }} logs {{ $labels.pod }} -c plugin-pgbackrest; a hung archive-push "
+              "or a slow store: check the repository endpoint and the WAL spool volume."),
     )
 
 

@@ -3,8 +3,9 @@
 The list below is written from the controllers' source, not from monitoring.py: the VolSync
 controller's sync metrics, the metrics the fork's controller records for movers
 (`volsync_kopia_operation_*`, `volsync_kopia_snapshot_creation_*`), kube-state-metrics' Job
-and CronJob metrics, and CloudNative-PG's default `pg_stat_archiver` query
-(config/manager/default-monitoring.yaml: `cnpg_pg_stat_archiver_<column>`). The fork registers
+and CronJob metrics, CloudNative-PG's default `pg_stat_archiver` query
+(config/manager/default-monitoring.yaml: `cnpg_pg_stat_archiver_<column>`) and its collector's
+count of WAL files waiting (`cnpg_collector_pg_wal_archive_status`, pg_collector.go). The fork registers
 `volsync_kopia_maintenance_*` but never sets them; CloudNative-PG never sets
 `cnpg_collector_last_available_backup_timestamp` for plugin backups.
 """
@@ -21,6 +22,7 @@ SET = re.compile(
     r"|kube_job_[a-z_]+|kube_cronjob_[a-z_]+|kube_deployment_[a-z_]+"
     r"|cnpg_pg_stat_archiver_(archived_count|failed_count|seconds_since_last_archival|seconds_since_last_failure"
     r"|last_archived_time|last_failed_time|last_archived_wal_start_lsn|last_failed_wal_start_lsn|stats_reset_time)"
+    r"|cnpg_collector_pg_wal_archive_status"
 )
 NEVER_SET = re.compile(r"volsync_kopia_maintenance_.*|cnpg_collector_last_available_backup_timestamp")
 #: PromQL words that are not metric names.
@@ -54,7 +56,7 @@ def test_every_alert_reads_only_metrics_that_are_set():
     (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
     exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
     assert len(exprs) >= 13 and {"KopiaWebUiDown", "KopiaSnapshotsMissing", "PostgresWalArchivingFailing",
-                                 "PgBackRestBackupsStale"} <= set(exprs)
+                                 "PostgresWalArchivingStalled", "PgBackRestBackupsStale"} <= set(exprs)
     for alert, expr in exprs.items():
         names = metric_names(expr)
         assert names, alert

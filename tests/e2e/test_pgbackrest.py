@@ -220,8 +220,12 @@ ARCHIVER = ("SELECT coalesce(extract(epoch FROM last_archived_time), -1), coales
 
 
 def archiver(server: local.Postgres) -> dict[str, float]:
+    """The archiver's readings, and the `.ready` files in pg_wal/archive_status that CloudNative-PG's
+    collector counts for `cnpg_collector_pg_wal_archive_status{value="ready"}`."""
     archived, failed, failures = server.sql(ARCHIVER).split("|")
-    return {"last_archived_time": float(archived), "last_failed_time": float(failed), "failed_count": float(failures)}
+    ready = len(list((server.data / "pg_wal" / "archive_status").glob("*.ready")))
+    return {"last_archived_time": float(archived), "last_failed_time": float(failed), "failed_count": float(failures),
+            "ready": float(ready)}
 
 
 def wait_for(condition: Any, what: str, seconds: float = 240) -> None:
@@ -231,11 +235,12 @@ def wait_for(condition: Any, what: str, seconds: float = 240) -> None:
         time.sleep(1)
 
 
-def test_the_wal_archiving_alert_fires_while_a_store_is_down_and_clears_once_it_is_back(
+def test_the_wal_archiving_alerts_fire_while_a_store_is_down_and_clear_once_it_is_back(
         site: Site, tmp_path: Path) -> None:
     """The rendered PrometheusRule, evaluated by Prometheus's promtool on the archiver's real
     readings: healthy, while B2 refuses every connection, and after it is back. Only the time
-    each reading is held on promtool's clock (10 and 15 minutes) is the test's."""
+    each reading is held on promtool's clock is the test's (its clock starts a minute after the
+    healthy reading's last archival: epochs are shifted by one constant)."""
     objects = seed()
     primary = local.Postgres(site.root, "primary", site.env(objects, DATABASE))
     primary.initdb()
@@ -253,24 +258,40 @@ def test_the_wal_archiving_alert_fires_while_a_store_is_down_and_clears_once_it_
         wait_for(lambda: archiver(primary)["last_archived_time"] > failing["last_failed_time"], "archiving never recovered")
         recovered = archiver(primary)
     assert healthy["last_failed_time"] < healthy["last_archived_time"] < failing["last_failed_time"]
+    assert healthy["ready"] == recovered["ready"] == 0 < failing["ready"]  # WAL waited only while B2 was down
+    assert failing["last_archived_time"] == healthy["last_archived_time"]
 
     labels = {"namespace": NAMESPACE, "pod": f"{DATABASE}-1"}
-    series = {f"cnpg_pg_stat_archiver_{metric}": " ".join(
-        f"{reading[metric]}+0x{n}" for reading, n in ((healthy, 9), (failing, 14), (recovered, 14)))
-        for metric in ("last_archived_time", "last_failed_time")}
-    # `for: 5m` after the failure at 10m; cleared once the archiver succeeds again at 25m.
+    origin = healthy["last_archived_time"] - 60
+    held = ((healthy, 9), (failing, 39), (recovered, 14))  # minutes 0-9, 10-49, 50-64
+
+    def values(metric: str) -> str:
+        # Epochs move with promtool's clock (-1, "never", stays); counts do not.
+        shift = origin if metric.endswith("_time") else 0
+        return " ".join(f"{reading[metric] - shift if reading[metric] >= 0 else -1}+0x{n}" for reading, n in held)
+    series = {f"cnpg_pg_stat_archiver_{m}": values(m) for m in ("last_archived_time", "last_failed_time")}
+    # `for: 5m` after the failure at 10m; cleared once the archiver succeeds again at 50m.
     promtool_alerts(tmp_path, objects, "PostgresWalArchivingFailing", labels, series,
-                    {"9m": False, "12m": False, "16m": True, "24m": True, "30m": False})
+                    {"9m": False, "12m": False, "16m": True, "45m": True, "55m": False})
+    # Stalled: nothing archived for 30 minutes (from 32m) while WAL waits, `for: 10m`.
+    waiting = {**series, 'cnpg_collector_pg_wal_archive_status{value="ready"}': values("ready")}
+    promtool_alerts(tmp_path, objects, "PostgresWalArchivingStalled", labels, waiting,
+                    {"25m": False, "35m": False, "43m": True, "49m": True, "55m": False})
 
 
 def promtool_alerts(folder: Path, objects: Objects, alertname: str, labels: dict[str, str], series: dict[str, str],
                     firing: dict[str, bool]) -> None:
-    """Evaluate the rendered rule `alertname` with Prometheus's own promtool on `series` (metric
-    -> promtool's value notation, one sample a minute, all with `labels`): firing or not at each time."""
+    """Evaluate the rendered rule `alertname` with Prometheus's own promtool on `series` (metric,
+    optionally with labels of its own, -> promtool's value notation, one sample a minute, all with
+    `labels`): firing or not at each time."""
     (rule,) = [v for k, v in objects.items() if k[0] == "PrometheusRule"]
     (group,) = [g for g in rule["spec"]["groups"] if any(r.get("alert") == alertname for r in g["rules"])]
     (alert,) = [r for r in group["rules"] if r["alert"] == alertname]
     selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
+
+    def named(metric: str) -> str:
+        name, _, own = metric.partition("{")
+        return f"{name}{{{','.join(filter(None, [own.rstrip('}'), selector]))}}}"
     annotations = {k: functools.reduce(lambda text, label: text.replace(f"{{{{ $labels.{label} }}}}", labels[label]),
                                        labels, v) for k, v in alert["annotations"].items()}
     expected = [{"exp_labels": {**labels, **alert["labels"]}, "exp_annotations": annotations}]
@@ -278,7 +299,7 @@ def promtool_alerts(folder: Path, objects: Objects, alertname: str, labels: dict
     (folder / "test.yaml").write_text(yaml.safe_dump({
         "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
         "tests": [{"interval": "1m",
-                   "input_series": [{"series": f"{metric}{{{selector}}}", "values": values} for metric, values in series.items()],
+                   "input_series": [{"series": named(metric), "values": values} for metric, values in series.items()],
                    "alert_rule_test": [{"eval_time": at, "alertname": alertname, "exp_alerts": expected if fires else []}
                                        for at, fires in firing.items()]}],
     }))

@@ -67,11 +67,7 @@ def longest_gap(cron: str) -> timedelta:
     minute, hour, *rest = cron.split()
     # A single minute or hour value only shifts the runs, not the gaps between them, so the
     # spread schedules of a hundred apps reduce to a handful of shapes to walk.
-    return _longest_gap(" ".join(["0" if minute.isdigit() else minute, "0" if hour.isdigit() else hour, *rest]))
-
-
-def _longest_gap(cron: str) -> timedelta:
-    return longest_gap_of((cron,))
+    return longest_gap_of((" ".join(["0" if minute.isdigit() else minute, "0" if hour.isdigit() else hour, *rest]),))
 
 
 def prometheus_duration(span: timedelta) -> str:

@@ -465,8 +465,8 @@ def _recovery_plan(config: StackConfig, db: Database) -> Optional[DatabaseRecove
     recovery = db.recovery
     if recovery is None:
         return None
-    source = db if recovery.from_ is None else next(
-        d for d in config.databases if d.namespace == db.namespace and d.name == recovery.from_)
+    source = config.recovery_source(db)
+    assert source is not None  # database_recoveries_read_what_exists refused it otherwise
     only = config.repository(recovery.repository) if recovery.repository is not None else None
     return DatabaseRecoveryPlan(
         source=source, stanza_ref=names.recovery_stanza(db.name) if only else source.name, only=only,

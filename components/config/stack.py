@@ -80,6 +80,12 @@ class StackConfig(Model):
     def repository(self, name: str) -> Repository:
         return next(r for r in self.repositories if r.name == name)
 
+    def recovery_source(self, db: Database) -> Optional[Database]:
+        """The database whose stanza `db`'s recovery reads: `db` itself, or the one `from` names in
+        its namespace (None when there is none)."""
+        name = db.name if db.recovery is None or db.recovery.from_ is None else db.recovery.from_
+        return next((d for d in self.databases if d.namespace == db.namespace and d.name == name), None)
+
     def repositories_of(self, app: App) -> tuple[Repository, ...]:
         """An app's destinations: the listed ones, else every repository that is not a mirror
         copy (a mirror is written by `sync-to`, never by movers)."""
@@ -269,17 +275,14 @@ def database_recoveries_read_what_exists(config: StackConfig) -> Iterator[Proble
             continue
         if not db.manage_cluster:
             yield (path, "is the Cluster's bootstrap, which the program renders only with manageCluster: true")
-        source = db
         if recovery.from_ == db.name:
             yield ((*path, "from"), f"names {db.namespace}/{db.name} itself: leave from out to read its own stanza")
-        elif recovery.from_ is not None:
-            found = [d for d in config.databases if d.namespace == db.namespace and d.name == recovery.from_]
-            if not found:
-                here = [d.name for d in config.databases if d.namespace == db.namespace and d is not db]
-                yield ((*path, "from"), f"no database {db.namespace}/{recovery.from_} (its Stanza is what a "
-                       f"recovery reads; the namespace has: {', '.join(here) or 'no other database'})")
-                continue
-            source = found[0]
+        source = config.recovery_source(db)
+        if source is None:
+            here = [d.name for d in config.databases if d.namespace == db.namespace and d is not db]
+            yield ((*path, "from"), f"no database {db.namespace}/{recovery.from_} (its Stanza is what a "
+                   f"recovery reads; the namespace has: {', '.join(here) or 'no other database'})")
+            continue
         if recovery.repository is not None and recovery.repository not in source.repositories:
             yield ((*path, "repository"), f"{db.namespace}/{source.name} does not back up to "
                    f"{recovery.repository!r}; use one of: {', '.join(source.repositories)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 from . import controller
 from .conftest import Objects, secret_of
@@ -59,8 +60,11 @@ def ok(result: MoverRun) -> MoverRun:
     return result
 
 
-def container_env(objects: Objects, namespace: str, container: dict) -> dict[str, str]:
-    """A container's environment as kubelet builds it: envFrom Secrets, then env entries."""
+def container_env(objects: Objects, namespace: str, container: dict,
+                  key_of: Optional[Callable[[str, str, str], str]] = None) -> dict[str, str]:
+    """A container's environment as kubelet builds it: envFrom Secrets, then env entries; a
+    secretKeyRef through `key_of(namespace, secret, key)` when given (a Secret the program does
+    not render itself), else from the rendered Secret."""
     env: dict[str, str] = {}
     for source in container.get("envFrom") or ():
         env.update(secret_of(objects, namespace, source["secretRef"]["name"]))
@@ -69,5 +73,6 @@ def container_env(objects: Objects, namespace: str, container: dict) -> dict[str
             env[entry["name"]] = entry["value"]
         else:
             ref = entry["valueFrom"]["secretKeyRef"]
-            env[entry["name"]] = secret_of(objects, namespace, ref["name"])[ref["key"]]
+            env[entry["name"]] = (key_of(namespace, ref["name"], ref["key"]) if key_of
+                                  else secret_of(objects, namespace, ref["name"])[ref["key"]])
     return env

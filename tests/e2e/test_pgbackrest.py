@@ -26,6 +26,7 @@ import yaml
 from tools.offline import revealed
 
 from . import database as local
+from .cluster import container_env
 from .conftest import Objects
 from .engine import kubernetes_objects
 from .mover import ENGINE_BIN
@@ -314,10 +315,7 @@ def run_check(site: Site, objects: Objects, later: timedelta = timedelta()) -> s
     `date` that answers `+%s` that much later, the only thing of the check's that is the test's)."""
     cronjob = objects[("CronJob", NAMESPACE, f"pgbackrest-check-{DATABASE}")]
     (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    lookup = secrets_of(objects)
-    env = {e["name"]: e["value"] if "value" in e else lookup(NAMESPACE, e["valueFrom"]["secretKeyRef"]["name"],
-                                                                e["valueFrom"]["secretKeyRef"]["key"])
-           for e in container["env"]}
+    env = container_env(objects, NAMESPACE, container, secrets_of(objects))
     for key, value in list(env.items()):
         if key.endswith("_S3_ENDPOINT"):
             env.update(site.stores[value].env(int(key.removeprefix("PGBACKREST_REPO").split("_")[0]), site.ca))

@@ -24,19 +24,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from . import labels
+from . import labels, tree
 from .outputs import known
+from .plan import GuardrailsPlan, PolicyPlan
 from .volsync import Spec
 
 GROUP = "admissionregistration.k8s.io"
-#: The program's own name: seeds 003 and 004 deploy a `volsync-mover-jitter` of their own, and a
-#: migration that lets Flux prune the seed's copy must never delete the program's.
-JITTER_POLICY = "backups-mover-jitter"
-#: The name this policy had before (and its binding, with `-binding`): aliased, so an upgrade
-#: replaces the object in place of adding one and deleting the other.
-FORMER_JITTER_POLICY = "volsync-mover-jitter"
-PVC_GUARD = "backups-storage-class-guard-pvcs"
-VOLSYNC_GUARD = "backups-storage-class-guard-volsync"
 
 
 def mutating_api_version(kubernetes_minor: int) -> str:
@@ -237,35 +230,29 @@ def volsync_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec
 
 @dataclass(frozen=True)
 class AdmissionGuardrailsArgs:
-    kubernetes_minor: int
-    jitter_seconds: int
-    jitter_image: str
-    storage_class_guard: bool
-    banned_storage_classes: tuple[str, ...]
+    plan: GuardrailsPlan
+    """Which policies, their settings and their names (`plan.plan_stack`)."""
 
 
 class AdmissionGuardrails(pulumi.ComponentResource):
     policy_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: AdmissionGuardrailsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("backups:admission:AdmissionGuardrails", name, None, opts)
-        names: list[str] = []
-        if args.jitter_seconds:
-            version = mutating_api_version(args.kubernetes_minor)
-            self._policy("MutatingAdmissionPolicy", version, JITTER_POLICY,
-                         jitter_policy_spec(args.jitter_seconds, args.jitter_image).to_wire(), None,
-                         former=FORMER_JITTER_POLICY)
-            names.append(JITTER_POLICY)
-        if args.storage_class_guard:
-            for policy, spec in ((PVC_GUARD, pvc_guard_spec), (VOLSYNC_GUARD, volsync_guard_spec)):
-                self._policy("ValidatingAdmissionPolicy", f"{GROUP}/v1", policy,
-                             spec(args.banned_storage_classes).to_wire(), ("Deny",))
-                names.append(policy)
-        self.policy_names = known(names)
+        super().__init__(tree.ADMISSION, name, None, opts)
+        plan = args.plan
+        if plan.jitter is not None:
+            self._policy(plan.jitter, mutating_api_version(plan.kubernetes_minor),
+                         jitter_policy_spec(plan.jitter_seconds, plan.jitter_image).to_wire(), None)
+        for guard, spec in ((plan.pvc_guard, pvc_guard_spec), (plan.volsync_guard, volsync_guard_spec)):
+            if guard is not None:
+                self._policy(guard, f"{GROUP}/v1", spec(plan.banned_storage_classes).to_wire(), ("Deny",))
+        self.policy_names = known([p.policy.name for p in plan.policies])
         self.register_outputs({"policyNames": self.policy_names})
 
-    def _policy(self, kind: str, api_version: str, name: str, spec: dict[str, Any],
-                validation_actions: Optional[tuple[str, ...]], former: Optional[str] = None) -> None:
+    def _policy(self, nodes: PolicyPlan, api_version: str, spec: dict[str, Any],
+                validation_actions: Optional[tuple[str, ...]]) -> None:
+        kind, name, former = nodes.policy.kind, nodes.policy.name, nodes.former
+
         def aliased(suffix: str = "") -> list[pulumi.Input[pulumi.Alias]]:
             """The names and types this object had: its former name, and the other API version
             (a CustomResource's type carries it, and the default version moved from 1.35 to 1.36:
@@ -279,12 +266,12 @@ class AdmissionGuardrails(pulumi.ComponentResource):
 
         metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "labels": labels.MANAGED_BY}
         policy = k8s.apiextensions.CustomResource(
-            name, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
+            nodes.policy.resource, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
             opts=pulumi.ResourceOptions(parent=self, aliases=aliased()),
         )
         binding = BindingSpec(policy_name=name, validation_actions=validation_actions)
         k8s.apiextensions.CustomResource(
-            f"{name}-binding", api_version=api_version, kind=f"{kind}Binding",
+            nodes.binding.resource, api_version=api_version, kind=nodes.binding.kind,
             metadata={"name": name, "labels": labels.MANAGED_BY}, spec=binding.to_wire(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], aliases=aliased("-binding")),
         )

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from backup_contract import (
+    AWS_ACCESS_KEY_ID,
+    AWS_REGIONS,
+    AWS_SECRET_ACCESS_KEY,
+    KOPIA_PASSWORD,
+    KOPIA_REPOSITORY,
+    KOPIA_S3_DISABLE_TLS,
+    KOPIA_S3_ENDPOINT,
+)
 from pydantic import SecretStr
 
 from . import names
 from .config import ExternalSecretRef, Repository, SecretValue
-from .secrets import put_secret
+from .secret_values import put_secret
 from .volsync import (
     FILESYSTEM_REPOSITORY_URL,
     REPOSITORY_MOUNT,
@@ -24,9 +33,7 @@ from .volsync import (
     NfsVolumeSource,
 )
 
-PASSWORD = "KOPIA_PASSWORD"
-ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
-SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+PASSWORD, ACCESS_KEY_ID, SECRET_ACCESS_KEY = KOPIA_PASSWORD, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class RepositoryAccess:
 
     @property
     def url(self) -> str:
-        return self.plain["KOPIA_REPOSITORY"]
+        return self.plain[KOPIA_REPOSITORY]
 
 
 def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess:
@@ -55,26 +62,25 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
             nfs=NfsVolumeSource(server=repository.nfs.server, path=repository.nfs.path)
         )
         return RepositoryAccess(
-            {"KOPIA_REPOSITORY": FILESYSTEM_REPOSITORY_URL}, secret, external,
+            {KOPIA_REPOSITORY: FILESYSTEM_REPOSITORY_URL}, secret, external,
             (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),),
         )
     if repository.cephfs is not None:
         claim = ClaimVolumeSource(claim_name=names.cephfs_claim(repository.name))
         source = MoverVolumeSource(persistent_volume_claim=claim)
         return RepositoryAccess(
-            {"KOPIA_REPOSITORY": FILESYSTEM_REPOSITORY_URL}, secret, external,
+            {KOPIA_REPOSITORY: FILESYSTEM_REPOSITORY_URL}, secret, external,
             (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),),
         )
     s3, credentials, region = repository.s3, repository.credentials, repository.region
     assert s3 is not None and credentials is not None and region is not None  # config guarantees
     plain = {
-        "KOPIA_REPOSITORY": f"s3://{s3.bucket}/",
-        "KOPIA_S3_ENDPOINT": s3.host,
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
+        KOPIA_REPOSITORY: f"s3://{s3.bucket}/",
+        KOPIA_S3_ENDPOINT: s3.host,
+        **{variable: region for variable in AWS_REGIONS},
     }
     if not s3.tls:
-        plain["KOPIA_S3_DISABLE_TLS"] = "true"
+        plain[KOPIA_S3_DISABLE_TLS] = "true"
     if credentials.external_secret is not None:
         for name in (ACCESS_KEY_ID, SECRET_ACCESS_KEY):
             # Two values from one item: each under its own field, named like the variable.

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
+from backup_contract import EXTERNAL_SECRETS_GROUP
 from pydantic import Field
 
 from .volsync import Spec
 
-API_VERSION = "external-secrets.io/v1"
+API_VERSION = f"{EXTERNAL_SECRETS_GROUP}/v1"
 
 
 class StoreRef(Spec):

@@ -45,7 +45,7 @@ def ledger_of(plan: StackPlan) -> dict[str, Any]:
             "app": ap.app.name,
             "key": f"backups:apps[{index}]",
             "identity": ap.app.history,
-            "locations": sorted({plan.config.repository(s.repository).place for s in ap.sources}),
+            "locations": sorted({s.place for s in ap.sources}),
             "capacity": ap.volume.capacity if ap.managed_claim else None,
             "generation": ap.generation,
             "allowIdentityChange": ap.app.allow_identity_change,

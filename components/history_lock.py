@@ -13,6 +13,7 @@ real engine's refusal is tests/e2e/test_engine.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
@@ -44,6 +45,12 @@ class HistoryLockProvider(ResourceProvider):
         return UpdateResult(outs=news)
 
 
+@dataclass(frozen=True)
+class HistoryLockArgs:
+    ledger: dict[str, Any]
+    """Every claim's app, identity, places, capacity and generation (`history.ledger_of`)."""
+
+
 class HistoryLock(Resource):
-    def __init__(self, name: str, ledger: dict[str, Any], opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__(HistoryLockProvider(), name, ledger, opts)
+    def __init__(self, name: str, args: HistoryLockArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__(HistoryLockProvider(), name, args.ledger, opts)

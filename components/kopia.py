@@ -1,11 +1,12 @@
 """SharedKopiaRepository: one Kopia repository that every app of a destination writes to.
 
 All apps share the repository root, the URL and the one password; Kopia keeps them apart by
-identity (`<ReplicationSource>@<namespace>`). The repository Secret has to live in each app's
-namespace, and its contents are the same for every app there, so there is exactly one Secret
-per (namespace, repository), plus one beside the KopiaMaintenance. For CephFS each of those
-namespaces also gets a static PV + PVC on the one shared subvolume (moverVolumes cannot mount
-CephFS directly); for S3 the bucket itself is created, protected and retained.
+identity (`<app>@<namespace>`). The repository Secret has to live in each app's namespace, and
+its contents are the same for every app there, so there is exactly one Secret per (namespace,
+repository), plus one beside the maintenance. For CephFS each of those namespaces also gets a
+static PV + PVC on the one shared subvolume (moverVolumes cannot mount CephFS directly); for S3
+the bucket itself is created, protected and retained. The maintenance is the mover's
+(`volsync_mover.maintenance`: a KopiaMaintenance).
 """
 
 from __future__ import annotations
@@ -17,36 +18,20 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import labels, names
-from .backends import RepositoryAccess
-from .config import CacheSettings, MoverIdentity, Repository
+from . import labels, tree
 from .outputs import known
+from .plan import RepositoryPlan
 from .secrets import cluster_secret
-from .volsync import (
-    API_VERSION,
-    KopiaMaintenanceSpec,
-    MaintenanceRepository,
-    Trigger,
-    security_context_for,
-)
+from .tree import BucketPlan, Node
+from .volsync_mover import maintenance
 
 
 @dataclass(frozen=True)
 class SharedKopiaRepositoryArgs:
-    repository: Repository
-    """The destination as configured (backend, target, maintenance)."""
-    access: RepositoryAccess
-    """The variables and volumes a mover needs; secret ones only leave here as Pulumi secrets."""
-    namespaces: tuple[str, ...]
-    """Namespaces that have apps writing to this repository: each gets the Secret."""
-    maintenance_schedule: str
-    """Concrete 5-field cron for KopiaMaintenance (already spread)."""
-    maintenance_identity: MoverIdentity
-    cache: CacheSettings
+    plan: RepositoryPlan
+    """The repository as configured, its access, where its Secret goes, its maintenance, names."""
     bucket_provider: Optional[aws.Provider] = None
-    """The aws provider of the repository's S3 endpoint; None for filesystem repositories."""
-    maintained: bool = True
-    """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
+    """The aws provider of the repository's S3 endpoint, when the program makes its bucket."""
 
 
 class SharedKopiaRepository(pulumi.ComponentResource):
@@ -63,91 +48,63 @@ class SharedKopiaRepository(pulumi.ComponentResource):
         args: SharedKopiaRepositoryArgs,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
-        super().__init__("backups:kopia:SharedKopiaRepository", name, None, opts)
-        self._prefix, self._args = name, args
-        repo = args.repository
-        self.secret_name = names.repository_secret(repo.name)
+        super().__init__(tree.REPOSITORY, name, None, opts)
+        plan = self._plan = args.plan
+        self.secret_name = plan.secret_name
 
-        bucket = self._bucket() if repo.s3 is not None and repo.manage_bucket else None
-        maintenance_ns = repo.maintenance.namespace
+        bucket = self._bucket(plan.bucket, args.bucket_provider) if plan.bucket is not None else None
         made: dict[str, list[pulumi.Resource]] = {}
-        for namespace in dict.fromkeys((*args.namespaces, maintenance_ns)):
-            made[namespace] = [self._credentials(namespace)]
-            if repo.cephfs is not None:
-                made[namespace].append(self._cephfs_claim(namespace))
+        for placement in plan.placements:
+            made[placement.namespace] = [self._credentials(placement.secret)]
+            if placement.volume is not None and placement.claim is not None:
+                made[placement.namespace].append(self._cephfs_claim(placement.volume, placement.claim))
 
-        if args.maintained:
-            self._maintenance(made[maintenance_ns] + ([bucket] if bucket else []))
+        if plan.maintenance is not None:
+            maintenance(self, plan, plan.maintenance, made[plan.maintenance.namespace] + ([bucket] if bucket else []))
 
-        self.url = pulumi.Output.from_input(args.access.url)
-        self.namespaces = known(list(args.namespaces))
+        self.url = pulumi.Output.from_input(plan.access.url)
+        self.namespaces = known(list(plan.namespaces))
         self.register_outputs(
             {"secretName": self.secret_name, "url": self.url, "namespaces": self.namespaces}
         )
 
-    def _maintenance(self, after: list[pulumi.Resource]) -> None:
-        args, repo = self._args, self._args.repository
-        spec = KopiaMaintenanceSpec(
-            repository=MaintenanceRepository(repository=self.secret_name),
-            trigger=Trigger(schedule=args.maintenance_schedule),
-            mover_volumes=args.access.mover_volumes,
-            pod_security_context=security_context_for(args.maintenance_identity),
-            cache_capacity=args.cache.capacity,
-            cache_storage_class_name=args.cache.storage_class,
-        )
-        k8s.apiextensions.CustomResource(
-            names.child(self._prefix, "maintenance"),
-            api_version=API_VERSION,
-            kind="KopiaMaintenance",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=names.kopia_maintenance(repo.name), namespace=repo.maintenance.namespace,
-                labels=labels.repository(repo.name),
-            ),
-            spec=spec.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
-        )
-
     # -- the repository Secret, from config or from an external secret manager -------------
 
-    def _credentials(self, namespace: str) -> pulumi.Resource:
-        access, repo = self._args.access, self._args.repository
+    def _credentials(self, node: Node) -> pulumi.Resource:
+        access, repo = self._plan.access, self._plan.repository
         metadata: k8s.meta.v1.ObjectMetaArgsDict = {
-            "name": self.secret_name,
-            "namespace": namespace,
+            "name": node.name,
+            "namespace": node.namespace,
             "labels": labels.repository(repo.name),
             "annotations": {labels.TARGET: repo.target},
         }
-        return cluster_secret(
-            names.child(self._prefix, namespace), metadata, access.plain, access.secret, access.external, parent=self
-        )
+        return cluster_secret(node.resource, metadata, access.plain, access.secret, access.external, parent=self)
 
     # -- storage ---------------------------------------------------------------------------
 
-    def _cephfs_claim(self, namespace: str) -> pulumi.Resource:
+    def _cephfs_claim(self, pv: Node, pvc: Node) -> pulumi.Resource:
         """A static PV on the shared subvolume and the PVC bound to it, in one namespace.
 
         Every PV names the same volumeHandle: the repository is one directory tree that all
         namespaces' movers open. Both outlive the program: they hold (a view of) the backups.
         """
-        repo = self._args.repository
+        repo = self._plan.repository
         ceph = repo.cephfs
         assert ceph is not None
-        claim_name = names.cephfs_claim(repo.name)
-        pv_name = names.cephfs_volume(repo.name, namespace)
         attributes = {"clusterID": ceph.cluster_id, "fsName": ceph.fs_name, "staticVolume": "true"}
         if ceph.root_path:
             attributes["rootPath"] = ceph.root_path
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         volume = k8s.core.v1.PersistentVolume(
-            names.child(self._prefix, namespace, "volume"),
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=pv_name, labels=labels.repository(repo.name)),
+            pv.resource,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=pv.name, labels=labels.repository(repo.name)),
             spec=k8s.core.v1.PersistentVolumeSpecArgs(
                 access_modes=["ReadWriteMany"],
                 capacity={"storage": ceph.capacity},
                 persistent_volume_reclaim_policy="Retain",
                 storage_class_name="",
                 volume_mode="Filesystem",
-                claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=namespace, name=claim_name),
+                claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=pvc.namespace, name=pvc.name),
                 csi=k8s.core.v1.CSIPersistentVolumeSourceArgs(
                     driver=ceph.driver,
                     volume_handle=ceph.volume_handle,
@@ -160,28 +117,25 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             opts=keep,
         )
         claim: pulumi.Resource = k8s.core.v1.PersistentVolumeClaim(
-            names.child(self._prefix, namespace, "claim"),
+            pvc.resource,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=claim_name, namespace=namespace, labels=labels.repository(repo.name)
+                name=pvc.name, namespace=pvc.namespace, labels=labels.repository(repo.name)
             ),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                 access_modes=["ReadWriteMany"],
                 storage_class_name="",
-                volume_name=pv_name,
+                volume_name=pv.name,
                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": ceph.capacity}),
             ),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[volume]),
         )
         return claim
 
-    def _bucket(self) -> aws.s3.Bucket:
+    def _bucket(self, bucket: BucketPlan, provider: Optional[aws.Provider]) -> aws.s3.Bucket:
         """The bucket holds every app's backups: protected, and kept if Pulumi lets go of it."""
-        s3 = self._args.repository.s3
-        assert s3 is not None and self._args.bucket_provider is not None
+        assert provider is not None
         return aws.s3.Bucket(
-            names.child(self._prefix, "bucket"),
-            bucket=s3.bucket,
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=self._args.bucket_provider, protect=True, retain_on_delete=True
-            ),
+            bucket.node.resource,
+            bucket=bucket.bucket,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True),
         )

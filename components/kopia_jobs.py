@@ -17,10 +17,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import SecretStr
 
-from . import labels, names
+from . import labels, tree
 from .backends import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RepositoryAccess
 from .config import ExternalSecretRef, MoverIdentity, Repository, UiIngress
-from .secrets import cluster_secret, put_secret
+from .plan import CheckPlan, MirrorPlan, RepositoryPlan, WebUiPlan
+from .secret_values import put_secret
+from .secrets import cluster_secret
+from .tree import Node
 from .volsync import REPOSITORY_MOUNT, MoverVolume
 
 UI_PORT = 51515
@@ -91,6 +94,10 @@ class KopiaPod:
     image: str
     """`backups:defaults.kopiaImage`: one Kopia version for every pod on the repository."""
 
+    @classmethod
+    def of(cls, plan: RepositoryPlan) -> KopiaPod:
+        return cls(plan.repository, plan.access, plan.secret_name, plan.identity, plan.kopia_image)
+
     def volumes(self) -> tuple[list[k8s.core.v1.VolumeArgs], list[k8s.core.v1.VolumeMountArgs]]:
         volumes = [k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())]
         mounts = [k8s.core.v1.VolumeMountArgs(name="work", mount_path=_WORK)]
@@ -156,50 +163,83 @@ def _from_secret(secret: str, keys: tuple[str, ...]) -> list[k8s.core.v1.EnvVarA
     ]
 
 
+@dataclass(frozen=True)
+class KopiaWebUiArgs:
+    pod: KopiaPod
+    """The repository served (read-only connection, its Secret and volume)."""
+    plan: WebUiPlan
+    """The login and the objects, named."""
+
+
 class KopiaWebUi(pulumi.ComponentResource):
     """A read-only Kopia server for one repository behind a login, with a ClusterIP Service on
     port 80 and, if configured, a TLS Ingress."""
 
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
     service_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: KopiaPod, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("backups:kopia:KopiaWebUi", name, None, opts)
-        repo = args.repository
-        app_name = names.web_ui(repo.name)
-        namespace = repo.maintenance.namespace
-        selector = {"app.kubernetes.io/name": "kopia-ui", "app.kubernetes.io/instance": app_name}
-        # --insecure: plain HTTP inside the cluster (TLS at the Ingress); the login comes from
-        # KOPIA_SERVER_USERNAME/KOPIA_SERVER_PASSWORD, so the server refuses to start without one.
-        script = f"{connect_command(repo, 'kopia-ui')} && exec kopia server start --insecure --address=0.0.0.0:{UI_PORT}"
-        volumes, _ = args.volumes()
-        metadata = k8s.meta.v1.ObjectMetaArgs(
-            name=app_name, namespace=namespace, labels={**labels.repository(repo.name), **selector}
+    def __init__(self, name: str, args: KopiaWebUiArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__(tree.WEB_UI, name, None, opts)
+        pod, plan = args.pod, args.plan
+        repo = pod.repository
+        login = self._login(plan, repo.name)
+        deployment = self._deployment(plan, pod, login)
+        service = k8s.core.v1.Service(
+            plan.service.resource,
+            metadata=self._metadata(plan.service, repo.name),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=labels.web_ui_selector(plan.service.name),
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        assert repo.ui.password is not None  # config: an enabled UI has a login
+        if plan.ingress is not None and plan.ingress_settings is not None:
+            self._ingress(plan.ingress, repo.name, plan.ingress_settings, plan.service.name, service)
+        self.deployment, self.service = deployment, service
+        # The name is known; taking it through the Service makes it resolve once the Service exists.
+        self.service_name = service.urn.apply(lambda _: plan.service.name)
+        self.register_outputs({"serviceName": self.service_name})
+
+    @staticmethod
+    def _metadata(node: Node, repository: str) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(name=node.name, namespace=node.namespace,
+                                          labels={**labels.repository(repository), **labels.web_ui_selector(node.name)})
+
+    def _login(self, plan: WebUiPlan, repository: str) -> pulumi.Resource:
+        """The server's login: its username in the clear, its password from config or a store."""
         secret: dict[str, SecretStr] = {}
         external: dict[str, ExternalSecretRef] = {}
-        put_secret(UI_PASSWORD, repo.ui.password, secret, external)
-        login = cluster_secret(
-            names.child(name, "login"),
-            {"name": app_name, "namespace": namespace, "labels": labels.repository(repo.name)},
-            {UI_USERNAME: repo.ui.username}, secret, external, parent=self,
+        put_secret(UI_PASSWORD, plan.password, secret, external)
+        return cluster_secret(
+            plan.login.resource, {**plan.login.metadata, "labels": labels.repository(repository)},
+            {UI_USERNAME: plan.username}, secret, external, parent=self,
         )
-        k8s.apps.v1.Deployment(
-            names.child(name, "deployment"),
-            metadata=metadata,
+
+    def _deployment(self, plan: WebUiPlan, pod: KopiaPod, login: pulumi.Resource) -> k8s.apps.v1.Deployment:
+        """One Kopia server connected read-only; it starts only once its login exists."""
+        node = plan.deployment
+        selector = labels.web_ui_selector(node.name)
+        # --insecure: plain HTTP inside the cluster (TLS at the Ingress); the login comes from
+        # KOPIA_SERVER_USERNAME/KOPIA_SERVER_PASSWORD, so the server refuses to start without one.
+        script = f"{connect_command(pod.repository, 'kopia-ui')} && exec kopia server start --insecure --address=0.0.0.0:{UI_PORT}"
+        volumes, _ = pod.volumes()
+        return k8s.apps.v1.Deployment(
+            node.resource,
+            metadata=self._metadata(node, pod.repository.name),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=selector),
                     spec=k8s.core.v1.PodSpecArgs(
-                        security_context=args.security(),
+                        security_context=pod.security(),
                         volumes=volumes,
                         containers=[
-                            args.container(
+                            pod.container(
                                 "kopia-ui",
                                 script,
-                                extra_env=_from_secret(app_name, (UI_USERNAME, UI_PASSWORD)),
+                                extra_env=_from_secret(plan.login.name, (UI_USERNAME, UI_PASSWORD)),
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=UI_PORT)],
                                 readiness_probe=k8s.core.v1.ProbeArgs(
                                     tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"), period_seconds=10
@@ -214,31 +254,17 @@ class KopiaWebUi(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[login]),
         )
-        service = k8s.core.v1.Service(
-            names.child(name, "service"),
-            metadata=metadata,
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        if repo.ui.ingress is not None:
-            self._ingress(name, metadata, repo.ui.ingress, service)
-        # The name is known; taking it through the Service makes it resolve once the Service exists.
-        self.service_name = service.urn.apply(lambda _: app_name)
-        self.register_outputs({"serviceName": self.service_name})
 
-    def _ingress(self, name: str, metadata: k8s.meta.v1.ObjectMetaArgs, ingress: UiIngress,
+    def _ingress(self, node: Node, repository: str, ingress: UiIngress, service_name: str,
                  service: pulumi.Resource) -> None:
         backend = k8s.networking.v1.IngressBackendArgs(
             service=k8s.networking.v1.IngressServiceBackendArgs(
-                name=metadata.name, port=k8s.networking.v1.ServiceBackendPortArgs(name="http")
+                name=service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name="http")
             )
         )
         k8s.networking.v1.Ingress(
-            names.child(name, "ingress"),
-            metadata=metadata,
+            node.resource,
+            metadata=self._metadata(node, repository),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=ingress.class_name,
                 tls=[k8s.networking.v1.IngressTLSArgs(hosts=[ingress.host], secret_name=ingress.tls_secret)],
@@ -257,28 +283,27 @@ class KopiaWebUi(pulumi.ComponentResource):
 class RepositoryMirrorArgs:
     source: KopiaPod
     """The filesystem repository copied from (its Secret supplies the password)."""
-    target: Repository
-    target_secret_name: str
-    """The S3 repository's Secret in the same namespace: the keys come from there."""
-    schedule: str
-    """Concrete 5-field cron (already spread)."""
+    plan: MirrorPlan
+    """The S3 copy, its Secret in the same namespace (the keys come from there), the schedule."""
 
 
 class RepositoryMirror(pulumi.ComponentResource):
     """A CronJob copying a filesystem repository to an S3 repository, suspended by default."""
 
+    cronjob: k8s.batch.v1.CronJob
+
     def __init__(self, name: str, args: RepositoryMirrorArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("backups:kopia:RepositoryMirror", name, None, opts)
-        source, target = args.source.repository, args.target
+        super().__init__(tree.MIRROR, name, None, opts)
+        source, plan = args.source.repository, args.plan
+        target = plan.target
         # --delete keeps the copy exact, which is why no mover may write to the target.
         script = (
             f"{connect_command(source, 'kopia-mirror')} && exec kopia repository sync-to s3 "
             f"{s3_flags(target)} --delete --no-progress"
         )
-        keys = _from_secret(args.target_secret_name, (ACCESS_KEY_ID, SECRET_ACCESS_KEY))
-        _kopia_cronjob(
-            names.child(name, "cronjob"), names.mirror_cronjob(source.name, target.name), args.source,
-            args.schedule, args.source.container("kopia-mirror", script, extra_env=keys),
+        keys = _from_secret(plan.target_secret, (ACCESS_KEY_ID, SECRET_ACCESS_KEY))
+        self.cronjob = _kopia_cronjob(
+            plan.cronjob, args.source, plan.schedule, args.source.container("kopia-mirror", script, extra_env=keys),
             parent=self, suspend=source.mirror.suspend,
         )
         self.register_outputs({})
@@ -288,10 +313,8 @@ class RepositoryMirror(pulumi.ComponentResource):
 class SnapshotCheckArgs:
     pod: KopiaPod
     """The repository checked (read-only connection, its Secret and volume)."""
-    identities: tuple[str, ...]
-    """`user@host:/data` of every identity the config expects snapshots for in this repository."""
-    schedule: str
-    """Concrete 5-field cron (already spread)."""
+    plan: CheckPlan
+    """Every identity the config expects snapshots for in this repository, the schedule, names."""
 
 
 def check_script(repository: Repository, identities: tuple[str, ...]) -> str:
@@ -317,24 +340,26 @@ class SnapshotCheck(pulumi.ComponentResource):
     the identities `restore.from` reads.
     """
 
+    cronjob: k8s.batch.v1.CronJob
+
     def __init__(self, name: str, args: SnapshotCheckArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("backups:kopia:SnapshotCheck", name, None, opts)
-        repo = args.pod.repository
-        _kopia_cronjob(
-            names.child(name, "cronjob"), names.snapshot_check(repo.name), args.pod, args.schedule,
-            args.pod.container("kopia-check", check_script(repo, args.identities)), parent=self,
+        super().__init__(tree.CHECK, name, None, opts)
+        plan = args.plan
+        self.cronjob = _kopia_cronjob(
+            plan.cronjob, args.pod, plan.schedule,
+            args.pod.container("kopia-check", check_script(args.pod.repository, plan.identities)), parent=self,
         )
         self.register_outputs({})
 
 
-def _kopia_cronjob(resource_name: str, name: str, pod: KopiaPod, schedule: str, container: k8s.core.v1.ContainerArgs,
-                   parent: pulumi.Resource, suspend: bool = False) -> None:
+def _kopia_cronjob(node: Node, pod: KopiaPod, schedule: str, container: k8s.core.v1.ContainerArgs,
+                   parent: pulumi.Resource, suspend: bool = False) -> k8s.batch.v1.CronJob:
     """A CronJob of one Kopia container in the repository's maintenance namespace, one run at a time."""
-    repo = pod.repository
     volumes, _ = pod.volumes()
-    k8s.batch.v1.CronJob(
-        resource_name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=repo.maintenance.namespace, labels=labels.repository(repo.name)),
+    return k8s.batch.v1.CronJob(
+        node.resource,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=node.name, namespace=node.namespace,
+                                            labels=labels.repository(pod.repository.name)),
         spec=k8s.batch.v1.CronJobSpecArgs(
             schedule=schedule,
             suspend=suspend,

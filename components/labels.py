@@ -15,7 +15,7 @@ from backup_contract import REPOSITORY_LABEL as REPOSITORY
 from backup_contract import TARGET_ANNOTATION as TARGET
 
 __all__ = ["APP", "BACKED_UP", "DATABASE", "MANAGED_BY", "ONE_OFF", "REPOSITORY", "TARGET", "VOLSYNC_GROUP",
-           "app", "backed_up_volume", "one_off_source", "repository"]
+           "app", "backed_up_volume", "one_off_source", "repository", "web_ui_selector"]
 
 
 def repository(name: str) -> dict[str, str]:
@@ -32,3 +32,8 @@ def one_off_source(name: str) -> dict[str, str]:
 
 def backed_up_volume(name: str) -> dict[str, str]:
     return {**app(name), BACKED_UP: "true"}
+
+
+def web_ui_selector(name: str) -> dict[str, str]:
+    """What a web UI's Service selects its pod by (and the pod's only labels)."""
+    return {"app.kubernetes.io/name": "kopia-ui", "app.kubernetes.io/instance": name}

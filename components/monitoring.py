@@ -21,9 +21,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from . import labels, names
+from . import labels, names, tree
 from .outputs import known
-from .plan import StaleWindowPlan
+from .plan import AlertPlan, StaleWindowPlan
 from .schedule import longest_gap_of
 from .volsync import Spec
 
@@ -31,7 +31,7 @@ API_VERSION = "monitoring.coreos.com/v1"
 #: A kube-state-metrics CronJob metric of the fork's maintenance CronJobs (`kopia-maint-...`).
 MAINTENANCE_CRONJOBS = '{}{{cronjob=~"kopia-maint-.*"}}'
 #: The same for this program's snapshot checks (`kopia-check-<repository>`).
-CHECK_CRONJOBS = '{}{{cronjob=~"kopia-check-.*"}}'
+CHECK_CRONJOBS = '{}{{cronjob=~"' + names.snapshot_check("") + '.*"}}'
 #: And for its pgBackRest backup checks (`pgbackrest-check-<database>`).
 PGBACKREST_CHECK_CRONJOBS = '{}{{cronjob=~"' + names.pgbackrest_check("") + '.*"}}'
 
@@ -83,18 +83,8 @@ def stale_after(window: StaleWindowPlan) -> timedelta:
 
 @dataclass(frozen=True)
 class BackupAlertsArgs:
-    namespace: str
-    rule_labels: dict[str, str]
-    repositories: tuple[StaleWindowPlan, ...]
-    maintenance_crons: tuple[str, ...]
-    drill_crons: tuple[str, ...]
-    """Concrete drill schedules; empty when no app is drilled."""
-    web_uis: tuple[str, ...] = ()
-    """Deployment names of the Kopia web UIs."""
-    snapshot_checks: bool = False
-    """Whether any repository has a snapshot check."""
-    databases: tuple[tuple[str, str], ...] = ()
-    """(namespace, name) of the CloudNative-PG clusters backed up with pgBackRest."""
+    plan: AlertPlan
+    """The alert windows, what exists to alert on, where the rule goes (`plan.plan_stack`)."""
 
 
 def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, description: str, runbook: str) -> Rule:
@@ -105,7 +95,20 @@ def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, descrip
     )
 
 
-def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
+def rule_groups(plan: AlertPlan) -> tuple[RuleGroup, ...]:
+    """Every group: the movers', maintenance's, the drills' (if any app is drilled), the databases'."""
+    groups = [RuleGroup(name="volsync", rules=volsync_rules(plan)),
+              RuleGroup(name="kopia-maintenance", rules=maintenance_rules(plan))]
+    if plan.drill_crons:
+        groups.append(RuleGroup(name="restore-drills", rules=drill_rules(plan.drill_crons)))
+    if plan.databases:
+        groups.append(RuleGroup(name="postgres", rules=database_rules(plan.databases)))
+    return tuple(groups)
+
+
+def volsync_rules(plan: AlertPlan) -> tuple[Rule, ...]:
+    """The controller is there, every source syncs, each repository got a backup in time, no mover
+    fails, and every identity a restore reads has a snapshot."""
     volsync = [
         _rule("VolSyncComponentAbsent", "absent(volsync_volume_out_of_sync)", "15m", "critical",
               "VolSync metrics are gone",
@@ -116,7 +119,7 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
               "The {{ $labels.role }} {{ $labels.obj_name }} has not completed its last scheduled sync.",
               "kubectl -n {{ $labels.obj_namespace }} describe replicationsource {{ $labels.obj_name }}; read the volsync-src-* job logs; delete a stuck job."),
     ]
-    for repo in args.repositories:
+    for repo in plan.repositories:
         stale_for = prometheus_duration(stale_after(repo))
         volsync.append(_rule(
             repo.alert,
@@ -137,6 +140,20 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
         "kubectl -n {{ $labels.obj_namespace }} logs -l app.kubernetes.io/created-by=volsync --tail=100; "
         "a wrong password shows as 'invalid repository password'.",
     ))
+    if plan.snapshot_checks:
+        volsync.append(_rule(
+            "KopiaSnapshotsMissing", last_run_failed(CHECK_CRONJOBS), "15m", "critical",
+            "An identity has no snapshot in the repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }}",
+            "A restore of it would succeed with an EMPTY volume (the mover exits 0 when it finds no snapshot): "
+            "an app never backed up, a changed identity, or a restore.from that names nothing.",
+            "kubectl -n {{ $labels.namespace }} logs job/<the latest {{ $labels.cronjob }} job>: it names each missing "
+            "identity; check that app's ReplicationSource and its last sync.",
+        ))
+    return tuple(volsync)
+
+
+def maintenance_rules(plan: AlertPlan) -> tuple[Rule, ...]:
+    """Maintenance succeeds, does not hang, is not missing; the web UIs are up."""
     maintenance = [
         _rule("KopiaMaintenanceFailure", last_run_failed(MAINTENANCE_CRONJOBS), "15m", "critical",
               "Kopia maintenance {{ $labels.namespace }}/{{ $labels.cronjob }} did not succeed",
@@ -152,9 +169,9 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
               "The controller kills maintenance jobs at 3 hours; this one is likely stuck on a lock or a slow repository.",
               "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}; delete it if stuck; it runs again on schedule."),
     ]
-    if args.maintenance_crons:
+    if plan.maintenance_crons:
         # The seeds' 8 days for weekly maintenance: the interval plus a day.
-        window = max(longest_gap(c) for c in args.maintenance_crons) + timedelta(days=1)
+        window = max(longest_gap(c) for c in plan.maintenance_crons) + timedelta(days=1)
         seconds = int(window.total_seconds())
         last = MAINTENANCE_CRONJOBS.format("kube_cronjob_status_last_successful_time")
         created = MAINTENANCE_CRONJOBS.format("kube_cronjob_created")
@@ -166,42 +183,33 @@ def rule_groups(args: BackupAlertsArgs) -> tuple[RuleGroup, ...]:
             "Maintenance runs on a schedule; its last success is older than its interval plus a day (or it never succeeded).",
             "kubectl get kopiamaintenance -A; check that the CronJob exists and is not suspended.",
         ))
-    if args.web_uis:
+    if plan.web_uis:
         maintenance.append(_rule(
             "KopiaWebUiDown",
-            f'kube_deployment_status_replicas_available{{deployment=~"{"|".join(args.web_uis)}"}} < 1',
+            f'kube_deployment_status_replicas_available{{deployment=~"{"|".join(plan.web_uis)}"}} < 1',
             "10m", "warning",
             "Kopia web UI {{ $labels.namespace }}/{{ $labels.deployment }} is down",
             "No replica of the UI is ready: it cannot connect to the repository, or its login Secret is missing.",
             "kubectl -n {{ $labels.namespace }} logs deploy/{{ $labels.deployment }}; check the repository and login Secrets.",
         ))
-    if args.snapshot_checks:
-        volsync.append(_rule(
-            "KopiaSnapshotsMissing", last_run_failed(CHECK_CRONJOBS), "15m", "critical",
-            "An identity has no snapshot in the repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }}",
-            "A restore of it would succeed with an EMPTY volume (the mover exits 0 when it finds no snapshot): "
-            "an app never backed up, a changed identity, or a restore.from that names nothing.",
-            "kubectl -n {{ $labels.namespace }} logs job/<the latest {{ $labels.cronjob }} job>: it names each missing "
-            "identity; check that app's ReplicationSource and its last sync.",
-        ))
-    groups = [RuleGroup(name="volsync", rules=tuple(volsync)), RuleGroup(name="kopia-maintenance", rules=tuple(maintenance))]
-    if args.drill_crons:
-        overdue = prometheus_duration(2 * max(longest_gap(c) for c in args.drill_crons) + timedelta(hours=6))
-        groups.append(RuleGroup(name="restore-drills", rules=(
-            _rule("RestoreDrillFailing", 'volsync_volume_out_of_sync{role="destination", obj_name=~".+-drill"} == 1', "2h", "critical",
-                  "Restore drill {{ $labels.obj_namespace }}/{{ $labels.obj_name }} is failing",
-                  "The scheduled test restore of this app's latest snapshot did not complete: its backups may not be restorable.",
-                  "kubectl -n {{ $labels.obj_namespace }} describe replicationdestination {{ $labels.obj_name }}; read the volsync-dst-* job logs."),
-            _rule("RestoreDrillOverdue",
-                  f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="destination", obj_name=~".+-drill"}}[{overdue}])) == 0',
-                  "1h", "warning",
-                  "No successful restore drill of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} in " + overdue,
-                  "Restore drills run on a schedule; none succeeded within two intervals.",
-                  "Check the drill ReplicationDestination and its trigger schedule; run one by changing spec.trigger.manual."),
-        )))
-    if args.databases:
-        groups.append(RuleGroup(name="postgres", rules=database_rules(args.databases)))
-    return tuple(groups)
+    return tuple(maintenance)
+
+
+def drill_rules(drill_crons: tuple[str, ...]) -> tuple[Rule, ...]:
+    """A drill fails, or none succeeded in two intervals."""
+    overdue = prometheus_duration(2 * max(longest_gap(c) for c in drill_crons) + timedelta(hours=6))
+    return (
+        _rule("RestoreDrillFailing", 'volsync_volume_out_of_sync{role="destination", obj_name=~".+-drill"} == 1', "2h", "critical",
+              "Restore drill {{ $labels.obj_namespace }}/{{ $labels.obj_name }} is failing",
+              "The scheduled test restore of this app's latest snapshot did not complete: its backups may not be restorable.",
+              "kubectl -n {{ $labels.obj_namespace }} describe replicationdestination {{ $labels.obj_name }}; read the volsync-dst-* job logs."),
+        _rule("RestoreDrillOverdue",
+              f'sum by (obj_namespace, obj_name) (increase(volsync_sync_duration_seconds_count{{role="destination", obj_name=~".+-drill"}}[{overdue}])) == 0',
+              "1h", "warning",
+              "No successful restore drill of {{ $labels.obj_namespace }}/{{ $labels.obj_name }} in " + overdue,
+              "Restore drills run on a schedule; none succeeded within two intervals.",
+              "Check the drill ReplicationDestination and its trigger schedule; run one by changing spec.trigger.manual."),
+    )
 
 
 def cnpg_pods(databases: tuple[tuple[str, str], ...], metric: str, matcher: str = "") -> str:
@@ -253,14 +261,15 @@ class BackupAlerts(pulumi.ComponentResource):
     rule_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: BackupAlertsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("backups:monitoring:BackupAlerts", name, None, opts)
-        groups = rule_groups(args)
+        super().__init__(tree.ALERTS, name, None, opts)
+        plan = args.plan
+        assert plan.rules is not None  # the stack makes this component only when alerts are enabled
+        groups = rule_groups(plan)
         k8s.apiextensions.CustomResource(
-            f"{name}-rules",
+            plan.rules.resource,
             api_version=API_VERSION,
-            kind="PrometheusRule",
-            metadata={"name": names.PROMETHEUS_RULE, "namespace": args.namespace,
-                      "labels": {**labels.MANAGED_BY, **args.rule_labels}},
+            kind=plan.rules.kind,
+            metadata={**plan.rules.metadata, "labels": {**labels.MANAGED_BY, **plan.rule_labels}},
             spec=PrometheusRuleSpec(groups=groups).to_wire(),
             opts=pulumi.ResourceOptions(parent=self),
         )

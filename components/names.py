@@ -1,10 +1,12 @@
 """Every name the program generates, derived here and nowhere else, and checked.
 
 Kubernetes object names, Pulumi resource names, label values and schedule-pin keys are all
-built from user names (apps, namespaces, repositories, databases) by the functions below. The
-components call them; `plan.py` calls them for every object the program will create and hands
-each name to a `NameBook`, which turns a collision (`a` + `b-c` and `a-b` + `c` both make
-`a-b-c`) or a name over its limit into a config problem naming both keys.
+built from user names (apps, namespaces, repositories, databases) by the functions below. Only
+the plan calls them (`plan.py`, `volsync_plan.py`, `database_plan.py`): it names every resource
+as a `tree.Node`, the components read the nodes, and the plan hands each node's names to a
+`NameBook`, which turns a collision (`a` + `b-c` and `a-b` + `c` both make `a-b-c`) or a name
+over its limit into a config problem naming both keys. A component calls none of these
+(`tests/test_tree.py`); it may read a constant, like a selector's prefix.
 
 Pulumi resource names are kept exactly as they were before this module existed: a new name
 would be a new URN, and the engine would replace live objects to follow it.
@@ -13,7 +15,6 @@ would be a new URN, and the engine would replace live objects to follow it.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Optional
@@ -132,6 +133,14 @@ def pgbackrest_encryption(database: str) -> str:
 
 #: Fixed names of cluster-wide objects.
 PROMETHEUS_RULE = "homelab-backups"
+#: The program's own name: seeds 003 and 004 deploy a `volsync-mover-jitter` of their own, and a
+#: migration that lets Flux prune the seed's copy must never delete the program's.
+JITTER_POLICY = "backups-mover-jitter"
+#: The name this policy had before (and its binding, with `-binding`): aliased, so an upgrade
+#: replaces the object in place of adding one and deleting the other.
+FORMER_JITTER_POLICY = "volsync-mover-jitter"
+PVC_GUARD = "backups-storage-class-guard-pvcs"
+VOLSYNC_GUARD = "backups-storage-class-guard-volsync"
 
 
 def stale_alert(repository: str) -> str:
@@ -149,6 +158,11 @@ def app_component(namespace: str, app: str) -> str:
 
 def database_component(namespace: str, database: str) -> str:
     return f"{namespace}-{database}"
+
+
+def s3_provider(host: str, digest: int) -> str:
+    """The aws provider of one S3 endpoint and credentials: `digest` is a stable hash of them."""
+    return f"s3-{host.replace(':', '-')}-{digest % 16**6:06x}"
 
 
 def child(component: str, *parts: str) -> str:
@@ -206,12 +220,8 @@ class JobKey:
         return ("drills", "") if self.kind is JobKind.DRILL else ("repository", self.repository or self.owner)
 
 
-_LABEL_RE = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-PIN_KEY = re.compile(rf"{_LABEL_RE}/{_LABEL_RE}(/{_LABEL_RE}|:(maintenance|mirror|drill|check))")
-
-
 def job_of_pin(key: str) -> JobKey:
-    """The job a pin key names (the inverse of JobKey.pin); the key must match PIN_KEY."""
+    """The job a pin key names (the inverse of JobKey.pin); the key must match `config.cron.PIN_KEY`."""
     namespace, rest = key.split("/", 1)
     if ":" in rest:
         owner, kind = rest.split(":")

@@ -11,6 +11,10 @@ from .volsync import Spec
 PLUGIN_API_VERSION = "pgbackrest.dalibo.com/v1"
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
 PLUGIN_NAME = "pgbackrest.dalibo.com"
+#: The keys of the Secrets the plugin reads (its `secretRef`s and `cipherConfig`).
+ACCESS_KEY = "ACCESS_KEY_ID"
+SECRET_KEY = "ACCESS_SECRET_KEY"
+ENCRYPTION_KEY = "ENCRYPTION_PASS"
 
 
 class SecretKeyRef(Spec):

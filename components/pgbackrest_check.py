@@ -17,9 +17,9 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import labels, names
-from .pgbackrest import S3Repository
-from .plan import RepositoryLimits
+from . import labels, tree
+from .database_plan import DatabaseCheckPlan, RepositoryLimits
+from .pgbackrest import S3Repository, StanzaConfiguration
 
 #: The plugin's sidecar image (dalibo/cnpg-plugin-pgbackrest v0.0.3): Debian with pgBackRest,
 #: sh, awk and GNU date; its user is postgres, uid 26.
@@ -81,27 +81,25 @@ def repository_env(number: int, entry: S3Repository) -> list[k8s.core.v1.EnvVarA
 
 @dataclass(frozen=True)
 class PgBackRestCheckArgs:
-    namespace: str
+    plan: DatabaseCheckPlan
+    """The limits per repository, the schedule (after the day's backups), the CronJob's name."""
     database: str
-    stanza: str
-    repositories: tuple[S3Repository, ...]
-    """The Stanza's entries, in its order (pgBackRest's repo1, repo2, ...)."""
-    limits: tuple[RepositoryLimits, ...]
-    schedule: str
-    """A 5-field cron, after the day's backups."""
+    stanza: StanzaConfiguration
+    """The Stanza's configuration: its name and entries, in its order (pgBackRest's repo1, repo2, ...)."""
 
 
 class PgBackRestCheck(pulumi.ComponentResource):
-    cronjob: Optional[k8s.batch.v1.CronJob]
+    cronjob: k8s.batch.v1.CronJob
 
     def __init__(self, name: str, args: PgBackRestCheckArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("backups:postgres:PgBackRestCheck", name, None, opts)
-        env = [k8s.core.v1.EnvVarArgs(name="PGBACKREST_STANZA", value=args.stanza),
+        super().__init__(tree.DATABASE_CHECK, name, None, opts)
+        plan, stanza = args.plan, args.stanza
+        env = [k8s.core.v1.EnvVarArgs(name="PGBACKREST_STANZA", value=stanza.name),
                k8s.core.v1.EnvVarArgs(name="PGBACKREST_LOG_LEVEL_FILE", value="off")]
-        for number, entry in enumerate(args.repositories, start=1):
+        for number, entry in enumerate(stanza.s3_repositories, start=1):
             env += repository_env(number, entry)
         container = k8s.core.v1.ContainerArgs(
-            name="pgbackrest-check", image=IMAGE, command=["/bin/sh", "-c", check_script(args.stanza, args.limits)],
+            name="pgbackrest-check", image=IMAGE, command=["/bin/sh", "-c", check_script(stanza.name, plan.limits)],
             env=env,
             security_context=k8s.core.v1.SecurityContextArgs(
                 allow_privilege_escalation=False, read_only_root_filesystem=True,
@@ -109,12 +107,12 @@ class PgBackRestCheck(pulumi.ComponentResource):
             ),
         )
         self.cronjob = k8s.batch.v1.CronJob(
-            names.child(name, "cronjob"),
+            plan.cronjob.resource,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=names.pgbackrest_check(args.database), namespace=args.namespace,
+                name=plan.cronjob.name, namespace=plan.cronjob.namespace,
                 labels={**labels.MANAGED_BY, labels.DATABASE: args.database}),
             spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=args.schedule, concurrency_policy="Forbid",
+                schedule=plan.schedule, concurrency_policy="Forbid",
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=k8s.batch.v1.JobSpecArgs(
                     # A hung check would hold the CronJob (Forbid) and keep its alert from firing.
                     backoff_limit=1, active_deadline_seconds=1800,

@@ -2,52 +2,83 @@
 
 From a validated StackConfig it decides which repositories each app writes to and restores
 from, every scheduled job (typed by kind, never by a marker string in a name slot) and its
-concrete schedule, each restore request, the alert windows, and every name; then checks every
-name for collisions and limits (`names.NameBook`). `BackupStack` maps a plan to components,
-and the tools (`pin_schedules`, the preview's notes) read the plan, not the components.
+concrete schedule, each restore request, how a mover reaches each repository, who it runs as,
+the alert windows, and every resource: each sub-plan carries the `tree.Node`s of what its
+component registers, named. The NameBook check walks those nodes, so it sees exactly what the
+components make. `BackupStack` maps a plan to components, which read their names and inputs
+from it and never the config; the tools (`pin_schedules`, `snapshots`, the preview's notes) read
+the plan too.
+
+The mover's own objects come from its module (`volsync_plan.py`), a database's from
+`database_plan.py`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
 from typing import Optional
 
-from . import names
+from pydantic import SecretStr
+
+from . import names, tree, volsync_plan
+from .backends import RepositoryAccess, access_of
 from .config import (
     App,
     AppVolume,
+    CacheSettings,
     ConfigError,
-    Database,
-    ExternalSecretSource,
     MoverIdentity,
     Repository,
     Retention,
+    SecretValue,
     StackConfig,
+    UiIngress,
 )
+from .config.cron import PRESETS
+from .database_plan import DatabasePlan, database_plan
 from .keypath import KeyPath, format_path
-from .names import JobKey, JobKind, NameBook, Role
-from .schedule import PRESETS, ScheduledJob, longest_gap_of, plan_schedules, stable_hash
+from .names import JobKey, JobKind, NameBook, job_of_pin
+from .schedule import NightWindow, ScheduledJob, plan_schedules, stable_hash
+from .secret_values import secret_kind
+from .tree import BucketPlan, Node
+from .volsync import MoverVolume
+from .volsync_plan import Destinations
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What a mover needs to reach one repository from an app's namespace."""
+
+    secret_name: str
+    mover_volumes: tuple[MoverVolume, ...]
+    mover: MoverIdentity
+    """Who the mover runs as (`mover_identity`)."""
 
 
 @dataclass(frozen=True)
 class SourcePlan:
-    """One ReplicationSource: an app's backup to one repository."""
+    """An app's backup to one repository."""
 
     repository: str
-    name: str
-    """ReplicationSource name."""
+    place: str
+    """Where the repository is (its normalised target): one history per identity there."""
     username: str
     hostname: str
     """The Kopia identity its snapshots carry: the app's, the same in every repository."""
-    now_name: str
-    """The name of the extra, manually triggered source that `backupNow` makes."""
     schedule: str
     """Concrete 5-field cron (already spread)."""
     retain: Retention
     mover: MoverIdentity
     """Who its movers run as: see `mover_identity`."""
+    node: Node
+    """The mover's object that runs it (VolSync: a ReplicationSource)."""
+    now: Optional[Node] = None
+    """`backupNow`'s extra one-off object, when asked for."""
+
+    @property
+    def name(self) -> str:
+        return self.node.name
 
 
 @dataclass(frozen=True)
@@ -78,14 +109,20 @@ class RestorePlan(PointPlan):
 class AppPlan:
     app: App
     volume: AppVolume
-    component: str
-    """The Pulumi name of the app's component."""
+    component: Node
+    claim: Node
+    """The app's PVC; `resource` is "" for an `existingClaim` (named, never made here)."""
     sources: tuple[SourcePlan, ...]
     """One per repository the app backs up to, in config order."""
     bootstrap: str
     """The repository the first restore (and the drill) reads from."""
     restore: Optional[RestorePlan]
     drill_schedule: Optional[str]
+    destinations: Destinations
+    readers: dict[str, Reader]
+    """Every repository a restore of the app may read (`readable`), by name."""
+    compression: str
+    cache: CacheSettings
     first_fill: Optional[PointPlan] = None
     """What fills the claim when it is made: the app's own history in `bootstrap` at its latest
     snapshot, or what `backups:recoveries` says for its namespace. None for an existing claim."""
@@ -98,8 +135,56 @@ class AppPlan:
     def managed_claim(self) -> bool:
         return self.app.existing_claim is None
 
+    @property
+    def drill_point(self) -> PointPlan:
+        """The drill reads the app's own history, latest snapshot, from its bootstrap repository."""
+        username, hostname = self.app.kopia_identity
+        return PointPlan(repository=self.bootstrap, username=username, hostname=hostname)
+
     def source(self, repository: str) -> SourcePlan:
         return next(s for s in self.sources if s.repository == repository)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a repository puts in one namespace: its Secret and, for CephFS, the static PV and PVC."""
+
+    namespace: str
+    secret: Node
+    volume: Optional[Node] = None
+    claim: Optional[Node] = None
+
+
+@dataclass(frozen=True)
+class WebUiPlan:
+    component: Node
+    login: Node
+    deployment: Node
+    service: Node
+    ingress: Optional[Node]
+    ingress_settings: Optional[UiIngress]
+    username: str
+    password: SecretValue
+    """The login's password: a SecretStr or an external-secret source (config's SecretValue)."""
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    component: Node
+    cronjob: Node
+    identities: tuple[str, ...]
+    """`user@host:/data` of every identity a restore from this repository may read."""
+    schedule: str
+
+
+@dataclass(frozen=True)
+class MirrorPlan:
+    component: Node
+    cronjob: Node
+    target: Repository
+    target_secret: str
+    """The copy's repository Secret in the maintenance namespace: its S3 keys come from there."""
+    schedule: str
 
 
 @dataclass(frozen=True)
@@ -110,61 +195,27 @@ class RepositoryPlan:
     maintained: bool
     """False for a mirror copy: its blobs come from the source, whose maintenance shapes them."""
     maintenance_schedule: str
-    mirror_schedule: Optional[str]
-    check_schedule: str = ""
-    """When the snapshot check runs; "" for a mirror copy (no mover writes it)."""
-    expected_identities: tuple[str, ...] = ()
-    """`user@host:/data` of every identity a restore from this repository may read."""
+    access: RepositoryAccess
+    """What a mover needs to open it; secret values only leave the plan as Pulumi secrets."""
+    secret_name: str
+    """The repository Secret's name, the same in every namespace."""
+    identity: MoverIdentity
+    """Who the maintenance and the program's own Kopia pods run as (`defaults.mover`)."""
+    kopia_image: str
+    cache: CacheSettings
+    component: Node
+    placements: tuple[Placement, ...]
+    """The app namespaces in order, then the maintenance namespace."""
+    maintenance: Optional[Node]
+    bucket: Optional[BucketPlan]
+    ui: Optional[WebUiPlan]
+    check: Optional[CheckPlan]
+    """None for a mirror copy (no mover writes it) or a repository nothing writes to."""
+    mirror: Optional[MirrorPlan]
 
     @property
     def has_check(self) -> bool:
-        return bool(self.check_schedule and self.expected_identities)
-
-
-@dataclass(frozen=True)
-class DatabaseTarget:
-    repository: Repository
-    full_schedule: str
-    diff_schedule: str
-
-
-@dataclass(frozen=True)
-class RepositoryLimits:
-    number: int
-    """pgBackRest's repository number (its place in the Stanza)."""
-    name: str
-    """The config's repository name, for the message."""
-    full: timedelta
-    """The newest full backup may be this old."""
-    any: timedelta
-    """The newest backup of any type may be this old."""
-
-
-@dataclass(frozen=True)
-class DatabaseRecoveryPlan:
-    """`databases[N].recovery`: what the Cluster's `bootstrap.recovery` reads."""
-
-    source: Database
-    """The database whose stanza (bucket, path, credentials) the recovery reads."""
-    stanza_ref: str
-    """The Stanza object the Cluster's external cluster names: the source's, or with
-    `repository` one of the recovery's own that holds only that repository."""
-    only: Optional[Repository]
-    target_time: Optional[str]
-
-
-@dataclass(frozen=True)
-class DatabasePlan:
-    database: Database
-    key: str
-    """Its config key path, `backups:databases[N]`, for messages."""
-    component: str
-    targets: tuple[DatabaseTarget, ...]
-    """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
-    recovery: Optional[DatabaseRecoveryPlan] = None
-    check_schedule: str = ""
-    """When the backup check runs: daily, in the hour after the last repository's backups."""
-    check_limits: tuple[RepositoryLimits, ...] = ()
+        return self.check is not None
 
 
 @dataclass(frozen=True)
@@ -189,35 +240,100 @@ class AlertPlan:
     """Whether any repository has a snapshot check (KopiaSnapshotsMissing)."""
     databases: tuple[tuple[str, str], ...] = ()
     """(namespace, name) of every database cluster, for the WAL archiving alert."""
+    namespace: str = ""
+    rule_labels: dict[str, str] = field(default_factory=dict)
+    """What the user's Prometheus selects rules by."""
+    component: Optional[Node] = None
+    """None with `alerts.enabled: false`: nothing is registered."""
+    rules: Optional[Node] = None
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    policy: Node
+    binding: Node
+    former: str = ""
+    """The name it had before, aliased so that an upgrade renames it in place."""
+
+
+@dataclass(frozen=True)
+class GuardrailsPlan:
+    component: Node
+    kubernetes_minor: int
+    jitter_seconds: int
+    jitter_image: str
+    banned_storage_classes: tuple[str, ...]
+    jitter: Optional[PolicyPlan]
+    """The mover jitter (MutatingAdmissionPolicy); None with `jitterSeconds: 0`."""
+    pvc_guard: Optional[PolicyPlan]
+    volsync_guard: Optional[PolicyPlan]
+    """The storage class guards (ValidatingAdmissionPolicies); None with `storageClassGuard: false`."""
+
+    @property
+    def policies(self) -> tuple[PolicyPlan, ...]:
+        return tuple(p for p in (self.jitter, self.pvc_guard, self.volsync_guard) if p is not None)
+
+
+@dataclass(frozen=True)
+class BucketProviderPlan:
+    """One explicit aws provider per S3 endpoint and credentials."""
+
+    node: Node
+    endpoint: str
+    region: Optional[str]
+    keys: Optional[tuple[SecretStr, SecretStr]]
+    """(access key id, secret key) from config; None: the environment of `pulumi up` has them."""
 
 
 @dataclass(frozen=True)
 class StackPlan:
-    config: StackConfig
     jobs: tuple[ScheduledJob, ...]
     schedules: dict[JobKey, str]
+    schedule_pins: dict[str, str]
+    """`backups:schedulePins` as written (for `make pin-schedules`)."""
+    render: Optional[Node]
+    """The rendering provider, with `kubernetes.renderYamlTo`."""
+    render_directory: Optional[str]
+    bucket_providers: tuple[BucketProviderPlan, ...]
+    history: Node
+    """The history lock (`history_lock.py`): registered before anything else."""
     repositories: tuple[RepositoryPlan, ...]
     apps: tuple[AppPlan, ...]
     databases: tuple[DatabasePlan, ...]
+    guardrails: GuardrailsPlan
     alerts: AlertPlan
     names: NameBook
     """Every name the program generates, by domain (read by tests; collisions already refused)."""
+
+    def repository(self, name: str) -> RepositoryPlan:
+        return next(rp for rp in self.repositories if rp.repository.name == name)
 
 
 def plan_stack(config: StackConfig) -> StackPlan:
     """The plan for `config`. Raises ConfigError when two generated names collide or a name is
     over its limit, naming the config keys they come from."""
     jobs = tuple(scheduled_jobs(config))
-    schedules = plan_schedules(jobs, config.defaults.window, config.pins)
-    apps = tuple(_app_plan(config, app, schedules) for app in config.apps)
-    repositories = tuple(_repository_plan(config, repo, schedules, apps) for repo in config.repositories)
+    schedules = plan_schedules(jobs, night_window(config), {job_of_pin(k): c for k, c in config.schedule_pins.items()})
+    access = {r.name: access_of(r, config.password_of(r)) for r in config.repositories}
+    places = {r.name: r.place for r in config.repositories}
+    providers = _BucketProviders(config)
+    apps = tuple(_app_plan(config, index, app, schedules, access, places) for index, app in enumerate(config.apps))
+    repositories = tuple(_repository_plan(config, index, repo, schedules, apps, access[repo.name], providers)
+                         for index, repo in enumerate(config.repositories))
+    databases = tuple(database_plan(config, db, index, providers.name_of) for index, db in enumerate(config.databases))
+    render = config.kubernetes.render_yaml_to
     plan = StackPlan(
-        config=config,
         jobs=jobs,
         schedules=schedules,
+        schedule_pins=dict(config.schedule_pins),
+        render=Node("render", "pulumi:providers:kubernetes", tree.STACK, ("kubernetes", "renderYamlTo")) if render else None,
+        render_directory=render,
+        bucket_providers=providers.plans(),
+        history=Node("history", "Resource", tree.STACK, ("apps",)),
         repositories=repositories,
         apps=apps,
-        databases=tuple(_database_plan(config, db, index) for index, db in enumerate(config.databases)),
+        databases=databases,
+        guardrails=_guardrails_plan(config),
         alerts=_alert_plan(config, apps, schedules, repositories),
         names=NameBook(),
     )
@@ -256,6 +372,11 @@ def scheduled_jobs(config: StackConfig) -> list[ScheduledJob]:
         if config.drills.covers(app.name)
     ]
     return jobs
+
+
+def night_window(config: StackConfig) -> NightWindow:
+    """The hours daily and weekly backups spread over (`defaults.nightWindow`)."""
+    return NightWindow(*config.defaults.night_hours)
 
 
 def preset_jobs(plan: StackPlan) -> list[ScheduledJob]:
@@ -314,35 +435,65 @@ def _first(value: Optional[int], default: int) -> int:
     return default if value is None else value  # 0 (root) is a real uid, not "unset"
 
 
-def _app_plan(config: StackConfig, app: App, schedules: dict[JobKey, str]) -> AppPlan:
+def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey, str],
+              access: dict[str, RepositoryAccess], places: dict[str, str]) -> AppPlan:
     volume = volume_of(config, app)
+    path: KeyPath = ("apps", index, "name")
+    component = names.app_component(app.namespace, app.name)
     username, hostname = app.kopia_identity
+    readable = config.readable_repositories(app)
+    # Every repository it writes to is readable too: its sources' movers are these readers'.
+    readers = {r.name: Reader(names.repository_secret(r.name), access[r.name].mover_volumes,
+                              mover_identity(config, volume, r)) for r in readable}
     sources = tuple(
         SourcePlan(
             repository=repo.name,
-            name=names.replication_source(app.name, repo.name),
+            place=places[repo.name],
             username=username,
             hostname=hostname,
-            now_name=names.backup_now_source(app.name, repo.name),
             schedule=schedules[JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name)],
             retain=repo.retain,
-            mover=mover_identity(config, volume, repo),
+            mover=readers[repo.name].mover,
+            node=volsync_plan.source(component, app.name, app.namespace, repo.name, path),
+            now=volsync_plan.one_off_source(component, app.name, app.namespace, repo.name, ("apps", index, "backupNow"))
+            if app.backup_now else None,
         )
         for repo in config.repositories_of(app)
     )
     bootstrap = config.bootstrap_repository(app).name
+    generation = names.claim_generation(app.recreate_claim)
+    restore = _restore_plan(config, app, bootstrap)
+    drill_schedule = schedules.get(JobKey(JobKind.DRILL, app.namespace, app.name))
+    managed = app.existing_claim is None
     return AppPlan(
         app=app,
         volume=volume,
-        component=names.app_component(app.namespace, app.name),
+        component=Node(component, "BackupEnabledApp", tree.STACK, path),
+        claim=_claim(index, app, component, volume.claim_name, generation),
         sources=sources,
         bootstrap=bootstrap,
-        restore=_restore_plan(config, app, bootstrap),
-        drill_schedule=schedules.get(JobKey(JobKind.DRILL, app.namespace, app.name)),
-        first_fill=_first_fill(config, app, bootstrap) if app.existing_claim is None else None,
-        generation=names.claim_generation(app.recreate_claim),
-        readable=tuple(r.name for r in config.readable_repositories(app)),
+        restore=restore,
+        drill_schedule=drill_schedule,
+        destinations=volsync_plan.destinations(component, app.name, app.namespace, path, generation,
+                                               bootstrap=managed, restore=restore is not None,
+                                               drill=drill_schedule is not None),
+        readers=readers,
+        compression=config.defaults.compression,
+        cache=config.defaults.cache,
+        first_fill=_first_fill(config, app, bootstrap) if managed else None,
+        generation=generation,
+        readable=tuple(r.name for r in readable),
     )
+
+
+def _claim(index: int, app: App, component: str, claim_name: str, generation: str) -> Node:
+    """The app's PVC. A recreated claim is a new resource (the old one is retained, never
+    patched to a smaller size); an existing claim is not made here, but two apps backing up one
+    claim is still a mistake, so its name is claimed."""
+    key = "existingClaim" if app.existing_claim else "claimName" if app.claim_name else "name"
+    resource = names.child(component, "volume", *((generation,) if generation else ())) if not app.existing_claim else ""
+    return Node(resource, "PersistentVolumeClaim", tree.APP, ("apps", index, "name"), claim_name, app.namespace,
+                name_path=("apps", index, key))
 
 
 def _first_fill(config: StackConfig, app: App, bootstrap: str) -> PointPlan:
@@ -398,89 +549,154 @@ def _request_digest(app: App, repository: str) -> int:
     return stable_hash(json.dumps(fields, separators=(",", ":")), repository) % 16**8
 
 
-def _repository_plan(config: StackConfig, repo: Repository, schedules: dict[JobKey, str],
-                     apps: tuple[AppPlan, ...]) -> RepositoryPlan:
+def _repository_plan(config: StackConfig, index: int, repo: Repository, schedules: dict[JobKey, str],
+                     apps: tuple[AppPlan, ...], access: RepositoryAccess,
+                     providers: _BucketProviders) -> RepositoryPlan:
+    path: KeyPath = ("repositories", index, "name")
     maintained = repo.name not in config.mirror_targets
+    maintenance_ns = repo.maintenance.namespace
+    namespaces = config.namespaces_of(repo)
     expected = [names.identity(s.username, s.hostname) for ap in apps for s in ap.sources if s.repository == repo.name]
     expected += [p.identity for ap in apps for p in (ap.restore, ap.first_fill)
                  if p is not None and p.repository == repo.name]
+    check_schedule = schedules.get(_check_key(repo), "")
     return RepositoryPlan(
         repository=repo,
-        namespaces=config.namespaces_of(repo),
+        namespaces=namespaces,
         maintained=maintained,
         maintenance_schedule=schedules[_maintenance_key(repo)] if maintained else "",
-        mirror_schedule=schedules[_mirror_key(repo)] if repo.mirror_to else None,
-        check_schedule=schedules.get(_check_key(repo), ""),
-        expected_identities=tuple(dict.fromkeys(expected)),
+        access=access,
+        secret_name=names.repository_secret(repo.name),
+        identity=config.defaults.mover,
+        kopia_image=config.defaults.kopia_image,
+        cache=config.defaults.cache,
+        component=Node(repo.name, "SharedKopiaRepository", tree.STACK, path),
+        placements=tuple(_placement(repo, namespace, secret_kind(config.password_of(repo)), path)
+                         for namespace in dict.fromkeys((*namespaces, maintenance_ns))),
+        maintenance=volsync_plan.maintenance(repo.name, maintenance_ns, path) if maintained else None,
+        bucket=BucketPlan(Node(names.child(repo.name, "bucket"), "Bucket", tree.REPOSITORY, path),
+                          repo.s3.bucket, providers.name_of(repo))
+        if repo.s3 is not None and repo.manage_bucket else None,
+        ui=_web_ui_plan(repo, path) if repo.ui.enabled else None,
+        check=CheckPlan(*_job_nodes(repo, "check", names.snapshot_check(repo.name), path),
+                        identities=tuple(dict.fromkeys(expected)), schedule=check_schedule)
+        if check_schedule and expected else None,
+        mirror=_mirror_plan(config, index, repo, schedules) if repo.mirror_to else None,
     )
 
 
-#: Seed 002's B2 at 03:00: the first repository's backups start in this hour, the next one's after.
-FIRST_BACKUP_HOUR = 3
+def _placement(repo: Repository, namespace: str, kind: str, path: KeyPath) -> Placement:
+    """The repository Secret in `namespace` (an ExternalSecret writes it when the password is
+    held outside), and for CephFS a static PV on the one shared subvolume with its PVC."""
+    secret = Node(names.child(repo.name, namespace), kind, tree.REPOSITORY, path, names.repository_secret(repo.name),
+                  namespace, object_kind="Secret")
+    if repo.cephfs is None:
+        return Placement(namespace, secret)
+    return Placement(
+        namespace, secret,
+        volume=Node(names.child(repo.name, namespace, "volume"), "PersistentVolume", tree.REPOSITORY, path,
+                    names.cephfs_volume(repo.name, namespace)),
+        claim=Node(names.child(repo.name, namespace, "claim"), "PersistentVolumeClaim", tree.REPOSITORY, path,
+                   names.cephfs_claim(repo.name), namespace),
+    )
 
 
-def default_database_schedules(db: Database, position: int) -> tuple[str, str]:
-    """(full, diff) 6-field crons for the repository at `position`: in the hour from 03:00, 04:00,
-    ..., at a minute of the cluster's own, so that clusters sharing a store do not all start at
-    once. The minute is a hash of the cluster and repository, not an allocation: adding a cluster
-    moves no other cluster's backups (nothing to pin)."""
-    hour = (FIRST_BACKUP_HOUR + position) % 24
-    minute = stable_hash("database", db.namespace, db.name, db.repositories[position]) % 60
-    return f"0 {minute} {hour} * * 0", f"0 {minute} {hour} * * 1-6"
+def _web_ui_plan(repo: Repository, path: KeyPath) -> WebUiPlan:
+    ui, namespace, component = names.web_ui(repo.name), repo.maintenance.namespace, names.child(repo.name, "ui")
+    assert repo.ui.password is not None  # config: an enabled UI has a login
+
+    def node(role: str, kind: str, object_kind: str = "") -> Node:
+        # A Service's and a Deployment's names are DNS labels; a Secret's and an Ingress's subdomains.
+        limit = names.SUBDOMAIN if kind in ("Secret", "ExternalSecret", "Ingress") else names.LABEL
+        return Node(names.child(component, role), kind, tree.WEB_UI, path, ui, namespace, object_kind, limit)
+
+    return WebUiPlan(
+        component=Node(component, "KopiaWebUi", tree.STACK, path),
+        login=node("login", secret_kind(repo.ui.password), object_kind="Secret"),
+        deployment=node("deployment", "Deployment"),
+        service=node("service", "Service"),
+        ingress=node("ingress", "Ingress") if repo.ui.ingress is not None else None,
+        ingress_settings=repo.ui.ingress,
+        username=repo.ui.username,
+        password=repo.ui.password,
+    )
 
 
-def _database_plan(config: StackConfig, db: Database, index: int) -> DatabasePlan:
-    targets = []
-    for position, ref in enumerate(db.repositories):
-        full, diff = default_database_schedules(db, position)
-        targets.append(DatabaseTarget(
-            repository=config.repository(ref),
-            full_schedule=db.schedule.full[position] if db.schedule.full else full,
-            diff_schedule=db.schedule.diff[position] if db.schedule.diff else diff,
-        ))
-    return DatabasePlan(database=db, key=f"backups:databases[{index}]",
-                        component=names.database_component(db.namespace, db.name), targets=tuple(targets),
-                        recovery=_recovery_plan(config, db), check_schedule=_check_schedule(db),
-                        check_limits=tuple(_limits(n, t) for n, t in enumerate(targets, start=1)))
+def _job_nodes(repo: Repository, role: str, cronjob: str, path: KeyPath) -> tuple[Node, Node]:
+    """A Kopia CronJob's component (`<repo>-<role>`) and the CronJob in the maintenance namespace."""
+    component = names.child(repo.name, role)
+    parent = {"check": tree.CHECK, "mirror": tree.MIRROR}[role]
+    kind = {"check": "SnapshotCheck", "mirror": "RepositoryMirror"}[role]
+    return (Node(component, kind, tree.STACK, path),
+            Node(names.child(component, "cronjob"), "CronJob", parent, path, cronjob, repo.maintenance.namespace,
+                 limit=names.CRONJOB))
 
 
-#: A late backup is not an incident: the schedule's longest gap plus this.
-BACKUP_SLACK = timedelta(hours=6)
+def _mirror_plan(config: StackConfig, index: int, repo: Repository, schedules: dict[JobKey, str]) -> MirrorPlan:
+    assert repo.mirror_to is not None
+    target = config.repository(repo.mirror_to)
+    component, cronjob = _job_nodes(repo, "mirror", names.mirror_cronjob(repo.name, target.name),
+                                    ("repositories", index, "mirrorTo"))
+    return MirrorPlan(component, cronjob, target, names.repository_secret(target.name), schedules[_mirror_key(repo)])
 
 
-def _limits(number: int, target: DatabaseTarget) -> RepositoryLimits:
-    # CloudNative-PG's crons lead with seconds; the gap is the same without them.
-    full, diff = (" ".join(c.split()[1:]) for c in (target.full_schedule, target.diff_schedule))
-    return RepositoryLimits(number=number, name=target.repository.name,
-                            full=longest_gap_of((full,)) + BACKUP_SLACK, any=longest_gap_of((full, diff)) + BACKUP_SLACK)
+class _BucketProviders:
+    """One aws provider per S3 endpoint and credentials, for every repository whose bucket the
+    program makes (the databases on it make theirs with the same one)."""
 
+    def __init__(self, config: StackConfig) -> None:
+        self._plans: dict[tuple[str, str, str], BucketProviderPlan] = {}
+        for index, repo in enumerate(config.repositories):
+            if repo.s3 is not None and repo.manage_bucket:
+                self._plans.setdefault(self._key(repo), self._plan(repo, ("repositories", index, "s3")))
 
-def _check_schedule(db: Database) -> str:
-    """Daily, in the hour after the default backup hour of the last repository."""
-    minute = stable_hash("database-check", db.namespace, db.name) % 60
-    return f"{minute} {(FIRST_BACKUP_HOUR + len(db.repositories)) % 24} * * *"
-
-
-def _recovery_plan(config: StackConfig, db: Database) -> Optional[DatabaseRecoveryPlan]:
-    recovery = db.recovery
-    if recovery is None:
+    @staticmethod
+    def _keys(repo: Repository) -> Optional[tuple[SecretStr, SecretStr]]:
+        credentials = repo.credentials
+        assert credentials is not None
+        if credentials.access_key_id is not None and credentials.secret_access_key is not None:
+            return credentials.access_key_id, credentials.secret_access_key
         return None
-    source = config.recovery_source(db)
-    assert source is not None  # database_recoveries_read_what_exists refused it otherwise
-    only = config.repository(recovery.repository) if recovery.repository is not None else None
-    return DatabaseRecoveryPlan(
-        source=source, stanza_ref=names.recovery_stanza(db.name) if only else source.name, only=only,
-        target_time=postgres_time(recovery.restore_as_of) if recovery.restore_as_of else None,
+
+    def _key(self, repo: Repository) -> tuple[str, str, str]:
+        assert repo.s3 is not None
+        keys = self._keys(repo)
+        return repo.s3.url, str(repo.region), keys[0].get_secret_value() if keys else "environment"
+
+    def _plan(self, repo: Repository, path: KeyPath) -> BucketProviderPlan:
+        assert repo.s3 is not None
+        # The name must not depend on config order: renaming a provider replaces its buckets.
+        name = names.s3_provider(repo.s3.host, stable_hash(*self._key(repo)))
+        return BucketProviderPlan(Node(name, "pulumi:providers:aws", tree.STACK, path), repo.s3.url, repo.region,
+                                  self._keys(repo))
+
+    def name_of(self, repo: Repository) -> str:
+        return self._plans[self._key(repo)].node.resource
+
+    def plans(self) -> tuple[BucketProviderPlan, ...]:
+        return tuple(self._plans.values())
+
+
+def _guardrails_plan(config: StackConfig) -> GuardrailsPlan:
+    admission = config.admission
+
+    def policy(kind: str, name: str, key: str, former: str = "") -> PolicyPlan:
+        path: KeyPath = ("admission", key)
+        return PolicyPlan(Node(name, kind, tree.ADMISSION, path, name),
+                          Node(f"{name}-binding", f"{kind}Binding", tree.ADMISSION, path, name), former)
+
+    guard = admission.storage_class_guard
+    return GuardrailsPlan(
+        component=Node("admission", "AdmissionGuardrails", tree.STACK, ("admission",)),
+        kubernetes_minor=config.kubernetes.minor,
+        jitter_seconds=admission.jitter_seconds,
+        jitter_image=admission.jitter_image,
+        banned_storage_classes=config.guardrails.banned_storage_classes,
+        jitter=policy("MutatingAdmissionPolicy", names.JITTER_POLICY, "jitterSeconds", names.FORMER_JITTER_POLICY)
+        if admission.jitter_seconds else None,
+        pvc_guard=policy("ValidatingAdmissionPolicy", names.PVC_GUARD, "storageClassGuard") if guard else None,
+        volsync_guard=policy("ValidatingAdmissionPolicy", names.VOLSYNC_GUARD, "storageClassGuard") if guard else None,
     )
-
-
-def postgres_time(rfc3339: str) -> str:
-    """`restoreAsOf` as the plugin must pass it on: the plugin hands `targetTime` to pgBackRest
-    verbatim, and pgBackRest refuses RFC 3339 ('time format must be YYYY-MM-DD HH:MM:SS'), so the
-    Cluster gets PostgreSQL's spelling in UTC, which CloudNative-PG's webhook also takes."""
-    moment = datetime.fromisoformat(rfc3339).astimezone(UTC)  # already `...Z` (fields.Rfc3339)
-    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + fraction + "+00"
 
 
 def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[JobKey, str],
@@ -495,177 +711,39 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
                 crons=tuple(sorted({s.schedule for s, _ in sources})),
                 sources=tuple(sorted({s.name for s, _ in sources})),
             ))
+    alerts = config.alerts
+    path: KeyPath = ("alerts",)
     return AlertPlan(
         repositories=tuple(windows),
         maintenance_crons=tuple(
             schedules[_maintenance_key(r)] for r in config.repositories if r.name not in config.mirror_targets
         ),
         drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
-        web_uis=tuple(names.web_ui(r.name) for r in config.repositories if r.ui.enabled),
+        web_uis=tuple(rp.ui.deployment.name for rp in repositories if rp.ui is not None),
         snapshot_checks=any(rp.has_check for rp in repositories),
         databases=tuple((db.namespace, db.name) for db in config.databases),
+        namespace=alerts.namespace,
+        rule_labels=dict(alerts.labels),
+        component=Node("alerts", "BackupAlerts", tree.STACK, path) if alerts.enabled else None,
+        rules=Node("alerts-rules", "PrometheusRule", tree.ALERTS, path, names.PROMETHEUS_RULE, alerts.namespace)
+        if alerts.enabled else None,
     )
 
 
 # --------------------------------------------------------------------------- every name, checked
 
-#: Pulumi type tokens of the components (a child's URN is unique per parent type, kind, name).
-STACK, REPOSITORY, WEB_UI, MIRROR, CHECK, APP, DATABASE, DATABASE_CHECK, ADMISSION, ALERTS = (
-    "backups:stack:BackupStack", "backups:kopia:SharedKopiaRepository", "backups:kopia:KopiaWebUi",
-    "backups:kopia:RepositoryMirror", "backups:kopia:SnapshotCheck", "backups:app:BackupEnabledApp",
-    "backups:postgres:PgBackRestClusterBackup", "backups:postgres:PgBackRestCheck",
-    "backups:admission:AdmissionGuardrails", "backups:monitoring:BackupAlerts",
-)
-
 
 def _take_names(plan: StackPlan) -> None:
-    """Hand every generated name to the plan's NameBook with the key it comes from and its limit.
-
-    Domains: `("k8s", kind, namespace)` for Kubernetes objects (namespace "" when cluster-scoped)
-    and `("pulumi", parent type, kind)` for Pulumi resource names.
-    """
-    book, config = plan.names, plan.config
-
-    def k8s(kind: str, namespace: str, name: str, limit: int, path: KeyPath) -> None:
-        book.take(("k8s", kind, namespace), name, limit, path, f"{kind}")
-
-    def pulumi(parent: str, kind: str, name: str, path: KeyPath) -> None:
-        book.take(("pulumi", parent, kind), name, names.SUBDOMAIN * 4, path, f"Pulumi {kind} resource")
-
-    pulumi(STACK, "Resource", "history", ("apps",))  # the history lock (history_lock.py)
-    for index, rp in enumerate(plan.repositories):
-        repo, path = rp.repository, ("repositories", index, "name")
-        maintenance_ns = repo.maintenance.namespace
-        secret_kind = "ExternalSecret" if _external(config, repo) else "Secret"
-        pulumi(STACK, "SharedKopiaRepository", repo.name, path)
-        for namespace in dict.fromkeys((*rp.namespaces, maintenance_ns)):
-            k8s("Secret", namespace, names.repository_secret(repo.name), names.SUBDOMAIN, path)
-            pulumi(REPOSITORY, secret_kind, names.child(repo.name, namespace), path)
-            if repo.cephfs is not None:
-                k8s("PersistentVolumeClaim", namespace, names.cephfs_claim(repo.name), names.SUBDOMAIN, path)
-                k8s("PersistentVolume", "", names.cephfs_volume(repo.name, namespace), names.SUBDOMAIN, path)
-                pulumi(REPOSITORY, "PersistentVolume", names.child(repo.name, namespace, "volume"), path)
-                pulumi(REPOSITORY, "PersistentVolumeClaim", names.child(repo.name, namespace, "claim"), path)
-        if rp.maintained:
-            k8s("KopiaMaintenance", maintenance_ns, names.kopia_maintenance(repo.name), names.LABEL, path)
-            pulumi(REPOSITORY, "KopiaMaintenance", names.child(repo.name, "maintenance"), path)
-        if repo.s3 is not None and repo.manage_bucket:
-            pulumi(REPOSITORY, "Bucket", names.child(repo.name, "bucket"), path)
-        if repo.ui.enabled:
-            ui = names.web_ui(repo.name)
-            k8s("Service", maintenance_ns, ui, names.LABEL, path)
-            k8s("Deployment", maintenance_ns, ui, names.LABEL, path)
-            k8s("Secret", maintenance_ns, ui, names.SUBDOMAIN, path)
-            component = names.child(repo.name, "ui")
-            pulumi(STACK, "KopiaWebUi", component, path)
-            pulumi(WEB_UI, "Deployment", names.child(component, "deployment"), path)
-            pulumi(WEB_UI, "Service", names.child(component, "service"), path)
-            pulumi(WEB_UI, _secret_kind_of(repo.ui.password), names.child(component, "login"), path)
-            if repo.ui.ingress is not None:
-                k8s("Ingress", maintenance_ns, ui, names.SUBDOMAIN, path)
-                pulumi(WEB_UI, "Ingress", names.child(component, "ingress"), path)
-        if rp.has_check:
-            k8s("CronJob", maintenance_ns, names.snapshot_check(repo.name), names.CRONJOB, path)
-            component = names.child(repo.name, "check")
-            pulumi(STACK, "SnapshotCheck", component, path)
-            pulumi(CHECK, "CronJob", names.child(component, "cronjob"), path)
-        if repo.mirror_to:
-            mirror_path = ("repositories", index, "mirrorTo")
-            k8s("CronJob", maintenance_ns, names.mirror_cronjob(repo.name, repo.mirror_to), names.CRONJOB, mirror_path)
-            component = names.child(repo.name, "mirror")
-            pulumi(STACK, "RepositoryMirror", component, mirror_path)
-            pulumi(MIRROR, "CronJob", names.child(component, "cronjob"), mirror_path)
-
+    """Hand every node's names to the plan's NameBook (`tree.take`), then the names that are no
+    resource's: each app's Kopia identity in each place it writes, and each stale alert."""
+    book = plan.names
+    for node in tree.nodes(plan):
+        tree.take(book, node)
     for index, ap in enumerate(plan.apps):
-        app, path = ap.app, ("apps", index, "name")
-        claim_key = "existingClaim" if app.existing_claim else "claimName" if app.claim_name else "name"
-        claim_path = ("apps", index, claim_key) if claim_key != "name" else path
-        # An existing claim is not made here, but two apps backing up one claim is still a mistake.
-        k8s("PersistentVolumeClaim", app.namespace, ap.volume.claim_name, names.SUBDOMAIN, claim_path)
-        pulumi(STACK, "BackupEnabledApp", ap.component, path)
-        if ap.managed_claim:
-            pulumi(APP, "PersistentVolumeClaim", claim_resource(ap), path)
-        identity_path = ("apps", index, "identity") if app.identity else path
+        identity_path: KeyPath = ("apps", index, "identity" if ap.app.identity else "name")
         for source in ap.sources:
-            k8s("ReplicationSource", app.namespace, source.name, names.SOURCE, path)
-            pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository), path)
-            where = config.repository(source.repository).place
-            book.take(("identity", where), f"{source.username}@{source.hostname}", 317, identity_path,
+            book.take(("identity", source.place), f"{source.username}@{source.hostname}", 317, identity_path,
                       f"Kopia identity (in repository {source.repository!r})")
-            if app.backup_now:
-                now_path = ("apps", index, "backupNow")
-                k8s("ReplicationSource", app.namespace, source.now_name, names.SOURCE, now_path)
-                pulumi(APP, "ReplicationSource", names.child(ap.component, source.repository, "now"), now_path)
-        for name, resource in destinations(ap).values():
-            k8s("ReplicationDestination", app.namespace, name, names.MOVER_OWNER, path)
-            pulumi(APP, "ReplicationDestination", resource, path)
-
-    for index, dp in enumerate(plan.databases):
-        db, path = dp.database, ("databases", index, "name")
-        c = dp.component
-        pulumi(STACK, "PgBackRestClusterBackup", c, path)
-        pulumi(DATABASE, "Resource", names.child(c, "stanza-lock"), path)
-        k8s("Stanza", db.namespace, db.name, names.SUBDOMAIN, path)
-        pulumi(DATABASE, "Stanza", names.child(c, "stanza"), path)
-        k8s("PluginConfig", db.namespace, names.plugin_config(db.name), names.SUBDOMAIN, path)
-        pulumi(DATABASE, "PluginConfig", names.child(c, "plugin-config"), path)
-        if db.manage_cluster:
-            k8s("Cluster", db.namespace, db.name, names.SUBDOMAIN, path)
-            pulumi(DATABASE, "Cluster", names.child(c, "cluster"), path)
-        k8s("CronJob", db.namespace, names.pgbackrest_check(db.name), names.CRONJOB, path)
-        pulumi(DATABASE, "PgBackRestCheck", names.child(c, "check"), path)
-        pulumi(DATABASE_CHECK, "CronJob", names.child(c, "check", "cronjob"), path)
-        if dp.recovery is not None and dp.recovery.only is not None:
-            recovery_path = ("databases", index, "recovery", "repository")
-            k8s("Stanza", db.namespace, dp.recovery.stanza_ref, names.SUBDOMAIN, recovery_path)
-            pulumi(DATABASE, "Stanza", names.child(c, "recovery-stanza"), recovery_path)
-        if db.encryption is not None:
-            k8s("Secret", db.namespace, names.pgbackrest_encryption(db.name), names.SUBDOMAIN, ("databases", index, "encryption"))
-            pulumi(DATABASE, _secret_kind_of(db.encryption.passphrase), names.child(c, "encryption"), path)
-        for j, target in enumerate(dp.targets):
-            repo, repo_path = target.repository, ("databases", index, "repositories", j)
-            k8s("Secret", db.namespace, names.pgbackrest_credentials(db.name, repo.name), names.SUBDOMAIN, repo_path)
-            pulumi(DATABASE, "ExternalSecret" if repo.externally_held else "Secret",
-                   names.child(c, repo.name, "credentials"), repo_path)
-            if repo.manage_bucket:
-                pulumi(DATABASE, "Bucket", names.child(c, repo.name, "bucket"), repo_path)
-            for kind in ("full", "diff"):
-                # CloudNative-PG labels each Backup with its ScheduledBackup's name: a label value.
-                k8s("ScheduledBackup", db.namespace, names.scheduled_backup(db.name, repo.name, kind), names.LABEL, repo_path)
-                pulumi(DATABASE, "ScheduledBackup", names.child(c, repo.name, kind), repo_path)
-
     for window in plan.alerts.repositories:
-        index = next(i for i, r in enumerate(config.repositories) if r.name == window.repository)
+        index = next(i for i, rp in enumerate(plan.repositories) if rp.repository.name == window.repository)
         book.take(("alert",), window.alert, 200, ("repositories", index, "name"), "alert")
-
-
-def claim_resource(ap: AppPlan) -> str:
-    """The Pulumi name of a managed claim: a recreated claim is a new resource (the old one is
-    retained, never patched to a smaller size)."""
-    return names.child(ap.component, "volume", *_generation(ap))
-
-
-def destinations(ap: AppPlan) -> dict[Role, tuple[str, str]]:
-    """role -> (object name, Pulumi name) of each ReplicationDestination of an app; the
-    component takes its names from here, as the NameBook does."""
-    found = {}
-    if ap.managed_claim:
-        found[Role.BOOTSTRAP] = (names.destination(ap.app.name, Role.BOOTSTRAP, ap.generation),
-                                 names.child(ap.component, Role.BOOTSTRAP.value, *_generation(ap)))
-    for role, wanted in ((Role.RESTORE, ap.restore is not None), (Role.DRILL, ap.drill_schedule is not None)):
-        if wanted:
-            found[role] = (names.destination(ap.app.name, role), names.child(ap.component, role.value))
-    return found
-
-
-def _generation(ap: AppPlan) -> tuple[str, ...]:
-    """The suffix of a recreated claim's Pulumi names: none for the claim as first made."""
-    return (ap.generation,) if ap.generation else ()
-
-
-def _external(config: StackConfig, repo: Repository) -> bool:
-    return _secret_kind_of(config.password_of(repo)) == "ExternalSecret"
-
-
-def _secret_kind_of(value: object) -> str:
-    return "ExternalSecret" if isinstance(value, ExternalSecretSource) else "Secret"

@@ -15,16 +15,7 @@ import pulumi_kubernetes as k8s
 from pydantic import SecretStr
 
 from . import external_secrets as es
-from .config import ExternalSecretRef, ExternalSecretSource, SecretValue
-
-
-def put_secret(key: str, value: SecretValue, secret: dict[str, SecretStr], external: dict[str, ExternalSecretRef]) -> None:
-    """File `value` under `key` in `secret` (held in Pulumi config) or `external` (held in a secret
-    manager): the two maps `cluster_secret` takes."""
-    if isinstance(value, ExternalSecretSource):
-        external[key] = value.external_secret
-    else:
-        secret[key] = value
+from .config import ExternalSecretRef
 
 
 def cluster_secret(

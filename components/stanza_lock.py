@@ -9,6 +9,7 @@ cannot show it (the tests call `check`; the real engine's refusal is tests/e2e/t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
@@ -48,14 +49,23 @@ class StanzaLockProvider(ResourceProvider):
         return UpdateResult(outs=news)
 
 
+@dataclass(frozen=True)
+class StanzaLockArgs:
+    database: str
+    namespace: str
+    stanza: str
+    allow_rename: bool
+    """`allowStanzaRename`: this one change may rename the stanza."""
+    key: str
+    """The database's config key path, for the message."""
+
+
 class StanzaLock(Resource):
-    def __init__(
-        self, name: str, database: str, namespace: str, stanza: str, allow_rename: bool, key: str,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ) -> None:
+    def __init__(self, name: str, args: StanzaLockArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(
             StanzaLockProvider(),
             name,
-            {"database": database, "namespace": namespace, "stanza": stanza, "allowRename": allow_rename, "key": key},
+            {"database": args.database, "namespace": args.namespace, "stanza": args.stanza,
+             "allowRename": args.allow_rename, "key": args.key},
             opts,
         )

@@ -1,10 +1,14 @@
 """What the program and the policy pack both know: the one source of their contract.
 
 The pack judges what reaches the engine, by any road (this program, a hand-written Secret, a
-chart), so it recognises objects by these labels and compares repository targets with this
-normalisation; the program writes the same labels and refuses, in its config check, what the
-pack would refuse later. Plain Python with no imports beyond the standard library: it sits
-beside the pack (on the path the engine gives it) and the program imports it from there.
+chart), so it recognises objects by these labels, API groups and mover variables, and compares
+repository targets with this normalisation; the program writes the same labels and variables
+and refuses, in its config check, what the pack would refuse later. Plain Python with no imports
+beyond the standard library: it sits in the pack's directory (on the path the engine gives the
+pack), so the pack installs on its own, and the program imports it from there. It is not inside
+the `backup_policies` package: importing that package loads pulumi-policy and every policy,
+which the program has no use for. `tests/test_contract.py` fails when either side spells one
+of these values itself.
 """
 
 from __future__ import annotations
@@ -14,6 +18,24 @@ import posixpath
 
 #: The API group of the VolSync fork's custom resources.
 VOLSYNC_GROUP = "volsync.backube"
+#: The API group of external-secrets.io's ExternalSecret (a Secret written from a store).
+EXTERNAL_SECRETS_GROUP = "external-secrets.io"
+
+# The variables of a Kopia repository Secret that the fork's mover reads (mover-kopia entry.sh).
+KOPIA_REPOSITORY = "KOPIA_REPOSITORY"
+KOPIA_PASSWORD = "KOPIA_PASSWORD"
+KOPIA_S3_ENDPOINT = "KOPIA_S3_ENDPOINT"
+KOPIA_S3_DISABLE_TLS = "KOPIA_S3_DISABLE_TLS"
+#: Ignored by the mover when KOPIA_REPOSITORY is set: a per-app prefix here does nothing.
+KOPIA_S3_IGNORED_WITH_URL = ("KOPIA_S3_PREFIX", "KOPIA_S3_BUCKET")
+AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+#: The mover reads the region from either; the program sets both.
+AWS_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+#: Every retention key of a ReplicationSource's `spec.kopia.retain`: the pack wants each one set
+#: (an unset key is Kopia's default, 24 monthly and 3 yearly), and the program's config has them all.
+RETAIN_KEYS = ("latest", "hourly", "daily", "weekly", "monthly", "yearly")
 
 #: On everything the program makes.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "homelab-backups"}

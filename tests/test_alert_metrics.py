@@ -1,4 +1,4 @@
-"""Every alert reads only metrics that something sets (../shared/DESIGN.md, "What the controllers really do": the design the project was given).
+"""Every alert reads only metrics that something sets: an alert on a metric nobody sets never fires.
 
 The list below is written from the controllers' source, not from monitoring.py: the VolSync
 controller's sync metrics, the metrics the fork's controller records for movers

@@ -20,7 +20,7 @@ from components.admission import cel_string
 from components.config import ConfigError, stack_config_of
 from components.names import JobKind
 from components.plan import plan_stack
-from tools.offline import load_stack_file, run_program, stack_file
+from tools.offline import stack_file
 
 from .conftest import dev_config, run_preview
 
@@ -308,23 +308,3 @@ def test_two_spellings_of_one_target_are_one_place_with_one_owner(tmp_path, seco
     err = refused(stack(tmp_path, repositories=[NAS, other], apps=apps),
                   "backups:repositories[1].nfs: ", "nfs://nas.home/mnt/ssdtank/kopia that backups:repositories[0] (nas)")
     assert "another-password" not in err
-
-
-def test_every_name_the_program_registers_was_checked_by_the_plan():
-    """The plan's NameBook must see every object, or its collision check proves nothing."""
-    for path in [stack_file("dev"), *sorted(Path("examples").glob("Pulumi.*.yaml"))]:
-        config, secret_keys, _ = load_stack_file(path)
-        plan = plan_stack(stack_config_of(config))
-        run = run_program(config, secret_keys)
-        taken = {key for key in plan.names._taken}  # noqa: SLF001 (test reads the book)
-        k8s = {("k8s", r.inputs["kind"], r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"])
-               for r in run.registrations if r.type.startswith("kubernetes:") and "kind" in r.inputs}
-        # An existingClaim is checked for collisions but made elsewhere: never registered.
-        existing = {("k8s", "PersistentVolumeClaim", ap.app.namespace, ap.volume.claim_name)
-                    for ap in plan.apps if not ap.managed_claim}
-        claimed_k8s = {k for k in taken if k[0] == "k8s"} - existing
-        # ExternalSecrets write the Secret of the same name: the plan claims the Secret.
-        k8s = {("k8s", "Secret", *k[2:]) if k[1] == "ExternalSecret" else k for k in k8s}
-        fixed = {k for k in k8s if k[1] in ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
-                                            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "PrometheusRule")}
-        assert k8s - fixed == claimed_k8s, path

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from components.config import stack_config_of
-from components.plan import scheduled_jobs
+from components.plan import night_window, scheduled_jobs
 from components.schedule import plan_schedules
 from tools import pin_schedules
 from tools.offline import load_stack_file, run_program, stack_file
@@ -103,9 +103,9 @@ def test_without_pins_the_same_removal_moves_later_apps(tmp_path):
     must stay true of the fixture, or the test above would prove nothing)."""
     config = stack_config_of(load_stack_file(unpinned_stack(tmp_path, apps=65))[0])
     jobs = scheduled_jobs(config)
-    before = plan_schedules(jobs, config.defaults.window)
+    before = plan_schedules(jobs, night_window(config))
     kept = [job for job in jobs if job.key.owner not in ("app00", "app31")]
-    after = plan_schedules(kept, config.defaults.window)
+    after = plan_schedules(kept, night_window(config))
     assert any(after[job.key] != before[job.key] for job in kept)
 
 

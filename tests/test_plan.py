@@ -74,7 +74,7 @@ def test_a_mirror_target_gets_no_maintenance_job_and_its_source_a_mirror_job():
     nas = {**dev_config()["repositories"][0], "mirrorTo": "b2"}
     plan = plan_of(repositories=[nas, B2])
     by_name = {rp.repository.name: rp for rp in plan.repositories}
-    assert not by_name["b2"].maintained and by_name["nas"].mirror_schedule is not None
+    assert not by_name["b2"].maintained and by_name["nas"].mirror is not None
     assert JobKey(JobKind.MAINTENANCE, "volsync-system", "b2", "b2") not in plan.schedules
 
 

@@ -125,12 +125,12 @@ def test_the_backup_check_allows_each_repository_its_schedules_longest_gap_and_s
 
     config, _, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
     plan = plan_stack(stack_config_of(config))
-    limits = {(dp.database.name, limit.name): (limit.full, limit.any) for dp in plan.databases for limit in dp.check_limits}
+    limits = {(dp.database.name, limit.name): (limit.full, limit.any) for dp in plan.databases for limit in dp.check.limits}
     assert limits[("postgres18-cluster", "r2")] == (timedelta(days=7, hours=6), timedelta(days=1, hours=6))
     databases = json.loads(config["backups:databases"])
     databases[0]["schedule"] = {"full": ["0 0 3 1 * *", "0 0 4 1 * *"]}
     monthly = plan_stack(stack_config_of({**config, "backups:databases": json.dumps(databases)}))
-    full, any_ = monthly.databases[0].check_limits[0].full, monthly.databases[0].check_limits[0].any
+    full, any_ = monthly.databases[0].check.limits[0].full, monthly.databases[0].check.limits[0].any
     # The differentials still run Monday to Saturday: with the full monthly, Sundays have none.
     assert full == timedelta(days=31, hours=6) and any_ == timedelta(days=2, hours=6)
 

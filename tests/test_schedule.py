@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from croniter import croniter
 
+from components.config.cron import validate_schedule
 from components.names import JobKey, JobKind
 from components.schedule import (
     NightWindow,
@@ -16,7 +17,6 @@ from components.schedule import (
     pinned_slot,
     plan_schedules,
     resolve_hashed,
-    validate_schedule,
 )
 
 

@@ -35,7 +35,7 @@ def shipped_stacks() -> list[Path]:
 FEATURES = "features"
 
 
-def _with_features(config: dict[str, str]) -> dict[str, str]:
+def with_features(config: dict[str, str]) -> dict[str, str]:
     apps, databases = json.loads(config["backups:apps"]), json.loads(config["backups:databases"])
     apps[0]["restore"] = {"previous": 1}
     apps[1]["recreateClaim"] = "grow-1"
@@ -61,7 +61,7 @@ def _entry(registration: Registration) -> dict[str, object]:
 def stack_text(path: Path, features: bool = False) -> str:
     """Everything one stack's program run sends the engine, as stable JSON lines."""
     config, secret_keys, _ = load_stack_file(path)
-    run = run_program(_with_features(config) if features else config, secret_keys, stack=path.stem.removeprefix("Pulumi."))
+    run = run_program(with_features(config) if features else config, secret_keys, stack=path.stem.removeprefix("Pulumi."))
     assert run.stack is not None
     # By URN: the SDK registers resources from concurrent tasks, so their order (and the order
     # of a resource's dependencies, a set) varies from run to run; their content does not.

@@ -52,7 +52,7 @@ def pin_report(plan: StackPlan, path: Path, wanted: Optional[dict[str, str]] = N
     """One line saying how the stack's pins differ from `wanted` (default: current_pins(plan)),
     or None when they match; it ends with the command that pins the stack in `path`."""
     wanted = current_pins(plan) if wanted is None else wanted
-    have = plan.config.schedule_pins
+    have = plan.schedule_pins
     new = sum(1 for key in wanted if key not in have)
     moved = sum(1 for key in wanted if key in have and have[key] != wanted[key])
     gone = sum(1 for key in have if key not in wanted)

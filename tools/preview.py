@@ -223,7 +223,7 @@ def _check_outputs(render_dir: Optional[Path], report: Optional[Path]) -> None:
             raise UsageError(f"--report {report}: the folder {report.parent} does not exist")
 
 
-def _main(argv: Optional[list[str]]) -> int:
+def _arguments(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use")
@@ -235,8 +235,6 @@ def _main(argv: Optional[list[str]]) -> int:
     parser.add_argument("--policy-config", type=Path, help="policy pack config (JSON), as for --policy-pack-config")
     parser.add_argument("--update", action="store_true", help="run as `pulumi up` would (values known) instead of preview")
     args = parser.parse_args(argv)
-
-    path = args.config_file if args.config_file is not None else stack_file(args.stack)
     if args.stack and not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", args.stack):
         raise UsageError(f"--stack {args.stack!r} is not a stack name (letters, digits, '-', '_', '.')")
     _check_outputs(args.render_dir, args.report)
@@ -244,6 +242,46 @@ def _main(argv: Optional[list[str]]) -> int:
         # Against a folder that is not a render, every object would show as new: a diff that lies.
         raise UsageError(f"--diff-against {args.diff_against}: not a folder an earlier --render-dir wrote "
                          "(make the base with `python -m tools.preview --render-dir DIR` first)")
+    return args
+
+
+def _print_summary(stack: str, path: Path, run: ProgramRun, policy: PolicyReport, summary: dict[str, Any]) -> None:
+    print(f"Offline preview of stack '{stack}' ({path.name}); not the Pulumi engine: no state, no providers.")
+    for resource_type, count in summary["byType"].items():
+        print(f"  {count:4d}  {resource_type}")
+    if summary["placeholderSecrets"]:
+        print(f"  secure values replaced by placeholder secrets: {', '.join(summary['placeholderSecrets'])}")
+    for warning in run.warnings:
+        print(f"  warning: {warning}")
+    for v in policy.violations:
+        print(f"  [{v.level}] {v.policy} on {v.resource}: {v.message}")
+    if summary["schedulePins"] != "current":
+        print(f"  note: {summary['schedulePins']}")
+
+
+def _render_and_diff(run: ProgramRun, render_dir: Optional[Path], diff_against: Optional[Path]) -> None:
+    """Write the objects to `render_dir` (a temporary one when only a diff is asked for) and print
+    the diff against an earlier render, with the changes per app."""
+    target = render_dir if render_dir is not None or diff_against is None else Path(tempfile.mkdtemp(prefix="offline-preview-"))
+    if target is None:
+        return
+    written = render(run.registrations, target)
+    if render_dir is not None:
+        print(f"  wrote {written} Kubernetes objects to {render_dir}/ (secret values redacted)")
+    if diff_against is not None:
+        before, after = render_files(diff_against), render_files(target)
+        diff = manifest_diff(before, after)
+        print(f"--- manifest diff against {diff_against} (secret values redacted) ---")
+        print(diff.rstrip("\n") if diff else "no changes to rendered objects")
+        for line in changes_per_app(before, after):
+            print(line)
+        if render_dir is None:
+            shutil.rmtree(target)
+
+
+def _main(argv: Optional[list[str]]) -> int:
+    args = _arguments(argv)
+    path = args.config_file if args.config_file is not None else stack_file(args.stack)
     stack = args.stack if args.config_file is None else path.stem.removeprefix("Pulumi.")
     config, secret_keys, placeholders = load_stack_file(path)
     pack_config = read_policy_config(args.policy_config) if args.policy_config else None
@@ -262,12 +300,11 @@ def _main(argv: Optional[list[str]]) -> int:
     policy = run_policies(run.as_engine_sees_it(), pack_config)
     elapsed = time.perf_counter() - started
 
-    by_type = Counter(r.type for r in run.registrations)
     summary = {
         "stack": stack,
         "mode": "update" if args.update else "preview",
         "resources": len(run.registrations),
-        "byType": dict(sorted(by_type.items())),
+        "byType": dict(sorted(Counter(r.type for r in run.registrations).items())),
         "policyRulesRun": policy.rules_run,
         "violations": {"mandatory": len(policy.mandatory), "total": len(policy.violations)},
         "placeholderSecrets": placeholders,
@@ -275,34 +312,8 @@ def _main(argv: Optional[list[str]]) -> int:
         "schedulePins": pin_report(plan, path) or "current",
         "seconds": round(elapsed, 3),
     }
-
-    print(f"Offline preview of stack '{stack}' ({path.name}); not the Pulumi engine: no state, no providers.")
-    for resource_type, count in summary["byType"].items():
-        print(f"  {count:4d}  {resource_type}")
-    if placeholders:
-        print(f"  secure values replaced by placeholder secrets: {', '.join(placeholders)}")
-    for warning in run.warnings:
-        print(f"  warning: {warning}")
-    for v in policy.violations:
-        print(f"  [{v.level}] {v.policy} on {v.resource}: {v.message}")
-    if summary["schedulePins"] != "current":
-        print(f"  note: {summary['schedulePins']}")
-    render_dir = args.render_dir
-    if args.diff_against and render_dir is None:
-        render_dir = Path(tempfile.mkdtemp(prefix="offline-preview-"))
-    if render_dir:
-        written = render(run.registrations, render_dir)
-        if args.render_dir:
-            print(f"  wrote {written} Kubernetes objects to {render_dir}/ (secret values redacted)")
-    if args.diff_against:
-        before, after = render_files(args.diff_against), render_files(render_dir)
-        diff = manifest_diff(before, after)
-        print(f"--- manifest diff against {args.diff_against} (secret values redacted) ---")
-        print(diff.rstrip("\n") if diff else "no changes to rendered objects")
-        for line in changes_per_app(before, after):
-            print(line)
-        if args.render_dir is None:
-            shutil.rmtree(render_dir)
+    _print_summary(stack, path, run, policy, summary)
+    _render_and_diff(run, args.render_dir, args.diff_against)
     if args.report:
         args.report.write_text(json.dumps(report_document(run, policy, summary), indent=2) + "\n")
         print(f"  wrote report to {args.report}")

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from components import names
-from components.backends import access_of
 from components.config import ConfigError, stack_config_of
 from components.kopia_jobs import KOPIA_ENV, connect_command
-from components.plan import AppPlan, StackPlan, mover_identity, plan_stack
+from components.plan import AppPlan, StackPlan, plan_stack
 
 from .offline import load_stack_file, stack_file
 from .stackfile import StackFileError
@@ -39,19 +38,18 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 def listing_script(plan: StackPlan, ap: AppPlan, repository: str) -> str:
     """What the pod runs: connect read-only, list the app's history."""
-    repo = plan.config.repository(repository)
+    repo = plan.repository(repository).repository
     user, host = ap.app.kopia_identity
     return f"{connect_command(repo, 'snapshot-list')} && kopia snapshot list --all {shlex.quote(names.identity(user, host))}"
 
 
 def listing_pod(plan: StackPlan, ap: AppPlan, repository: str, secret: Optional[str] = None) -> dict[str, Any]:
     """The pod spec, as `kubectl run --overrides` takes it."""
-    config = plan.config
-    repo = config.repository(repository)
-    mover = mover_identity(config, ap.volume, repo)
+    reader = ap.readers[repository]
+    mover = reader.mover
     volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": {}}]
     mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": "/tmp/kopia"}]
-    for volume in access_of(repo, config.password_of(repo)).mover_volumes:
+    for volume in reader.mover_volumes:
         source = volume.volume_source
         if source.nfs is not None:
             volumes.append({"name": "repository", "nfs": {"server": source.nfs.server, "path": source.nfs.path, "readOnly": True}})
@@ -65,10 +63,10 @@ def listing_pod(plan: StackPlan, ap: AppPlan, repository: str, secret: Optional[
                             "fsGroup": mover.fs_group, "runAsNonRoot": mover.run_as_user != 0},
         "volumes": volumes,
         "containers": [{
-            "name": "kopia", "image": config.defaults.kopia_image,
+            "name": "kopia", "image": plan.repository(repository).kopia_image,
             "command": ["/bin/sh", "-c", listing_script(plan, ap, repository)],
             "env": [{"name": k, "value": v} for k, v in KOPIA_ENV.items()],
-            "envFrom": [{"secretRef": {"name": secret or names.repository_secret(repository)}}],
+            "envFrom": [{"secretRef": {"name": secret or reader.secret_name}}],
             "volumeMounts": mounts,
         }],
     }}
@@ -77,7 +75,7 @@ def listing_pod(plan: StackPlan, ap: AppPlan, repository: str, secret: Optional[
 def listing_command(plan: StackPlan, ap: AppPlan, repository: str, secret: Optional[str] = None) -> str:
     pod = f"kopia-ls-{ap.app.name}"[:63].rstrip("-")
     overrides = json.dumps(listing_pod(plan, ap, repository, secret), separators=(",", ":"))
-    return (f"kubectl -n {ap.app.namespace} run {pod} --rm -i --restart=Never --image={plan.config.defaults.kopia_image} "
+    return (f"kubectl -n {ap.app.namespace} run {pod} --rm -i --restart=Never --image={plan.repository(repository).kopia_image} "
             f"--overrides={shlex.quote(overrides)}")
 
 

@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from backup_contract import DEFAULT_BANNED_STORAGE_CLASSES
 from pydantic import AfterValidator, Discriminator, Field, Tag
 
-from ..names import PIN_KEY
-from ..schedule import NightWindow, validate_schedule
+from .cron import PIN_KEY, validate_schedule
 from .fields import (
     AccessModes,
     ClassName,
@@ -57,9 +56,10 @@ class Defaults(Model):
     night_window: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3])-([01][0-9]|2[0-4])$")] = "01-05"
 
     @property
-    def window(self) -> NightWindow:
+    def night_hours(self) -> tuple[int, int]:
+        """(first hour, end hour) of `night_window`."""
         start, end = (int(x) for x in self.night_window.split("-"))
-        return NightWindow(start, end)
+        return start, end
 
 
 class Admission(Model):

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 from pydantic import AfterValidator, Field
 
-from ..schedule import validate_six_field_schedule
+from .cron import validate_six_field_schedule
 from .fields import INT32_MAX, BucketName, ClassName, Count, DnsLabel, Model, Quantity, RepositoryNames, Rfc3339
 from .shared import SecretValue
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from ..schedule import validate_schedule
+from .cron import validate_schedule
 
 #: Kubernetes stores counts, uids and gids as int32 (IsValidUserID/IsValidGroupID: 0..2^31-1);
 #: larger numbers also lose precision on the wire, which carries doubles.

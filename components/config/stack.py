@@ -11,7 +11,6 @@ from backup_contract import normalized_target, overlaps
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
 from ..keypath import KeyPath
-from ..names import JobKey, job_of_pin
 from . import advice
 from .apps import App, PointInTime, Recovery
 from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings, PinKey, PinnedCron
@@ -55,11 +54,6 @@ class StackConfig(Model):
         return self
 
     # Derived views: what the config means, computed once here so every reader agrees.
-
-    @property
-    def pins(self) -> dict[JobKey, str]:
-        """`schedule_pins` by the job each key names."""
-        return {job_of_pin(key): cron for key, cron in self.schedule_pins.items()}
 
     @property
     def primary_repository(self) -> Repository:

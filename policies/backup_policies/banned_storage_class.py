@@ -26,7 +26,6 @@ from .kinds import is_kind, listed, metadata, object_name
 
 DEFAULT_BANNED = list(DEFAULT_BANNED_STORAGE_CLASSES)
 _VOLSYNC_KINDS = ("ReplicationSource", "ReplicationDestination")
-_VOLUME_FIELDS = ("storageClassName", "cacheStorageClassName")
 
 
 def _backed_up_claims(resources: Iterable[PolicyResource]) -> set[str]:

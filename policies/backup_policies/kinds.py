@@ -10,7 +10,13 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
-from backup_contract import TARGET_ANNOTATION, normalized_target
+from backup_contract import (
+    EXTERNAL_SECRETS_GROUP,
+    KOPIA_REPOSITORY,
+    KOPIA_S3_ENDPOINT,
+    TARGET_ANNOTATION,
+    normalized_target,
+)
 
 
 def kind_of(resource_type: str) -> tuple[str, str]:
@@ -53,7 +59,7 @@ def repository_variables(resource_type: str, props: Mapping[str, Any]) -> Option
     its fetched keys appear as `<from store/key#property>` so they can be compared, never read."""
     if is_kind(resource_type, "", "Secret"):
         values = secret_values(props)
-    elif is_kind(resource_type, "external-secrets.io", "ExternalSecret"):
+    elif is_kind(resource_type, EXTERNAL_SECRETS_GROUP, "ExternalSecret"):
         spec = props.get("spec") or {}
         values = dict((((spec.get("target") or {}).get("template") or {}).get("data")) or {})
         store = (spec.get("secretStoreRef") or {}).get("name", "?")
@@ -62,7 +68,7 @@ def repository_variables(resource_type: str, props: Mapping[str, Any]) -> Option
             values[item.get("secretKey", "?")] = f"<from {store}/{ref.get('key')}#{ref.get('property', '')}>"
     else:
         return None
-    return values if "KOPIA_REPOSITORY" in values else None
+    return values if KOPIA_REPOSITORY in values else None
 
 
 def kopia_repository_target(props: Mapping[str, Any], values: Optional[Mapping[str, str]] = None) -> Optional[str]:
@@ -72,13 +78,13 @@ def kopia_repository_target(props: Mapping[str, Any], values: Optional[Mapping[s
     the program records the real target in an annotation; S3 URLs are qualified by endpoint.
     """
     values = secret_values(props) if values is None else values
-    url = values.get("KOPIA_REPOSITORY")
+    url = values.get(KOPIA_REPOSITORY)
     if url is None:
         return None
     annotated = (metadata(props).get("annotations") or {}).get(TARGET_ANNOTATION)
     if isinstance(annotated, str) and annotated:
         return normalized_target(annotated)
-    endpoint = values.get("KOPIA_S3_ENDPOINT")
+    endpoint = values.get(KOPIA_S3_ENDPOINT)
     return normalized_target(f"s3://{endpoint}/{url.removeprefix('s3://')}" if endpoint else url)
 
 

@@ -7,7 +7,7 @@ falls back to Kopia's defaults (24 monthly, 3 annual) and silently keeps years o
 
 from __future__ import annotations
 
-from backup_contract import ONE_OFF_LABEL, VOLSYNC_GROUP
+from backup_contract import ONE_OFF_LABEL, RETAIN_KEYS, VOLSYNC_GROUP
 from croniter import croniter
 from pulumi_policy import (
     EnforcementLevel,
@@ -17,8 +17,6 @@ from pulumi_policy import (
 )
 
 from .kinds import is_kind, object_name
-
-RETAIN_KEYS = ("latest", "hourly", "daily", "weekly", "monthly", "yearly")
 
 
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

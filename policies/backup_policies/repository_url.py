@@ -8,6 +8,7 @@ identity (`<source>@<namespace>`), not from paths.
 
 from __future__ import annotations
 
+from backup_contract import KOPIA_REPOSITORY, KOPIA_S3_IGNORED_WITH_URL
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -17,15 +18,13 @@ from pulumi_policy import (
 
 from .kinds import object_name, repository_variables
 
-_IGNORED_WITH_URL = ("KOPIA_S3_PREFIX", "KOPIA_S3_BUCKET")
-
 
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     values = repository_variables(args.resource_type, args.props)
     if values is None:
         return
     name = object_name(args.props)
-    url = values["KOPIA_REPOSITORY"]
+    url = values[KOPIA_REPOSITORY]
     if url.startswith("s3://"):
         below_bucket = url[len("s3://"):].split("/", 1)[1:] or [""]
         if below_bucket[0].strip("/"):
@@ -34,7 +33,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                 "the trailing slash, so Kopia writes '<prefix>kopia.repository' beside the other "
                 "apps' objects. Point every app at s3://<bucket>/ with the one shared password.", None
             )
-    for key in _IGNORED_WITH_URL:
+    for key in KOPIA_S3_IGNORED_WITH_URL:
         if key in values:
             report_violation(
                 f"{name}: {key} is ignored by the mover when KOPIA_REPOSITORY is set; remove it "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+from backup_contract import KOPIA_PASSWORD
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -29,7 +30,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         if values is None:
             continue
         target = kopia_repository_target(resource.props, values)
-        password = values.get("KOPIA_PASSWORD")
+        password = values.get(KOPIA_PASSWORD)
         if target is None or password is None:
             continue
         digest = hashlib.sha256(password.encode()).hexdigest()

@@ -6,7 +6,7 @@ HTTP. That is the seed's Garage on 192.168.1.58; towards a public endpoint it is
 
 from __future__ import annotations
 
-from backup_contract import is_private_host
+from backup_contract import KOPIA_S3_DISABLE_TLS, KOPIA_S3_ENDPOINT, is_private_host
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -22,9 +22,9 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     secrets: dict[str, list[str]] = {}
     for resource in args.resources:
         values = repository_variables(resource.resource_type, resource.props)
-        if not values or values.get("KOPIA_S3_DISABLE_TLS") != "true":
+        if not values or values.get(KOPIA_S3_DISABLE_TLS) != "true":
             continue
-        endpoint = values.get("KOPIA_S3_ENDPOINT", "")
+        endpoint = values.get(KOPIA_S3_ENDPOINT, "")
         if not is_private_host(endpoint):
             secrets.setdefault(endpoint, []).append(object_name(resource.props))
     for endpoint, names in secrets.items():

@@ -14,7 +14,7 @@ is the safe direction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -45,7 +45,6 @@ from .pgbackrest import (
     Recovery,
     RecoveryTarget,
     ScheduledBackupSpec,
-    StanzaSpec,
     StorageConfig,
 )
 from .pgbackrest_check import PgBackRestCheck, PgBackRestCheckArgs
@@ -53,6 +52,7 @@ from .secret_values import put_secret
 from .secrets import cluster_secret
 from .stanza_lock import StanzaLock, StanzaLockArgs
 from .tree import BucketPlan, Node
+from .volsync import Spec
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
             waits.append(self._credentials(target))
             if target.bucket is not None:
                 self._bucket(target.bucket, args.bucket_providers[target.bucket.provider])
-        self.stanza = self._stanza(plan.stanza, plan.stanza_spec, waits)
+        self.stanza = self._object(plan.stanza, PLUGIN_API_VERSION, plan.stanza_spec, depends_on=waits)
         self.check = PgBackRestCheck(plan.check.component.resource, PgBackRestCheckArgs(
             plan=plan.check, database=db.name, stanza=plan.stanza_spec.stanza_configuration,
         ), opts=pulumi.ResourceOptions(parent=self, depends_on=waits))
@@ -99,6 +99,14 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         self.stanza_name = pulumi.Output.from_input(db.stanza_name)
         self.register_outputs({"plugins": self.plugins, "stanzaName": self.stanza_name})
 
+    def _object(self, node: Node, api_version: str, spec: Spec, depends_on: Sequence[pulumi.Resource] = (),
+                retain_on_delete: bool = False) -> k8s.apiextensions.CustomResource:
+        """One of the database's custom resources: the node's names, the database's labels."""
+        return k8s.apiextensions.CustomResource(
+            node.resource, api_version=api_version, kind=node.kind, metadata=self._metadata(node), spec=spec.to_wire(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), retain_on_delete=retain_on_delete),
+        )
+
     def _metadata(self, node: Node) -> k8s.meta.v1.ObjectMetaArgsDict:
         db = self._plan.database
         return {"name": node.name, "namespace": node.namespace, "labels": {**labels.MANAGED_BY, labels.DATABASE: db.name}}
@@ -107,66 +115,34 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         """The PluginConfig (the WAL spool volume); returns the Cluster's plugin entry naming it."""
         plan = self._plan
         node = plan.plugin_config
-        k8s.apiextensions.CustomResource(
-            node.resource,
-            api_version=PLUGIN_API_VERSION,
-            kind=node.kind,
-            metadata=self._metadata(node),
-            spec=PluginConfigSpec(
-                storage_config=StorageConfig(storage_class=plan.wal_spool_class, size=plan.database.wal_spool.size)
-            ).to_wire(),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self._object(node, PLUGIN_API_VERSION, PluginConfigSpec(
+            storage_config=StorageConfig(storage_class=plan.wal_spool_class, size=plan.database.wal_spool.size)))
         return ClusterPlugin(parameters={"stanzaRef": plan.stanza.name, "pluginConfigRef": node.name})
 
     def _scheduled_backups(self, stanza_cr: pulumi.Resource) -> None:
         """Per repository a full and a differential ScheduledBackup, each naming its repository."""
         for number, target in enumerate(self._plan.targets, start=1):
             for kind, schedule, node in target.scheduled():
-                k8s.apiextensions.CustomResource(
-                    node.resource,
-                    api_version=CNPG_API_VERSION,
-                    kind=node.kind,
-                    metadata=self._metadata(node),
-                    spec=ScheduledBackupSpec(
-                        cluster=ClusterRef(name=self._plan.database.name),
-                        schedule=schedule,
-                        plugin_configuration=PluginConfiguration(
-                            parameters={"selectedRepository": str(number), "backupType": kind}
-                        ),
-                    ).to_wire(),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[stanza_cr]),
-                )
+                self._object(node, CNPG_API_VERSION, ScheduledBackupSpec(
+                    cluster=ClusterRef(name=self._plan.database.name),
+                    schedule=schedule,
+                    plugin_configuration=PluginConfiguration(
+                        parameters={"selectedRepository": str(number), "backupType": kind}
+                    ),
+                ), depends_on=[stanza_cr])
 
     def _cluster(self, node: Node, plugin: ClusterPlugin, stanza_cr: pulumi.Resource) -> None:
         """The CloudNative-PG Cluster (`manageCluster`): kept if Pulumi lets go of it."""
         plan = self._plan
         db = plan.database
         bootstrap, external = self._recovery(plan.recovery, stanza_cr)
-        k8s.apiextensions.CustomResource(
-            node.resource,
-            api_version=CNPG_API_VERSION,
-            kind=node.kind,
-            metadata=self._metadata(node),
-            spec=ClusterSpec(
-                instances=db.instances,
-                storage=ClusterStorage(size=db.storage_size, storage_class=plan.cluster_storage_class),
-                plugins=(plugin,),
-                bootstrap=bootstrap,
-                external_clusters=external,
-            ).to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[stanza_cr], retain_on_delete=True),
-        )
-
-    def _stanza(self, node: Node, spec: StanzaSpec, waits: list[pulumi.Resource]) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
-            node.resource,
-            api_version=PLUGIN_API_VERSION,
-            kind=node.kind,
-            metadata=self._metadata(node),
-            spec=spec.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=waits),
-        )
+        self._object(node, CNPG_API_VERSION, ClusterSpec(
+            instances=db.instances,
+            storage=ClusterStorage(size=db.storage_size, storage_class=plan.cluster_storage_class),
+            plugins=(plugin,),
+            bootstrap=bootstrap,
+            external_clusters=external,
+        ), depends_on=[stanza_cr], retain_on_delete=True)
 
     def _recovery(self, recovery: Optional[DatabaseRecoveryPlan], stanza_cr: pulumi.Resource
                   ) -> tuple[Optional[Bootstrap], tuple[ExternalCluster, ...]]:
@@ -175,7 +151,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         if recovery is None:
             return None, ()
         if recovery.stanza is not None and recovery.stanza_spec is not None:
-            self._stanza(recovery.stanza, recovery.stanza_spec, [stanza_cr])
+            self._object(recovery.stanza, PLUGIN_API_VERSION, recovery.stanza_spec, depends_on=[stanza_cr])
         target = RecoveryTarget(target_time=recovery.target_time) if recovery.target_time else None
         source = ExternalCluster(name=recovery.stanza_ref, plugin=PluginConfiguration(parameters={"stanzaRef": recovery.stanza_ref}))
         return Bootstrap(recovery=Recovery(source=source.name, recovery_target=target)), (source,)

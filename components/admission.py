@@ -27,6 +27,7 @@ from pydantic import Field
 from . import labels, tree
 from .outputs import known
 from .plan import GuardrailsPlan, PolicyPlan
+from .tree import Node
 from .volsync import Spec
 
 GROUP = "admissionregistration.k8s.io"
@@ -235,11 +236,14 @@ class AdmissionGuardrailsArgs:
 
 
 class AdmissionGuardrails(pulumi.ComponentResource):
+    policies: dict[str, pulumi.Resource]
+    """Each policy by name (its binding depends on it)."""
     policy_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: AdmissionGuardrailsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(tree.ADMISSION, name, None, opts)
         plan = args.plan
+        self.policies = {}
         if plan.jitter is not None:
             self._policy(plan.jitter, mutating_api_version(plan.kubernetes_minor),
                          jitter_policy_spec(plan.jitter_seconds, plan.jitter_image).to_wire(), None)
@@ -249,29 +253,32 @@ class AdmissionGuardrails(pulumi.ComponentResource):
         self.policy_names = known([p.policy.name for p in plan.policies])
         self.register_outputs({"policyNames": self.policy_names})
 
-    def _policy(self, nodes: PolicyPlan, api_version: str, spec: dict[str, Any],
+    def _policy(self, plan: PolicyPlan, api_version: str, spec: dict[str, Any],
                 validation_actions: Optional[tuple[str, ...]]) -> None:
-        kind, name, former = nodes.policy.kind, nodes.policy.name, nodes.former
+        """The policy and its binding (which names it), with their former names as aliases."""
+        kind, name = plan.policy.kind, plan.policy.name
 
-        def aliased(suffix: str = "") -> list[pulumi.Input[pulumi.Alias]]:
+        def aliased(node: Node, former: str) -> list[pulumi.Input[pulumi.Alias]]:
             """The names and types this object had: its former name, and the other API version
             (a CustomResource's type carries it, and the default version moved from 1.35 to 1.36:
             without these an upgrade adds one object and deletes the other, not one replace)."""
             if not former:
                 return []
             versions = {f"{GROUP}/v1", f"{GROUP}/v1beta1"} - {api_version}
-            other = [f"kubernetes:{v}:{kind}{suffix and 'Binding'}" for v in sorted(versions)]
-            return [pulumi.Alias(name=former + suffix), *(pulumi.Alias(name=former + suffix, type_=t) for t in other),
+            other = [f"kubernetes:{v}:{node.kind}" for v in sorted(versions)]
+            return [pulumi.Alias(name=former), *(pulumi.Alias(name=former, type_=t) for t in other),
                     *(pulumi.Alias(type_=t) for t in other)]
 
+        former_policy, former_binding = plan.former
         metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": name, "labels": labels.MANAGED_BY}
         policy = k8s.apiextensions.CustomResource(
-            nodes.policy.resource, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, aliases=aliased()),
+            plan.policy.resource, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, aliases=aliased(plan.policy, former_policy)),
         )
+        self.policies[name] = policy
         binding = BindingSpec(policy_name=name, validation_actions=validation_actions)
         k8s.apiextensions.CustomResource(
-            nodes.binding.resource, api_version=api_version, kind=nodes.binding.kind,
+            plan.binding.resource, api_version=api_version, kind=plan.binding.kind,
             metadata={"name": name, "labels": labels.MANAGED_BY}, spec=binding.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], aliases=aliased("-binding")),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], aliases=aliased(plan.binding, former_binding)),
         )

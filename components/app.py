@@ -3,7 +3,7 @@
 The PVC is populated from the mover's bootstrap object (`dataSourceRef`), so after a cluster
 rebuild it comes back with the latest snapshot instead of empty; on the very first deploy the
 repository has nothing for the app and the volume starts empty. The mover's objects (for
-VolSync, `volsync_app.py`: a ReplicationSource per repository, the bootstrap, restore and drill
+VolSync, `volsync_mover.py`: a ReplicationSource per repository, the bootstrap, restore and drill
 ReplicationDestinations) all name the app's Kopia identity (`<app>@<namespace>` unless
 `identity` says otherwise), so the history is the app's, not a source object's. An
 `existingClaim` is backed up and restored into, never made here.

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from . import names
 from .config import ExternalSecretRef, Repository, SecretValue
-from .secret_values import put_secret
+from .secret_values import SecretValues, put_secret
 from .volsync import (
     FILESYSTEM_REPOSITORY_URL,
     REPOSITORY_MOUNT,
@@ -33,7 +33,8 @@ from .volsync import (
     NfsVolumeSource,
 )
 
-PASSWORD, ACCESS_KEY_ID, SECRET_ACCESS_KEY = KOPIA_PASSWORD, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+#: Where Kopia's server reads its login (cli/command_server.go: --server-username/-password).
+UI_USERNAME, UI_PASSWORD = "KOPIA_SERVER_USERNAME", "KOPIA_SERVER_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class RepositoryAccess:
     mover_volumes: tuple[MoverVolume, ...] = ()
 
     @property
+    def values(self) -> SecretValues:
+        """The repository Secret's contents."""
+        return SecretValues(self.plain, self.secret, self.external)
+
+    @property
     def url(self) -> str:
         return self.plain[KOPIA_REPOSITORY]
 
@@ -56,7 +62,7 @@ class RepositoryAccess:
 def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess:
     secret: dict[str, SecretStr] = {}
     external: dict[str, ExternalSecretRef] = {}
-    put_secret(PASSWORD, password, secret, external)
+    put_secret(KOPIA_PASSWORD, password, secret, external)
     if repository.nfs is not None:
         source = MoverVolumeSource(
             nfs=NfsVolumeSource(server=repository.nfs.server, path=repository.nfs.path)
@@ -82,12 +88,12 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
     if not s3.tls:
         plain[KOPIA_S3_DISABLE_TLS] = "true"
     if credentials.external_secret is not None:
-        for name in (ACCESS_KEY_ID, SECRET_ACCESS_KEY):
+        for name in (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY):
             # Two values from one item: each under its own field, named like the variable.
             external[name] = credentials.external_secret.model_copy(update={"property": name})
     else:
         assert credentials.access_key_id is not None and credentials.secret_access_key is not None
-        secret[ACCESS_KEY_ID] = credentials.access_key_id
-        secret[SECRET_ACCESS_KEY] = credentials.secret_access_key
+        secret[AWS_ACCESS_KEY_ID] = credentials.access_key_id
+        secret[AWS_SECRET_ACCESS_KEY] = credentials.secret_access_key
     return RepositoryAccess(plain, secret, external)
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Optional
 
+from backup_contract import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+
 from . import names, tree
 from .config import Database, Repository, StackConfig
 from .keypath import KeyPath
@@ -27,7 +29,7 @@ from .pgbackrest import (
     StanzaSpec,
 )
 from .schedule import longest_gap_of, stable_hash
-from .secret_values import secret_kind
+from .secret_values import SecretPlan, SecretValues, secret_kind, secret_values
 from .tree import BucketPlan, Node
 
 
@@ -38,7 +40,7 @@ class DatabaseTarget:
     repository: Repository
     full_schedule: str
     diff_schedule: str
-    credentials: Node
+    credentials: SecretPlan
     """The repository's S3 keys in the database's namespace, under the plugin's key names."""
     bucket: Optional[BucketPlan]
     full: Node
@@ -72,6 +74,12 @@ class DatabaseCheckPlan:
 
 
 @dataclass(frozen=True)
+class StanzaPlan:
+    node: Node
+    spec: StanzaSpec
+
+
+@dataclass(frozen=True)
 class DatabaseRecoveryPlan:
     """`databases[N].recovery`: what the Cluster's `bootstrap.recovery` reads."""
 
@@ -82,9 +90,8 @@ class DatabaseRecoveryPlan:
     `repository` one of the recovery's own that holds only that repository."""
     only: Optional[Repository]
     target_time: Optional[str]
-    stanza: Optional[Node] = None
+    stanza: Optional[StanzaPlan] = None
     """The recovery's own Stanza (with `repository`); None when it reads the source's."""
-    stanza_spec: Optional[StanzaSpec] = None
 
 
 @dataclass(frozen=True)
@@ -94,14 +101,15 @@ class DatabasePlan:
     """Its config key path, `backups:databases[N]`, for messages."""
     component: Node
     stanza_lock: Node
-    stanza: Node
-    stanza_spec: StanzaSpec
+    stanza: StanzaPlan
     plugin_config: Node
+    cluster_name: str
+    """The CloudNative-PG Cluster the backups are of (made here with `manageCluster`, or not)."""
     cluster: Optional[Node]
     """The CloudNative-PG Cluster, with `manageCluster`."""
     check: DatabaseCheckPlan
     recovery: Optional[DatabaseRecoveryPlan]
-    encryption: Optional[Node]
+    encryption: Optional[SecretPlan]
     targets: tuple[DatabaseTarget, ...]
     """In the order of `database.repositories`: pgBackRest numbers them repo1, repo2, ..."""
     wal_spool_class: str
@@ -146,9 +154,9 @@ def database_plan(config: StackConfig, db: Database, index: int, bucket_provider
         database=db, key=f"backups:databases[{index}]",
         component=Node(node.component, "PgBackRestClusterBackup", tree.STACK, node.path),
         stanza_lock=node(("stanza-lock",), "Resource"),
-        stanza=node(("stanza",), "Stanza", name=db.name),
-        stanza_spec=stanza_spec(db, tuple(t.repository for t in targets)),
+        stanza=StanzaPlan(node(("stanza",), "Stanza", name=db.name), stanza_spec(db, tuple(t.repository for t in targets))),
         plugin_config=node(("plugin-config",), "PluginConfig", name=names.plugin_config(db.name)),
+        cluster_name=db.name,
         cluster=node(("cluster",), "Cluster", name=db.name) if db.manage_cluster else None,
         check=DatabaseCheckPlan(
             component=node(("check",), "PgBackRestCheck"),
@@ -158,8 +166,10 @@ def database_plan(config: StackConfig, db: Database, index: int, bucket_provider
             limits=tuple(_limits(n, t) for n, t in enumerate(targets, start=1)),
         ),
         recovery=_recovery_plan(config, db, index, node),
-        encryption=node(("encryption",), secret_kind(db.encryption.passphrase), name=names.pgbackrest_encryption(db.name),
-                        object_kind="Secret", name_path=("databases", index, "encryption")) if db.encryption else None,
+        encryption=SecretPlan(
+            node(("encryption",), secret_kind(db.encryption.passphrase), name=names.pgbackrest_encryption(db.name),
+                 object_kind="Secret", name_path=("databases", index, "encryption")),
+            secret_values({ENCRYPTION_KEY: db.encryption.passphrase})) if db.encryption else None,
         targets=targets,
         wal_spool_class=db.wal_spool.storage_class or config.defaults.storage_class,
         cluster_storage_class=config.defaults.storage_class,
@@ -177,13 +187,28 @@ def _target(db: Database, index: int, position: int, repo: Repository, node: _No
         repository=repo,
         full_schedule=db.schedule.full[position] if db.schedule.full else full,
         diff_schedule=db.schedule.diff[position] if db.schedule.diff else diff,
-        credentials=node((repo.name, "credentials"), "ExternalSecret" if repo.externally_held else "Secret", path,
-                         names.pgbackrest_credentials(db.name, repo.name), object_kind="Secret"),
+        credentials=SecretPlan(
+            node((repo.name, "credentials"), "ExternalSecret" if repo.externally_held else "Secret", path,
+                 names.pgbackrest_credentials(db.name, repo.name), object_kind="Secret"),
+            _credentials(repo)),
         bucket=BucketPlan(node((repo.name, "bucket"), "Bucket", path), db.bucket_name, bucket_provider_of(repo))
         if repo.manage_bucket else None,
         full=scheduled["full"],
         diff=scheduled["diff"],
     )
+
+
+def _credentials(repo: Repository) -> SecretValues:
+    """The repository's S3 keys under the plugin's key names: from config, or from the same store
+    item the Kopia repository reads them from, under the same field names."""
+    credentials = repo.credentials
+    assert credentials is not None
+    if credentials.external_secret is not None:
+        ref = credentials.external_secret
+        return SecretValues(external={ACCESS_KEY: ref.model_copy(update={"property": AWS_ACCESS_KEY_ID}),
+                                      SECRET_KEY: ref.model_copy(update={"property": AWS_SECRET_ACCESS_KEY})})
+    assert credentials.access_key_id is not None and credentials.secret_access_key is not None
+    return SecretValues(secret={ACCESS_KEY: credentials.access_key_id, SECRET_KEY: credentials.secret_access_key})
 
 
 def _limits(number: int, target: DatabaseTarget) -> RepositoryLimits:
@@ -210,9 +235,8 @@ def _recovery_plan(config: StackConfig, db: Database, index: int, node: _Nodes) 
     return DatabaseRecoveryPlan(
         source=source, stanza_ref=stanza_ref, only=only,
         target_time=postgres_time(recovery.restore_as_of) if recovery.restore_as_of else None,
-        stanza=node(("recovery-stanza",), "Stanza", ("databases", index, "recovery", "repository"), stanza_ref)
-        if only else None,
-        stanza_spec=stanza_spec(source, (only,)) if only else None,
+        stanza=StanzaPlan(node(("recovery-stanza",), "Stanza", ("databases", index, "recovery", "repository"), stanza_ref),
+                          stanza_spec(source, (only,))) if only else None,
     )
 
 

@@ -39,6 +39,10 @@ class SharedKopiaRepository(pulumi.ComponentResource):
 
     secret_name: str
     """Name of the repository Secret in every namespace (the movers' `kopia.repository`)."""
+    secrets: dict[str, pulumi.Resource]
+    """The repository Secret (or ExternalSecret) by namespace."""
+    bucket: Optional[aws.s3.Bucket]
+    maintenance: Optional[pulumi.Resource]
     url: pulumi.Output[str]
     namespaces: pulumi.Output[list[str]]
 
@@ -52,15 +56,18 @@ class SharedKopiaRepository(pulumi.ComponentResource):
         plan = self._plan = args.plan
         self.secret_name = plan.secret_name
 
-        bucket = self._bucket(plan.bucket, args.bucket_provider) if plan.bucket is not None else None
+        self.bucket = bucket = self._bucket(plan.bucket, args.bucket_provider) if plan.bucket is not None else None
         made: dict[str, list[pulumi.Resource]] = {}
+        self.secrets = {}
         for placement in plan.placements:
-            made[placement.namespace] = [self._credentials(placement.secret)]
-            if placement.volume is not None and placement.claim is not None:
-                made[placement.namespace].append(self._cephfs_claim(placement.volume, placement.claim))
+            self.secrets[placement.namespace] = self._credentials(placement.secret)
+            made[placement.namespace] = [self.secrets[placement.namespace]]
+            if placement.cephfs is not None:
+                made[placement.namespace].append(self._cephfs_claim(placement.cephfs.volume, placement.cephfs.claim))
 
+        self.maintenance = None
         if plan.maintenance is not None:
-            maintenance(self, plan, plan.maintenance, made[plan.maintenance.namespace] + ([bucket] if bucket else []))
+            self.maintenance = maintenance(self, plan, made[plan.maintenance.namespace] + ([bucket] if bucket else []))
 
         self.url = pulumi.Output.from_input(plan.access.url)
         self.namespaces = known(list(plan.namespaces))
@@ -78,7 +85,7 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             "labels": labels.repository(repo.name),
             "annotations": {labels.TARGET: repo.target},
         }
-        return cluster_secret(node.resource, metadata, access.plain, access.secret, access.external, parent=self)
+        return cluster_secret(node, metadata, access.values, parent=self)
 
     # -- storage ---------------------------------------------------------------------------
 

@@ -15,20 +15,17 @@ from typing import Any, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import SecretStr
+from backup_contract import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 
 from . import labels, tree
-from .backends import ACCESS_KEY_ID, SECRET_ACCESS_KEY, RepositoryAccess
-from .config import ExternalSecretRef, MoverIdentity, Repository, UiIngress
-from .plan import CheckPlan, MirrorPlan, RepositoryPlan, WebUiPlan
-from .secret_values import put_secret
+from .backends import UI_PASSWORD, UI_USERNAME, RepositoryAccess
+from .config import MoverIdentity, Repository
+from .plan import CheckPlan, IngressPlan, MirrorPlan, RepositoryPlan, WebUiPlan
 from .secrets import cluster_secret
 from .tree import Node
 from .volsync import REPOSITORY_MOUNT, MoverVolume
 
 UI_PORT = 51515
-#: Where Kopia's server reads its login (cli/command_server.go: --server-username/-password).
-UI_USERNAME, UI_PASSWORD = "KOPIA_SERVER_USERNAME", "KOPIA_SERVER_PASSWORD"
 _WORK = "/tmp/kopia"  # config, cache and logs: an emptyDir, the root filesystem stays read-only
 KOPIA_ENV = {
     "KOPIA_CONFIG_PATH": f"{_WORK}/repository.config",
@@ -187,46 +184,42 @@ class KopiaWebUi(pulumi.ComponentResource):
         deployment = self._deployment(plan, pod, login)
         service = k8s.core.v1.Service(
             plan.service.resource,
-            metadata=self._metadata(plan.service, repo.name),
+            metadata=self._metadata(plan.service, plan.instance, repo.name),
             spec=k8s.core.v1.ServiceSpecArgs(
-                selector=labels.web_ui_selector(plan.service.name),
+                selector=labels.web_ui_selector(plan.instance),
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        if plan.ingress is not None and plan.ingress_settings is not None:
-            self._ingress(plan.ingress, repo.name, plan.ingress_settings, plan.service.name, service)
+        if plan.ingress is not None:
+            self._ingress(plan.ingress, plan.instance, repo.name, plan.service.name, service)
         self.deployment, self.service = deployment, service
         # The name is known; taking it through the Service makes it resolve once the Service exists.
         self.service_name = service.urn.apply(lambda _: plan.service.name)
         self.register_outputs({"serviceName": self.service_name})
 
     @staticmethod
-    def _metadata(node: Node, repository: str) -> k8s.meta.v1.ObjectMetaArgs:
+    def _metadata(node: Node, instance: str, repository: str) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=node.name, namespace=node.namespace,
-                                          labels={**labels.repository(repository), **labels.web_ui_selector(node.name)})
+                                          labels={**labels.repository(repository), **labels.web_ui_selector(instance)})
 
     def _login(self, plan: WebUiPlan, repository: str) -> pulumi.Resource:
         """The server's login: its username in the clear, its password from config or a store."""
-        secret: dict[str, SecretStr] = {}
-        external: dict[str, ExternalSecretRef] = {}
-        put_secret(UI_PASSWORD, plan.password, secret, external)
-        return cluster_secret(
-            plan.login.resource, {**plan.login.metadata, "labels": labels.repository(repository)},
-            {UI_USERNAME: plan.username}, secret, external, parent=self,
-        )
+        login = plan.login
+        return cluster_secret(login.node, {**login.node.metadata, "labels": labels.repository(repository)},
+                              login.values, parent=self)
 
     def _deployment(self, plan: WebUiPlan, pod: KopiaPod, login: pulumi.Resource) -> k8s.apps.v1.Deployment:
         """One Kopia server connected read-only; it starts only once its login exists."""
         node = plan.deployment
-        selector = labels.web_ui_selector(node.name)
+        selector = labels.web_ui_selector(plan.instance)
         # --insecure: plain HTTP inside the cluster (TLS at the Ingress); the login comes from
         # KOPIA_SERVER_USERNAME/KOPIA_SERVER_PASSWORD, so the server refuses to start without one.
         script = f"{connect_command(pod.repository, 'kopia-ui')} && exec kopia server start --insecure --address=0.0.0.0:{UI_PORT}"
         volumes, _ = pod.volumes()
         return k8s.apps.v1.Deployment(
             node.resource,
-            metadata=self._metadata(node, pod.repository.name),
+            metadata=self._metadata(node, plan.instance, pod.repository.name),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
@@ -239,7 +232,7 @@ class KopiaWebUi(pulumi.ComponentResource):
                             pod.container(
                                 "kopia-ui",
                                 script,
-                                extra_env=_from_secret(plan.login.name, (UI_USERNAME, UI_PASSWORD)),
+                                extra_env=_from_secret(plan.login.node.name, (UI_USERNAME, UI_PASSWORD)),
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=UI_PORT)],
                                 readiness_probe=k8s.core.v1.ProbeArgs(
                                     tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="http"), period_seconds=10
@@ -255,8 +248,9 @@ class KopiaWebUi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[login]),
         )
 
-    def _ingress(self, node: Node, repository: str, ingress: UiIngress, service_name: str,
+    def _ingress(self, plan: IngressPlan, instance: str, repository: str, service_name: str,
                  service: pulumi.Resource) -> None:
+        node, ingress = plan.node, plan.settings
         backend = k8s.networking.v1.IngressBackendArgs(
             service=k8s.networking.v1.IngressServiceBackendArgs(
                 name=service_name, port=k8s.networking.v1.ServiceBackendPortArgs(name="http")
@@ -264,7 +258,7 @@ class KopiaWebUi(pulumi.ComponentResource):
         )
         k8s.networking.v1.Ingress(
             node.resource,
-            metadata=self._metadata(node, repository),
+            metadata=self._metadata(node, instance, repository),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=ingress.class_name,
                 tls=[k8s.networking.v1.IngressTLSArgs(hosts=[ingress.host], secret_name=ingress.tls_secret)],
@@ -301,10 +295,10 @@ class RepositoryMirror(pulumi.ComponentResource):
             f"{connect_command(source, 'kopia-mirror')} && exec kopia repository sync-to s3 "
             f"{s3_flags(target)} --delete --no-progress"
         )
-        keys = _from_secret(plan.target_secret, (ACCESS_KEY_ID, SECRET_ACCESS_KEY))
+        keys = _from_secret(plan.target_secret, (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY))
         self.cronjob = _kopia_cronjob(
             plan.cronjob, args.source, plan.schedule, args.source.container("kopia-mirror", script, extra_env=keys),
-            parent=self, suspend=source.mirror.suspend,
+            parent=self, suspend=plan.suspend,
         )
         self.register_outputs({})
 

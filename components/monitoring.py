@@ -159,7 +159,7 @@ def maintenance_rules(plan: AlertPlan) -> tuple[Rule, ...]:
               "Kopia maintenance {{ $labels.namespace }}/{{ $labels.cronjob }} did not succeed",
               "Its last scheduled run ended without success (failed, or killed at the 3-hour deadline); "
               "unmaintained repositories grow and slow down.",
-              "kubectl -n {{ $labels.namespace }} get jobs -l volsync.backube/kopia-maintenance=true; "
+              "kubectl -n {{ $labels.namespace }} get jobs -l " + labels.VOLSYNC_GROUP + "/kopia-maintenance=true; "
               "kubectl logs job/<the failed one>; check the repository Secret and mount."),
         _rule("KopiaMaintenanceTimeout",
               '(time() - kube_job_status_start_time{job_name=~"kopia-maint-.*"}) > 2.5 * 3600 '
@@ -258,18 +258,21 @@ def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
 
 
 class BackupAlerts(pulumi.ComponentResource):
+    rule: k8s.apiextensions.CustomResource
+    """The PrometheusRule."""
     rule_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: BackupAlertsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(tree.ALERTS, name, None, opts)
         plan = args.plan
-        assert plan.rules is not None  # the stack makes this component only when alerts are enabled
+        assert plan.rule is not None  # the stack makes this component only when alerts are enabled
+        node = plan.rule.rules
         groups = rule_groups(plan)
-        k8s.apiextensions.CustomResource(
-            plan.rules.resource,
+        self.rule = k8s.apiextensions.CustomResource(
+            node.resource,
             api_version=API_VERSION,
-            kind=plan.rules.kind,
-            metadata={**plan.rules.metadata, "labels": {**labels.MANAGED_BY, **plan.rule_labels}},
+            kind=node.kind,
+            metadata={**node.metadata, "labels": {**labels.MANAGED_BY, **plan.rule_labels}},
             spec=PrometheusRuleSpec(groups=groups).to_wire(),
             opts=pulumi.ResourceOptions(parent=self),
         )

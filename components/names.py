@@ -2,11 +2,12 @@
 
 Kubernetes object names, Pulumi resource names, label values and schedule-pin keys are all
 built from user names (apps, namespaces, repositories, databases) by the functions below. Only
-the plan calls them (`plan.py`, `volsync_plan.py`, `database_plan.py`): it names every resource
-as a `tree.Node`, the components read the nodes, and the plan hands each node's names to a
-`NameBook`, which turns a collision (`a` + `b-c` and `a-b` + `c` both make `a-b-c`) or a name
-over its limit into a config problem naming both keys. A component calls none of these
-(`tests/test_tree.py`); it may read a constant, like a selector's prefix.
+the plan's plain modules call them (`plan.py`, `volsync_plan.py`, `database_plan.py`,
+`backends.py`): the plan names every resource as a `tree.Node`, the components read the nodes,
+and the plan hands each node's names to a `NameBook`, which turns a collision (`a` + `b-c` and
+`a-b` + `c` both make `a-b-c`) or a name over its limit into a config problem naming both keys.
+A component makes no name (`tests/test_tree.py`); the one use it makes of this module is a
+selector over every CronJob of a kind (`snapshot_check("")`, the prefix) in the alerts.
 
 Pulumi resource names are kept exactly as they were before this module existed: a new name
 would be a new URN, and the engine would replace live objects to follow it.

@@ -6,7 +6,8 @@ concrete schedule, each restore request, how a mover reaches each repository, wh
 the alert windows, and every resource: each sub-plan carries the `tree.Node`s of what its
 component registers, named. The NameBook check walks those nodes, so it sees exactly what the
 components make. `BackupStack` maps a plan to components, which read their names and inputs
-from it and never the config; the tools (`pin_schedules`, `snapshots`, the preview's notes) read
+from it and never the StackConfig (a sub-plan may carry the validated config model of its app,
+repository or database, for the fields a component only passes through); the tools (`pin_schedules`, `snapshots`, the preview's notes) read
 the plan too.
 
 The mover's own objects come from its module (`volsync_plan.py`), a database's from
@@ -16,13 +17,14 @@ The mover's own objects come from its module (`volsync_plan.py`), a database's f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Optional
 
 from pydantic import SecretStr
 
 from . import names, tree, volsync_plan
-from .backends import RepositoryAccess, access_of
+from .backends import UI_PASSWORD, UI_USERNAME, RepositoryAccess, access_of
 from .config import (
     App,
     AppVolume,
@@ -31,7 +33,6 @@ from .config import (
     MoverIdentity,
     Repository,
     Retention,
-    SecretValue,
     StackConfig,
     UiIngress,
 )
@@ -40,8 +41,8 @@ from .database_plan import DatabasePlan, database_plan
 from .keypath import KeyPath, format_path
 from .names import JobKey, JobKind, NameBook, job_of_pin
 from .schedule import NightWindow, ScheduledJob, plan_schedules, stable_hash
-from .secret_values import secret_kind
-from .tree import BucketPlan, Node
+from .secret_values import SecretPlan, secret_kind, secret_values
+from .tree import BucketPlan, NameClaim, Node
 from .volsync import MoverVolume
 from .volsync_plan import Destinations
 
@@ -69,10 +70,10 @@ class SourcePlan:
     schedule: str
     """Concrete 5-field cron (already spread)."""
     retain: Retention
-    mover: MoverIdentity
-    """Who its movers run as: see `mover_identity`."""
     node: Node
     """The mover's object that runs it (VolSync: a ReplicationSource)."""
+    identity: NameClaim
+    """Its history, `user@host`, which no other app may write in the same place."""
     now: Optional[Node] = None
     """`backupNow`'s extra one-off object, when asked for."""
 
@@ -119,8 +120,9 @@ class AppPlan:
     restore: Optional[RestorePlan]
     drill_schedule: Optional[str]
     destinations: Destinations
-    readers: dict[str, Reader]
-    """Every repository a restore of the app may read (`readable`), by name."""
+    readers: Mapping[str, Reader]
+    """Every repository a restore of the app may read, by name: its own (its sources' movers are
+    these readers') and their mirror copies."""
     compression: str
     cache: CacheSettings
     first_fill: Optional[PointPlan] = None
@@ -128,8 +130,11 @@ class AppPlan:
     snapshot, or what `backups:recoveries` says for its namespace. None for an existing claim."""
     generation: str = ""
     """"" for the claim as first made, else the `recreateClaim` generation (names.claim_generation)."""
-    readable: tuple[str, ...] = ()
-    """Repositories a restore of the app may read: its own and their mirror copies."""
+
+    @property
+    def readable(self) -> tuple[str, ...]:
+        """Repositories a restore of the app may read: its own and their mirror copies."""
+        return tuple(self.readers)
 
     @property
     def managed_claim(self) -> bool:
@@ -146,26 +151,38 @@ class AppPlan:
 
 
 @dataclass(frozen=True)
+class CephfsVolume:
+    """A static PV on the repository's one CephFS subvolume, and the PVC bound to it."""
+
+    volume: Node
+    claim: Node
+
+
+@dataclass(frozen=True)
 class Placement:
-    """What a repository puts in one namespace: its Secret and, for CephFS, the static PV and PVC."""
+    """What a repository puts in one namespace: its Secret and, for CephFS, the volume."""
 
     namespace: str
     secret: Node
-    volume: Optional[Node] = None
-    claim: Optional[Node] = None
+    cephfs: Optional[CephfsVolume] = None
+
+
+@dataclass(frozen=True)
+class IngressPlan:
+    node: Node
+    settings: UiIngress
 
 
 @dataclass(frozen=True)
 class WebUiPlan:
     component: Node
-    login: Node
+    instance: str
+    """What its Service selects the pod by, and the pod's labels say."""
+    login: SecretPlan
+    """The server's username in the clear, its password from config or a store."""
     deployment: Node
     service: Node
-    ingress: Optional[Node]
-    ingress_settings: Optional[UiIngress]
-    username: str
-    password: SecretValue
-    """The login's password: a SecretStr or an external-secret source (config's SecretValue)."""
+    ingress: Optional[IngressPlan]
 
 
 @dataclass(frozen=True)
@@ -185,6 +202,8 @@ class MirrorPlan:
     target_secret: str
     """The copy's repository Secret in the maintenance namespace: its S3 keys come from there."""
     schedule: str
+    suspend: bool
+    """Suspended by default: a copy is made when the user says so (`mirror.suspend: false`)."""
 
 
 @dataclass(frozen=True)
@@ -213,10 +232,6 @@ class RepositoryPlan:
     """None for a mirror copy (no mover writes it) or a repository nothing writes to."""
     mirror: Optional[MirrorPlan]
 
-    @property
-    def has_check(self) -> bool:
-        return self.check is not None
-
 
 @dataclass(frozen=True)
 class StaleWindowPlan:
@@ -227,6 +242,15 @@ class StaleWindowPlan:
     sources: tuple[str, ...]
     """The exact ReplicationSource names writing to it (a suffix match would also take
     `radarr-b-nas`, app `radarr` writing to repository `b-nas`, for repository `nas`)."""
+    name: NameClaim
+    """The alert's name, unique among the rule's alerts."""
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    component: Node
+    rules: Node
+    """The PrometheusRule."""
 
 
 @dataclass(frozen=True)
@@ -234,26 +258,26 @@ class AlertPlan:
     repositories: tuple[StaleWindowPlan, ...]
     maintenance_crons: tuple[str, ...]
     drill_crons: tuple[str, ...]
-    web_uis: tuple[str, ...] = ()
+    web_uis: tuple[str, ...]
     """Deployment names of the enabled Kopia web UIs."""
-    snapshot_checks: bool = False
+    snapshot_checks: bool
     """Whether any repository has a snapshot check (KopiaSnapshotsMissing)."""
-    databases: tuple[tuple[str, str], ...] = ()
+    databases: tuple[tuple[str, str], ...]
     """(namespace, name) of every database cluster, for the WAL archiving alert."""
-    namespace: str = ""
-    rule_labels: dict[str, str] = field(default_factory=dict)
+    namespace: str
+    rule_labels: Mapping[str, str]
     """What the user's Prometheus selects rules by."""
-    component: Optional[Node] = None
+    rule: Optional[RulePlan]
     """None with `alerts.enabled: false`: nothing is registered."""
-    rules: Optional[Node] = None
 
 
 @dataclass(frozen=True)
 class PolicyPlan:
     policy: Node
     binding: Node
-    former: str = ""
-    """The name it had before, aliased so that an upgrade renames it in place."""
+    former: tuple[str, str] = ("", "")
+    """The names the policy and its binding had before, aliased so that an upgrade renames them
+    in place; empty for a policy that was never renamed."""
 
 
 @dataclass(frozen=True)
@@ -286,14 +310,19 @@ class BucketProviderPlan:
 
 
 @dataclass(frozen=True)
+class RenderPlan:
+    node: Node
+    directory: str
+
+
+@dataclass(frozen=True)
 class StackPlan:
     jobs: tuple[ScheduledJob, ...]
     schedules: dict[JobKey, str]
-    schedule_pins: dict[str, str]
+    schedule_pins: Mapping[str, str]
     """`backups:schedulePins` as written (for `make pin-schedules`)."""
-    render: Optional[Node]
+    render: Optional[RenderPlan]
     """The rendering provider, with `kubernetes.renderYamlTo`."""
-    render_directory: Optional[str]
     bucket_providers: tuple[BucketProviderPlan, ...]
     history: Node
     """The history lock (`history_lock.py`): registered before anything else."""
@@ -326,8 +355,8 @@ def plan_stack(config: StackConfig) -> StackPlan:
         jobs=jobs,
         schedules=schedules,
         schedule_pins=dict(config.schedule_pins),
-        render=Node("render", "pulumi:providers:kubernetes", tree.STACK, ("kubernetes", "renderYamlTo")) if render else None,
-        render_directory=render,
+        render=RenderPlan(Node("render", "pulumi:providers:kubernetes", tree.STACK, ("kubernetes", "renderYamlTo")), render)
+        if render else None,
         bucket_providers=providers.plans(),
         history=Node("history", "Resource", tree.STACK, ("apps",)),
         repositories=repositories,
@@ -337,7 +366,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
         alerts=_alert_plan(config, apps, schedules, repositories),
         names=NameBook(),
     )
-    _take_names(plan)
+    _check_names(plan)
     if plan.names.problems:
         raise ConfigError([f"{format_path(path)}: {message}" for path, message in plan.names.problems])
     return plan
@@ -441,6 +470,7 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
     path: KeyPath = ("apps", index, "name")
     component = names.app_component(app.namespace, app.name)
     username, hostname = app.kopia_identity
+    identity_path: KeyPath = ("apps", index, "identity" if app.identity else "name")
     readable = config.readable_repositories(app)
     # Every repository it writes to is readable too: its sources' movers are these readers'.
     readers = {r.name: Reader(names.repository_secret(r.name), access[r.name].mover_volumes,
@@ -453,8 +483,9 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
             hostname=hostname,
             schedule=schedules[JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name)],
             retain=repo.retain,
-            mover=readers[repo.name].mover,
             node=volsync_plan.source(component, app.name, app.namespace, repo.name, path),
+            identity=NameClaim(("identity", places[repo.name]), f"{username}@{hostname}", 317, identity_path,
+                               f"Kopia identity (in repository {repo.name!r})"),
             now=volsync_plan.one_off_source(component, app.name, app.namespace, repo.name, ("apps", index, "backupNow"))
             if app.backup_now else None,
         )
@@ -482,7 +513,6 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
         cache=config.defaults.cache,
         first_fill=_first_fill(config, app, bootstrap) if managed else None,
         generation=generation,
-        readable=tuple(r.name for r in readable),
     )
 
 
@@ -578,7 +608,7 @@ def _repository_plan(config: StackConfig, index: int, repo: Repository, schedule
                           repo.s3.bucket, providers.name_of(repo))
         if repo.s3 is not None and repo.manage_bucket else None,
         ui=_web_ui_plan(repo, path) if repo.ui.enabled else None,
-        check=CheckPlan(*_job_nodes(repo, "check", names.snapshot_check(repo.name), path),
+        check=CheckPlan(*_job_nodes(repo, "check", "SnapshotCheck", tree.CHECK, names.snapshot_check(repo.name), path),
                         identities=tuple(dict.fromkeys(expected)), schedule=check_schedule)
         if check_schedule and expected else None,
         mirror=_mirror_plan(config, index, repo, schedules) if repo.mirror_to else None,
@@ -592,13 +622,12 @@ def _placement(repo: Repository, namespace: str, kind: str, path: KeyPath) -> Pl
                   namespace, object_kind="Secret")
     if repo.cephfs is None:
         return Placement(namespace, secret)
-    return Placement(
-        namespace, secret,
+    return Placement(namespace, secret, CephfsVolume(
         volume=Node(names.child(repo.name, namespace, "volume"), "PersistentVolume", tree.REPOSITORY, path,
                     names.cephfs_volume(repo.name, namespace)),
         claim=Node(names.child(repo.name, namespace, "claim"), "PersistentVolumeClaim", tree.REPOSITORY, path,
                    names.cephfs_claim(repo.name), namespace),
-    )
+    ))
 
 
 def _web_ui_plan(repo: Repository, path: KeyPath) -> WebUiPlan:
@@ -612,32 +641,31 @@ def _web_ui_plan(repo: Repository, path: KeyPath) -> WebUiPlan:
 
     return WebUiPlan(
         component=Node(component, "KopiaWebUi", tree.STACK, path),
-        login=node("login", secret_kind(repo.ui.password), object_kind="Secret"),
+        instance=ui,
+        login=SecretPlan(node("login", secret_kind(repo.ui.password), object_kind="Secret"),
+                         secret_values({UI_PASSWORD: repo.ui.password}, {UI_USERNAME: repo.ui.username})),
         deployment=node("deployment", "Deployment"),
         service=node("service", "Service"),
-        ingress=node("ingress", "Ingress") if repo.ui.ingress is not None else None,
-        ingress_settings=repo.ui.ingress,
-        username=repo.ui.username,
-        password=repo.ui.password,
+        ingress=IngressPlan(node("ingress", "Ingress"), repo.ui.ingress) if repo.ui.ingress is not None else None,
     )
 
 
-def _job_nodes(repo: Repository, role: str, cronjob: str, path: KeyPath) -> tuple[Node, Node]:
-    """A Kopia CronJob's component (`<repo>-<role>`) and the CronJob in the maintenance namespace."""
+def _job_nodes(repo: Repository, role: str, kind: str, token: str, cronjob: str, path: KeyPath) -> tuple[Node, Node]:
+    """A Kopia CronJob's component (`<repo>-<role>`, class `kind`, type `token`) and its CronJob
+    in the maintenance namespace."""
     component = names.child(repo.name, role)
-    parent = {"check": tree.CHECK, "mirror": tree.MIRROR}[role]
-    kind = {"check": "SnapshotCheck", "mirror": "RepositoryMirror"}[role]
     return (Node(component, kind, tree.STACK, path),
-            Node(names.child(component, "cronjob"), "CronJob", parent, path, cronjob, repo.maintenance.namespace,
+            Node(names.child(component, "cronjob"), "CronJob", token, path, cronjob, repo.maintenance.namespace,
                  limit=names.CRONJOB))
 
 
 def _mirror_plan(config: StackConfig, index: int, repo: Repository, schedules: dict[JobKey, str]) -> MirrorPlan:
     assert repo.mirror_to is not None
     target = config.repository(repo.mirror_to)
-    component, cronjob = _job_nodes(repo, "mirror", names.mirror_cronjob(repo.name, target.name),
-                                    ("repositories", index, "mirrorTo"))
-    return MirrorPlan(component, cronjob, target, names.repository_secret(target.name), schedules[_mirror_key(repo)])
+    component, cronjob = _job_nodes(repo, "mirror", "RepositoryMirror", tree.MIRROR,
+                                    names.mirror_cronjob(repo.name, target.name), ("repositories", index, "mirrorTo"))
+    return MirrorPlan(component, cronjob, target, names.repository_secret(target.name), schedules[_mirror_key(repo)],
+                      suspend=repo.mirror.suspend)
 
 
 class _BucketProviders:
@@ -683,7 +711,8 @@ def _guardrails_plan(config: StackConfig) -> GuardrailsPlan:
     def policy(kind: str, name: str, key: str, former: str = "") -> PolicyPlan:
         path: KeyPath = ("admission", key)
         return PolicyPlan(Node(name, kind, tree.ADMISSION, path, name),
-                          Node(f"{name}-binding", f"{kind}Binding", tree.ADMISSION, path, name), former)
+                          Node(f"{name}-binding", f"{kind}Binding", tree.ADMISSION, path, name),
+                          (former, f"{former}-binding") if former else ("", ""))
 
     guard = admission.storage_class_guard
     return GuardrailsPlan(
@@ -702,7 +731,7 @@ def _guardrails_plan(config: StackConfig) -> GuardrailsPlan:
 def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[JobKey, str],
                 repositories: tuple[RepositoryPlan, ...]) -> AlertPlan:
     windows = []
-    for repo in config.repositories:
+    for index, repo in enumerate(config.repositories):
         sources = [(s, a) for a in apps for s in a.sources if s.repository == repo.name]
         if sources:
             windows.append(StaleWindowPlan(
@@ -710,6 +739,7 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
                 alert=names.stale_alert(repo.name),
                 crons=tuple(sorted({s.schedule for s, _ in sources})),
                 sources=tuple(sorted({s.name for s, _ in sources})),
+                name=NameClaim(("alert",), names.stale_alert(repo.name), 200, ("repositories", index, "name"), "alert"),
             ))
     alerts = config.alerts
     path: KeyPath = ("alerts",)
@@ -720,12 +750,12 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
         ),
         drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
         web_uis=tuple(rp.ui.deployment.name for rp in repositories if rp.ui is not None),
-        snapshot_checks=any(rp.has_check for rp in repositories),
+        snapshot_checks=any(rp.check is not None for rp in repositories),
         databases=tuple((db.namespace, db.name) for db in config.databases),
         namespace=alerts.namespace,
         rule_labels=dict(alerts.labels),
-        component=Node("alerts", "BackupAlerts", tree.STACK, path) if alerts.enabled else None,
-        rules=Node("alerts-rules", "PrometheusRule", tree.ALERTS, path, names.PROMETHEUS_RULE, alerts.namespace)
+        rule=RulePlan(Node("alerts", "BackupAlerts", tree.STACK, path),
+                      Node("alerts-rules", "PrometheusRule", tree.ALERTS, path, names.PROMETHEUS_RULE, alerts.namespace))
         if alerts.enabled else None,
     )
 
@@ -733,17 +763,8 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
 # --------------------------------------------------------------------------- every name, checked
 
 
-def _take_names(plan: StackPlan) -> None:
-    """Hand every node's names to the plan's NameBook (`tree.take`), then the names that are no
-    resource's: each app's Kopia identity in each place it writes, and each stale alert."""
-    book = plan.names
-    for node in tree.nodes(plan):
-        tree.take(book, node)
-    for index, ap in enumerate(plan.apps):
-        identity_path: KeyPath = ("apps", index, "identity" if ap.app.identity else "name")
-        for source in ap.sources:
-            book.take(("identity", source.place), f"{source.username}@{source.hostname}", 317, identity_path,
-                      f"Kopia identity (in repository {source.repository!r})")
-    for window in plan.alerts.repositories:
-        index = next(i for i, rp in enumerate(plan.repositories) if rp.repository.name == window.repository)
-        book.take(("alert",), window.alert, 200, ("repositories", index, "name"), "alert")
+def _check_names(plan: StackPlan) -> None:
+    """Hand every name in the plan, each resource's and each claimed one, to its NameBook, in
+    the plan's order (a collision names the earlier key as the one that also makes it)."""
+    for found in tree.named(plan):
+        tree.take(plan.names, found)

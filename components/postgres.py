@@ -21,19 +21,13 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from backup_contract import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
-from pydantic import SecretStr
 
 from . import labels, tree
-from .config import ExternalSecretRef
-from .database_plan import DatabasePlan, DatabaseRecoveryPlan, DatabaseTarget
+from .database_plan import DatabasePlan, DatabaseRecoveryPlan
 from .outputs import known
 from .pgbackrest import (
-    ACCESS_KEY,
     CNPG_API_VERSION,
-    ENCRYPTION_KEY,
     PLUGIN_API_VERSION,
-    SECRET_KEY,
     Bootstrap,
     ClusterPlugin,
     ClusterRef,
@@ -48,7 +42,7 @@ from .pgbackrest import (
     StorageConfig,
 )
 from .pgbackrest_check import PgBackRestCheck, PgBackRestCheckArgs
-from .secret_values import put_secret
+from .secret_values import SecretPlan
 from .secrets import cluster_secret
 from .stanza_lock import StanzaLock, StanzaLockArgs
 from .tree import BucketPlan, Node
@@ -80,15 +74,15 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
                                                              db.allow_stanza_rename, plan.key),
                    opts=pulumi.ResourceOptions(parent=self))
         if plan.encryption is not None:
-            self._encryption_secret(plan.encryption)
+            self._secret(plan.encryption)
         waits: list[pulumi.Resource] = []
         for target in plan.targets:
-            waits.append(self._credentials(target))
+            waits.append(self._secret(target.credentials))
             if target.bucket is not None:
                 self._bucket(target.bucket, args.bucket_providers[target.bucket.provider])
-        self.stanza = self._object(plan.stanza, PLUGIN_API_VERSION, plan.stanza_spec, depends_on=waits)
+        self.stanza = self._object(plan.stanza.node, PLUGIN_API_VERSION, plan.stanza.spec, depends_on=waits)
         self.check = PgBackRestCheck(plan.check.component.resource, PgBackRestCheckArgs(
-            plan=plan.check, database=db.name, stanza=plan.stanza_spec.stanza_configuration,
+            plan=plan.check, database=db.name, stanza=plan.stanza.spec.stanza_configuration,
         ), opts=pulumi.ResourceOptions(parent=self, depends_on=waits))
         plugin = self._plugin_config()
         self._scheduled_backups(self.stanza)
@@ -100,7 +94,7 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         self.register_outputs({"plugins": self.plugins, "stanzaName": self.stanza_name})
 
     def _object(self, node: Node, api_version: str, spec: Spec, depends_on: Sequence[pulumi.Resource] = (),
-                retain_on_delete: bool = False) -> k8s.apiextensions.CustomResource:
+                retain_on_delete: Optional[bool] = None) -> k8s.apiextensions.CustomResource:
         """One of the database's custom resources: the node's names, the database's labels."""
         return k8s.apiextensions.CustomResource(
             node.resource, api_version=api_version, kind=node.kind, metadata=self._metadata(node), spec=spec.to_wire(),
@@ -117,14 +111,14 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         node = plan.plugin_config
         self._object(node, PLUGIN_API_VERSION, PluginConfigSpec(
             storage_config=StorageConfig(storage_class=plan.wal_spool_class, size=plan.database.wal_spool.size)))
-        return ClusterPlugin(parameters={"stanzaRef": plan.stanza.name, "pluginConfigRef": node.name})
+        return ClusterPlugin(parameters={"stanzaRef": plan.stanza.node.name, "pluginConfigRef": node.name})
 
     def _scheduled_backups(self, stanza_cr: pulumi.Resource) -> None:
         """Per repository a full and a differential ScheduledBackup, each naming its repository."""
         for number, target in enumerate(self._plan.targets, start=1):
             for kind, schedule, node in target.scheduled():
                 self._object(node, CNPG_API_VERSION, ScheduledBackupSpec(
-                    cluster=ClusterRef(name=self._plan.database.name),
+                    cluster=ClusterRef(name=self._plan.cluster_name),
                     schedule=schedule,
                     plugin_configuration=PluginConfiguration(
                         parameters={"selectedRepository": str(number), "backupType": kind}
@@ -150,8 +144,8 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
         or, when the recovery names one repository, a Stanza of its own holding only that one."""
         if recovery is None:
             return None, ()
-        if recovery.stanza is not None and recovery.stanza_spec is not None:
-            self._object(recovery.stanza, PLUGIN_API_VERSION, recovery.stanza_spec, depends_on=[stanza_cr])
+        if recovery.stanza is not None:
+            self._object(recovery.stanza.node, PLUGIN_API_VERSION, recovery.stanza.spec, depends_on=[stanza_cr])
         target = RecoveryTarget(target_time=recovery.target_time) if recovery.target_time else None
         source = ExternalCluster(name=recovery.stanza_ref, plugin=PluginConfiguration(parameters={"stanzaRef": recovery.stanza_ref}))
         return Bootstrap(recovery=Recovery(source=source.name, recovery_target=target)), (source,)
@@ -163,26 +157,6 @@ class PgBackRestClusterBackup(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=True, retain_on_delete=True),
         )
 
-    def _credentials(self, target: DatabaseTarget) -> pulumi.Resource:
-        """The repository's S3 keys in the database namespace, under the plugin's key names."""
-        credentials = target.repository.credentials
-        assert credentials is not None
-        secret, external = {}, {}
-        if credentials.external_secret is not None:
-            # The same item the Kopia repository reads its keys from, same field names.
-            ref = credentials.external_secret
-            external = {ACCESS_KEY: ref.model_copy(update={"property": AWS_ACCESS_KEY_ID}),
-                        SECRET_KEY: ref.model_copy(update={"property": AWS_SECRET_ACCESS_KEY})}
-        else:
-            assert credentials.access_key_id is not None and credentials.secret_access_key is not None
-            secret = {ACCESS_KEY: credentials.access_key_id, SECRET_KEY: credentials.secret_access_key}
-        node = target.credentials
-        return cluster_secret(node.resource, self._metadata(node), {}, secret, external, parent=self)
-
-    def _encryption_secret(self, node: Node) -> None:
-        db = self._plan.database
-        assert db.encryption is not None
-        secret: dict[str, SecretStr] = {}
-        external: dict[str, ExternalSecretRef] = {}
-        put_secret(ENCRYPTION_KEY, db.encryption.passphrase, secret, external)
-        cluster_secret(node.resource, self._metadata(node), {}, secret, external, parent=self)
+    def _secret(self, secret: SecretPlan) -> pulumi.Resource:
+        """A Secret of the database's (S3 keys, the passphrase) as the plan filed its values."""
+        return cluster_secret(secret.node, self._metadata(secret.node), secret.values, parent=self)

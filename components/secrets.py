@@ -8,27 +8,25 @@ non-secret values added by its template, so no secret value passes through Pulum
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import SecretStr
 
 from . import external_secrets as es
-from .config import ExternalSecretRef
+from .secret_values import SecretValues
+from .tree import Node
 
 
 def cluster_secret(
-    resource_name: str,
+    node: Node,
     metadata: k8s.meta.v1.ObjectMetaArgsDict,
-    plain: Mapping[str, str],
-    secret: Mapping[str, SecretStr],
-    external: Mapping[str, ExternalSecretRef],
+    values: SecretValues,
     parent: pulumi.Resource,
 ) -> pulumi.Resource:
-    """The Secret named in `metadata`: a Secret when every secret value is in `secret`, an
-    ExternalSecret when they are all in `external` (each read from the field named like its key
+    """The Secret `node` names, as the plan decided: a Secret holding the values from config, or
+    an ExternalSecret writing it from a store (each value read from the field named like its key
     unless the ref says otherwise). Config validation guarantees one of the two, and one store."""
+    plain, secret, external = values.plain, values.secret, values.external
+    assert (node.kind == "ExternalSecret") == bool(external) and not (secret and external), node
     if external:
         ((store, kind),) = {(ref.store, ref.store_kind) for ref in external.values()}
         spec = es.ExternalSecretSpec(
@@ -40,7 +38,7 @@ def cluster_secret(
             ),
         )
         written: pulumi.Resource = k8s.apiextensions.CustomResource(
-            resource_name,
+            node.resource,
             api_version=es.API_VERSION,
             kind="ExternalSecret",
             metadata=metadata,
@@ -48,14 +46,14 @@ def cluster_secret(
             opts=pulumi.ResourceOptions(parent=parent),
         )
         return written
-    values = {key: value.get_secret_value() for key, value in secret.items()}
+    revealed = {key: value.get_secret_value() for key, value in secret.items()}
     made: pulumi.Resource = k8s.core.v1.Secret(
-        resource_name,
+        node.resource,
         metadata=metadata,
         type="Opaque",
         # Every value is a Pulumi secret, including the non-secret ones beside them: the SDK
         # would mark the whole map secret anyway, and this says so.
-        string_data=pulumi.Output.secret({**plain, **values}),
+        string_data=pulumi.Output.secret({**plain, **revealed}),
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return made

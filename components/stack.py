@@ -58,17 +58,16 @@ class BackupStack(pulumi.ComponentResource):
         super().__init__(tree.STACK, name, None, opts)
         plan = self._plan = args.plan
         child = pulumi.ResourceOptions(parent=self)
-        if plan.render is not None:
-            # Rendering mode: the provider writes manifests instead of talking to a cluster.
-            provider = k8s.Provider(plan.render.resource, render_yaml_to_directory=plan.render_directory, opts=child)
-            child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": provider})
-        self._child = child
-        self._bucket_providers = {p.node.resource: self._bucket_provider(p) for p in plan.bucket_providers}
-
         # Before anything else: under the real engine its diff stops a change that would orphan
         # a history or shrink a claim in place, before any object changes.
         # Parented to the stack only: it has its own (dynamic) provider, never the rendering one.
         HistoryLock(plan.history.resource, HistoryLockArgs(ledger_of(plan)), opts=pulumi.ResourceOptions(parent=self))
+        if plan.render is not None:
+            # Rendering mode: the provider writes manifests instead of talking to a cluster.
+            provider = k8s.Provider(plan.render.node.resource, render_yaml_to_directory=plan.render.directory, opts=child)
+            child = pulumi.ResourceOptions(parent=self, providers={"kubernetes": provider})
+        self._child = child
+        self._bucket_providers = {p.node.resource: self._bucket_provider(p) for p in plan.bucket_providers}
         self.repositories = self._repositories()
         self._kopia_extras()
         self.apps = {f"{ap.app.namespace}/{ap.app.name}": BackupEnabledApp(ap.component.resource,
@@ -133,8 +132,8 @@ class BackupStack(pulumi.ComponentResource):
         plan = self._plan
         AdmissionGuardrails(plan.guardrails.component.resource, AdmissionGuardrailsArgs(plan.guardrails),
                             opts=self._child)
-        if plan.alerts.component is not None:
-            BackupAlerts(plan.alerts.component.resource, BackupAlertsArgs(plan.alerts), opts=self._child)
+        if plan.alerts.rule is not None:
+            BackupAlerts(plan.alerts.rule.component.resource, BackupAlertsArgs(plan.alerts), opts=self._child)
 
     def _bucket_provider(self, plan: BucketProviderPlan) -> aws.Provider:
         """An aws provider configured for an S3-compatible store: custom endpoint, path-style

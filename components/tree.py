@@ -3,8 +3,10 @@
 A `Node` is one resource before it exists: its Pulumi name under the type of its parent
 component, and for a Kubernetes object its name, namespace and name limit, with the config key
 it comes from. The plan builds one for every resource and the components read them (a
-component never derives a name); `names_of` walks a plan and hands each node's names to the
-`NameBook`, so the collision and length check sees exactly what the components register.
+component never derives a name). A `NameClaim` is a name that is no resource's but must be
+unique all the same (a Kopia identity in one place, an alert). `nodes` walks a plan, and the
+plan's check hands each name it finds to the `NameBook` (`take`), so the collision and length
+check sees exactly what the components register.
 
 Plain data: no Pulumi here.
 """
@@ -47,7 +49,7 @@ class Node:
     (an `existingClaim`: two apps backing up one claim is still a mistake)."""
     kind: str
     """What it is to Pulumi under its parent: a Kubernetes kind, `Bucket`, `Resource` (a dynamic
-    resource) or a component's class name."""
+    resource), a provider's token (`pulumi:providers:aws`) or a component's class name."""
     parent: str
     """The type token of the component it is registered under."""
     path: KeyPath
@@ -70,6 +72,18 @@ class Node:
 
 
 @dataclass(frozen=True)
+class NameClaim:
+    """A name that is no resource's and must still be unique in its domain."""
+
+    domain: tuple[str, ...]
+    name: str
+    limit: int
+    path: KeyPath
+    what: str
+    """What the message calls it."""
+
+
+@dataclass(frozen=True)
 class BucketPlan:
     """A bucket the program makes (protected, retained), with the S3 provider it is made with."""
 
@@ -80,40 +94,48 @@ class BucketPlan:
 
 
 def nodes(value: object) -> Iterator[Node]:
-    """Every node in a plan, depth first in field order (the order names are handed out, which
-    decides which of two colliding keys a message names first)."""
-    if isinstance(value, Node):
+    """Every node in a plan, depth first in field order."""
+    return (found for found in named(value) if isinstance(found, Node))
+
+
+def named(value: object) -> Iterator[Node | NameClaim]:
+    """Every node and name claim in a plan, depth first in field order (the order names are
+    handed out, which decides which of two colliding keys a message names first)."""
+    if isinstance(value, (Node, NameClaim)):
         yield value
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for name in _node_fields(type(value)):
-            yield from nodes(getattr(value, name))
+        for name in _named_fields(type(value)):
+            yield from named(getattr(value, name))
     elif isinstance(value, (tuple, list)):
         for item in value:
-            yield from nodes(item)
+            yield from named(item)
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from nodes(item)
+            yield from named(item)
 
 
 @functools.cache
-def _node_fields(cls: type) -> tuple[str, ...]:
-    """The fields of a plan dataclass whose declared type can hold a node: the walk skips the
-    rest (schedules, jobs, access, readers), which is most of a plan by size."""
+def _named_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a plan dataclass whose declared type can hold a node or a name claim: the
+    walk skips the rest (schedules, jobs, access, readers), most of a plan by size."""
     hints = typing.get_type_hints(cls)
-    return tuple(f.name for f in dataclasses.fields(cls) if _may_hold_node(hints[f.name]))
+    return tuple(f.name for f in dataclasses.fields(cls) if _may_hold_a_name(hints[f.name]))
 
 
-def _may_hold_node(annotation: object) -> bool:
-    if annotation is Node:
+def _may_hold_a_name(annotation: object) -> bool:
+    if annotation in (Node, NameClaim):
         return True
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-        return bool(_node_fields(annotation))
-    return any(_may_hold_node(argument) for argument in typing.get_args(annotation))
+        return bool(_named_fields(annotation))
+    return any(_may_hold_a_name(argument) for argument in typing.get_args(annotation))
 
 
-def take(book: NameBook, node: Node) -> None:
-    """Hand a node's names to the book. Domains: `("k8s", kind, namespace)` for Kubernetes names
-    and `("pulumi", parent type, kind)` for Pulumi names."""
+def take(book: NameBook, node: Node | NameClaim) -> None:
+    """Hand a node's names (or a claimed name) to the book. Domains: `("k8s", kind, namespace)`
+    for Kubernetes names and `("pulumi", parent type, kind)` for Pulumi names."""
+    if isinstance(node, NameClaim):
+        book.take(node.domain, node.name, node.limit, node.path, node.what)
+        return
     if node.name:
         kind = node.object_kind or node.kind
         book.take(("k8s", kind, node.namespace), node.name, node.limit, node.name_path or node.path, kind)

@@ -109,7 +109,7 @@ class VolsyncMover:
                     copy_method="Snapshot",
                     compression=ap.compression,
                     retain=Retain(**source.retain.model_dump()),
-                    mover_security_context=security_context_for(source.mover),
+                    mover_security_context=security_context_for(reader.mover),
                     cache_capacity=ap.cache.capacity,
                     cache_storage_class_name=ap.cache.storage_class,
                     storage_class_name=volume.storage_class,
@@ -194,9 +194,11 @@ class VolsyncMover:
         return resource
 
 
-def maintenance(parent: pulumi.Resource, plan: RepositoryPlan, node: Node, after: list[pulumi.Resource]) -> None:
+def maintenance(parent: pulumi.Resource, plan: RepositoryPlan, after: list[pulumi.Resource]) -> pulumi.Resource:
     """The repository's KopiaMaintenance, once its Secret and volume (and bucket) exist: the fork's
     controller runs it as a CronJob, as `plan.identity` (the uid every filesystem mover runs as)."""
+    node = plan.maintenance
+    assert node is not None  # a mirror copy has none
     spec = KopiaMaintenanceSpec(
         repository=MaintenanceRepository(repository=plan.secret_name),
         trigger=Trigger(schedule=plan.maintenance_schedule),
@@ -205,7 +207,7 @@ def maintenance(parent: pulumi.Resource, plan: RepositoryPlan, node: Node, after
         cache_capacity=plan.cache.capacity,
         cache_storage_class_name=plan.cache.storage_class,
     )
-    k8s.apiextensions.CustomResource(
+    made: pulumi.Resource = k8s.apiextensions.CustomResource(
         node.resource,
         api_version=API_VERSION,
         kind=node.kind,
@@ -215,3 +217,4 @@ def maintenance(parent: pulumi.Resource, plan: RepositoryPlan, node: Node, after
         spec=spec.to_wire(),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=after),
     )
+    return made

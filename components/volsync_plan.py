@@ -5,9 +5,9 @@ The rest of the plan is the mover's inputs, the same whichever mover runs them: 
 its backups (repository, identity, schedule, retention, who the mover runs as), its restore
 points, a repository's access. Here those become VolSync objects: a ReplicationSource per
 backup (and per `backupNow`), a ReplicationDestination per bootstrap, restore and drill, a
-KopiaMaintenance per maintained repository. A second mover supplies a module like this one, and
-the app and repository components hand their mover's objects to its component module
-(`app.py` and `kopia.py` for this one).
+KopiaMaintenance per maintained repository. `volsync_mover.py` makes them as children of the app
+and repository components. A second mover supplies two modules like these, and the app and
+repository components call its module where they call `volsync_mover` now.
 
 Plain data: no Pulumi here.
 """

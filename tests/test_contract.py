@@ -38,9 +38,9 @@ def _contract_values() -> dict[str, str]:
 CONTRACT = _contract_values()
 GROUPS = (backup_contract.VOLSYNC_GROUP, backup_contract.EXTERNAL_SECRETS_GROUP)
 SOURCES = sorted(
-    path for folder in ("components", "policies")
+    path for folder in ("components", "policies", "tools")
     for path in (PROJECT_DIR / folder).rglob("*.py")
-    if path.name != "backup_contract.py"
+    if path.name != "backup_contract.py" and "node_modules" not in path.parts
 ) + [PROJECT_DIR / "__main__.py"]
 
 
@@ -58,14 +58,15 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 def spelt_contract_values(source: str) -> list[str]:
     """The contract values written as string literals in `source` (docstrings aside): a value
-    itself, or an API group with a version after it (`volsync.backube/v1alpha1`)."""
+    itself, or an API group with something after it anywhere in a text (`volsync.backube/v1alpha1`,
+    a label selector `-l volsync.backube/...` in a runbook)."""
     tree = ast.parse(source)
     docs = _docstrings(tree)
     spelt = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
             text = node.value
-            if text in CONTRACT or any(text.startswith(group + "/") for group in GROUPS):
+            if text in CONTRACT or any(group + "/" in text for group in GROUPS):
                 spelt.append(text)
     return spelt
 
@@ -84,6 +85,7 @@ def test_no_module_spells_a_contract_value_itself(path: Path):
 @pytest.mark.parametrize("line", [
     'URL = "KOPIA_REPOSITORY"',
     'API = "volsync.backube/v1alpha1"',
+    'RUNBOOK = "kubectl get jobs -l volsync.backube/kopia-maintenance=true"',
     'labels = {"backups.homelab.dev/app": name}',
     'def f():\n    return values.get("KOPIA_S3_ENDPOINT")',
 ])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from components import tree
+from components import names, tree
 from components.config import stack_config_of
 from components.plan import plan_stack
 from tools.fingerprint import FEATURES, shipped_stacks, with_features
@@ -65,18 +65,43 @@ def test_existing_claims_are_named_in_the_plan_but_never_made():
 
 
 #: Modules that register resources: they read names from the plan, never make one.
-COMPONENT_MODULES = sorted(p for p in (PROJECT_DIR / "components").glob("*.py")
-                           if "import pulumi\n" in p.read_text() and p.name != "stack.py")
+COMPONENT_MODULES = sorted(p for p in (PROJECT_DIR / "components").glob("*.py") if "import pulumi\n" in p.read_text())
+NAME_FUNCTIONS = {name for name, value in vars(names).items() if callable(value) and not isinstance(value, type)}
+
+
+def names_derived(source: str) -> list[str]:
+    """Calls in `source` of a `names` function, as `names.f(...)` or imported by name, but the
+    one selector over every CronJob of a kind (`names.snapshot_check("")`: the prefix)."""
+    tree_ = ast.parse(source)
+    imported = {alias.asname or alias.name for node in ast.walk(tree_)
+                if isinstance(node, ast.ImportFrom) and node.module in ("names", "components.names")
+                for alias in node.names if alias.name in NAME_FUNCTIONS}
+    found = []
+    for node in ast.walk(tree_):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        by_module = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "names"
+        if by_module or (isinstance(func, ast.Name) and func.id in imported):
+            if not (len(node.args) == 1 and ast.unparse(node.args[0]) == "''"):
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_the_component_modules_are_found():
+    assert {"app.py", "kopia.py", "postgres.py", "stack.py", "volsync_mover.py"} <= {p.name for p in COMPONENT_MODULES}
 
 
 @pytest.mark.parametrize("path", COMPONENT_MODULES, ids=lambda p: p.stem)
 def test_no_component_derives_a_name(path: Path):
-    """A call of a `names` function from a component would be a name the NameBook never saw.
-    Its constants (a selector's prefix, an alert's fixed name) are names too, but known ones."""
-    calls = [node for node in ast.walk(ast.parse(path.read_text()))
-             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-             and isinstance(node.func.value, ast.Name) and node.func.value.id == "names"]
-    # The one exception: a selector over every CronJob of a kind, `<prefix>.*`, from the prefix.
-    derived = [ast.unparse(c) for c in calls if not (len(c.args) == 1 and ast.unparse(c.args[0]) == "''")]
-    assert derived == [], f"{path.name} derives names itself: {derived}"
-    assert COMPONENT_MODULES  # the glob found the components
+    """A name a component made itself would be one the NameBook never saw."""
+    assert names_derived(path.read_text()) == [], f"{path.name} derives names itself"
+
+
+@pytest.mark.parametrize("source", [
+    "from . import names\nx = names.child(a, 'b')\n",
+    "from .names import replication_source\nx = replication_source(a, b)\n",
+    "from .names import web_ui as ui\nx = ui(a)\n",
+])
+def test_the_check_sees_a_derived_name(source: str):
+    assert names_derived(source)

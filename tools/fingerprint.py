@@ -47,8 +47,25 @@ def with_features(config: dict[str, str]) -> dict[str, str]:
             "backups:recoveries": json.dumps(recoveries)}
 
 
+def _options(registration: Registration) -> dict[str, object]:
+    """Every field of the request but its properties, so an option sent as `false` differs from
+    one left unset; lists whose order the SDK does not fix are sorted."""
+    if registration.request is None:
+        return {}
+    sent = json_format.MessageToDict(registration.request)
+    for key in ("object", "sourcePosition", "stackTrace"):  # the properties; where in our source it was made
+        sent.pop(key, None)
+    for key in ("dependencies", "aliasURNs"):
+        if key in sent:
+            sent[key] = sorted(sent[key])
+    for deps in (sent.get("propertyDependencies") or {}).values():
+        deps["urns"] = sorted(deps.get("urns", []))
+    return sent
+
+
 def _entry(registration: Registration) -> dict[str, object]:
     return {
+        "request": _options(registration),
         "urn": registration.urn, "type": registration.type, "parent": registration.parent,
         "custom": registration.custom, "protect": registration.protect,
         "retainOnDelete": registration.retain_on_delete, "dependencies": sorted(registration.dependencies),

@@ -97,6 +97,8 @@ class Registration:
     outputs: Optional[struct_pb2.Struct] = None
     """What a component (or the stack) registered as its outputs; None for a custom resource,
     whose outputs under these mocks are its inputs."""
+    request: Any = None
+    """The RegisterResourceRequest itself, every option as the SDK set it (or left it unset)."""
 
 
 def decode(wire: struct_pb2.Struct) -> dict:
@@ -168,6 +170,7 @@ class _RecordingMonitor(sdk.MockMonitor):
             aliases=[(a.spec.name, a.spec.type) if a.HasField("spec") else (a.urn, "") for a in request.aliases]
             + [(urn, "") for urn in request.aliasURNs],
             outputs=None if request.custom else struct_pb2.Struct(),  # until it registers some
+            request=request,
         )
         self._by_urn[registration.urn] = registration
         if request.type == STACK_TYPE:

@@ -15,7 +15,9 @@ from typing import Optional
 
 from pulumi.automation import events
 
-APP_TYPE = "backups:app:BackupEnabledApp"
+from components import tree
+
+APP_TYPE = tree.APP
 #: How each kind of step reads; create-replacement and delete-replaced are the halves of a
 #: replace, which is listed once.
 _SIGNS = {"create": "+", "delete": "-", "update": "~", "replace": "+-"}

@@ -18,10 +18,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import labels, tree
+from .kopiur_mover import KopiurMover
 from .outputs import known
 from .plan import AppPlan
 from .tree import Node
-from .volsync_mover import DATA_SOURCE_GROUP, VolsyncMover
+from .volsync_mover import VolsyncMover
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class BackupEnabledApp(pulumi.ComponentResource):
     ) -> None:
         super().__init__(tree.APP, name, None, opts)
         ap = self._plan = args.plan
-        mover = VolsyncMover(self, ap)
-        self.claim = self._claim(*mover.bootstrap()) if ap.managed_claim else None
+        mover = (KopiurMover if ap.mover == "kopiur" else VolsyncMover)(self, ap)
+        self.claim = self._claim(*mover.bootstrap(), mover.data_source_group) if ap.managed_claim else None
         after_claim = [self.claim] if self.claim is not None else []
         mover.backups(after_claim)
         mover.restores(after_claim)
@@ -68,8 +69,8 @@ class BackupEnabledApp(pulumi.ComponentResource):
         self.sources = known(inventory_entry(ap)["repositories"])
         self.register_outputs({"claimName": self.claim_name, "sources": self.sources})
 
-    def _claim(self, destination: pulumi.Resource, source: Node) -> pulumi.Resource:
-        """The claim, filled by the mover's bootstrap object `source` when it is made."""
+    def _claim(self, destination: pulumi.Resource, source: Node, group: str) -> pulumi.Resource:
+        """The claim, filled by the mover's bootstrap object `source` (of API group `group`) when it is made."""
         ap = self._plan
         app, volume = ap.app, ap.volume
 
@@ -89,7 +90,7 @@ class BackupEnabledApp(pulumi.ComponentResource):
             "storage_class_name": volume.storage_class,
             "resources": {"requests": {"storage": volume.capacity}},
             "data_source_ref": {
-                "api_group": DATA_SOURCE_GROUP,
+                "api_group": group,
                 "kind": source.kind,
                 "name": source.name,
             },

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import labels, tree
+from .kopiur_mover import repository as kopiur_repository
 from .outputs import known
 from .plan import RepositoryPlan
 from .secrets import cluster_secret
@@ -65,9 +66,14 @@ class SharedKopiaRepository(pulumi.ComponentResource):
             if placement.cephfs is not None:
                 made[placement.namespace].append(self._cephfs_claim(placement.cephfs.volume, placement.cephfs.claim))
 
+        home = plan.repository.maintenance.namespace
+        after = made[home] + ([bucket] if bucket else [])
         self.maintenance = None
         if plan.maintenance is not None:
-            self.maintenance = maintenance(self, plan, made[plan.maintenance.namespace] + ([bucket] if bucket else []))
+            self.maintenance = maintenance(self, plan, after)
+        if plan.cluster_repository is not None:
+            # Kopiur's repository object maintains the repository too (a lease, not a CronJob).
+            self.maintenance = kopiur_repository(self, plan, after)
 
         self.url = pulumi.Output.from_input(plan.access.url)
         self.namespaces = known(list(plan.namespaces))

@@ -23,7 +23,7 @@ from typing import Optional
 
 from pydantic import SecretStr
 
-from . import names, tree, volsync_plan
+from . import kopiur_plan, names, tree, volsync_plan
 from .backends import UI_PASSWORD, UI_USERNAME, RepositoryAccess, access_of
 from .config import (
     App,
@@ -37,8 +37,10 @@ from .config import (
     UiIngress,
 )
 from .config.cron import PRESETS
+from .config.stack import Mover
 from .database_plan import DatabasePlan, database_plan
 from .keypath import KeyPath, format_path
+from .kopiur_plan import KopiurRepository
 from .names import JobKey, JobKind, NameBook, job_of_pin
 from .schedule import NightWindow, ScheduledJob, plan_schedules, stable_hash
 from .secret_values import SecretPlan, secret_kind, secret_values
@@ -76,6 +78,9 @@ class SourcePlan:
     """Its history, `user@host`, which no other app may write in the same place."""
     now: Optional[Node] = None
     """`backupNow`'s extra one-off object, when asked for."""
+    schedule_node: Optional[Node] = None
+    """Kopiur's SnapshotSchedule beside its SnapshotPolicy (`node`); None for VolSync, whose
+    ReplicationSource carries its own schedule."""
 
     @property
     def name(self) -> str:
@@ -108,6 +113,8 @@ class RestorePlan(PointPlan):
 
 @dataclass(frozen=True)
 class AppPlan:
+    mover: Mover
+    """`backups:mover`: which module makes the objects (`volsync_mover`, `kopiur_mover`)."""
     app: App
     volume: AppVolume
     component: Node
@@ -125,6 +132,9 @@ class AppPlan:
     these readers') and their mirror copies."""
     compression: str
     cache: CacheSettings
+    jitter: str = ""
+    """Kopiur's own delay before each backup (a Go duration, `admission.jitterSeconds`); VolSync's
+    comes from the jitter admission policy instead."""
     first_fill: Optional[PointPlan] = None
     """What fills the claim when it is made: the app's own history in `bootstrap` at its latest
     snapshot, or what `backups:recoveries` says for its namespace. None for an existing claim."""
@@ -226,6 +236,10 @@ class RepositoryPlan:
     placements: tuple[Placement, ...]
     """The app namespaces in order, then the maintenance namespace."""
     maintenance: Optional[Node]
+    """VolSync's KopiaMaintenance; None for a mirror copy, and with Kopiur, whose repository
+    object maintains it."""
+    cluster_repository: Optional[KopiurRepository]
+    """Kopiur's ClusterRepository; None with VolSync."""
     bucket: Optional[BucketPlan]
     ui: Optional[WebUiPlan]
     check: Optional[CheckPlan]
@@ -317,6 +331,7 @@ class RenderPlan:
 
 @dataclass(frozen=True)
 class StackPlan:
+    mover: Mover
     jobs: tuple[ScheduledJob, ...]
     schedules: dict[JobKey, str]
     schedule_pins: Mapping[str, str]
@@ -352,6 +367,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
     databases = tuple(database_plan(config, db, index, providers.name_of) for index, db in enumerate(config.databases))
     render = config.kubernetes.render_yaml_to
     plan = StackPlan(
+        mover=config.mover,
         jobs=jobs,
         schedules=schedules,
         schedule_pins=dict(config.schedule_pins),
@@ -467,6 +483,7 @@ def _first(value: Optional[int], default: int) -> int:
 def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey, str],
               access: dict[str, RepositoryAccess], places: dict[str, str]) -> AppPlan:
     volume = volume_of(config, app)
+    kopiur = config.mover == "kopiur"
     path: KeyPath = ("apps", index, "name")
     component = names.app_component(app.namespace, app.name)
     username, hostname = app.kopia_identity
@@ -483,11 +500,13 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
             hostname=hostname,
             schedule=schedules[JobKey(JobKind.BACKUP, app.namespace, app.name, repo.name)],
             retain=repo.retain,
-            node=volsync_plan.source(component, app.name, app.namespace, repo.name, path),
+            node=(kopiur_plan.policy if kopiur else volsync_plan.source)(component, app.name, app.namespace, repo.name,
+                                                                         path),
             identity=NameClaim(("identity", places[repo.name]), f"{username}@{hostname}", 317, identity_path,
                                f"Kopia identity (in repository {repo.name!r})"),
             now=volsync_plan.one_off_source(component, app.name, app.namespace, repo.name, ("apps", index, "backupNow"))
-            if app.backup_now else None,
+            if app.backup_now and not kopiur else None,
+            schedule_node=kopiur_plan.schedule(component, app.name, app.namespace, repo.name, path) if kopiur else None,
         )
         for repo in config.repositories_of(app)
     )
@@ -497,6 +516,7 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
     drill_schedule = schedules.get(JobKey(JobKind.DRILL, app.namespace, app.name))
     managed = app.existing_claim is None
     return AppPlan(
+        mover=config.mover,
         app=app,
         volume=volume,
         component=Node(component, "BackupEnabledApp", tree.STACK, path),
@@ -505,12 +525,14 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
         bootstrap=bootstrap,
         restore=restore,
         drill_schedule=drill_schedule,
-        destinations=volsync_plan.destinations(component, app.name, app.namespace, path, generation,
-                                               bootstrap=managed, restore=restore is not None,
-                                               drill=drill_schedule is not None),
+        destinations=kopiur_plan.destinations(component, app.name, app.namespace, path, generation, bootstrap=managed)
+        if kopiur else volsync_plan.destinations(component, app.name, app.namespace, path, generation,
+                                                 bootstrap=managed, restore=restore is not None,
+                                                 drill=drill_schedule is not None),
         readers=readers,
         compression=config.defaults.compression,
         cache=config.defaults.cache,
+        jitter=f"{config.admission.jitter_seconds}s" if kopiur and config.admission.jitter_seconds else "",
         first_fill=_first_fill(config, app, bootstrap) if managed else None,
         generation=generation,
     )
@@ -603,7 +625,12 @@ def _repository_plan(config: StackConfig, index: int, repo: Repository, schedule
         component=Node(repo.name, "SharedKopiaRepository", tree.STACK, path),
         placements=tuple(_placement(repo, namespace, secret_kind(config.password_of(repo)), path)
                          for namespace in dict.fromkeys((*namespaces, maintenance_ns))),
-        maintenance=volsync_plan.maintenance(repo.name, maintenance_ns, path) if maintained else None,
+        maintenance=volsync_plan.maintenance(repo.name, maintenance_ns, path)
+        if maintained and config.mover == "volsync" else None,
+        cluster_repository=kopiur_plan.repository(repo.name, path, kopiur_plan.repository_spec(
+            repo, tuple(dict.fromkeys((*namespaces, maintenance_ns))), names.repository_secret(repo.name), maintained,
+            schedules[_maintenance_key(repo)] if maintained else "", config.defaults.mover))
+        if config.mover == "kopiur" else None,
         bucket=BucketPlan(Node(names.child(repo.name, "bucket"), "Bucket", tree.REPOSITORY, path),
                           repo.s3.bucket, providers.name_of(repo))
         if repo.s3 is not None and repo.manage_bucket else None,
@@ -721,8 +748,9 @@ def _guardrails_plan(config: StackConfig) -> GuardrailsPlan:
         jitter_seconds=admission.jitter_seconds,
         jitter_image=admission.jitter_image,
         banned_storage_classes=config.guardrails.banned_storage_classes,
+        # With Kopiur the jitter is its schedules' own (`AppPlan.jitter`): no policy on its Jobs.
         jitter=policy("MutatingAdmissionPolicy", names.JITTER_POLICY, "jitterSeconds", names.FORMER_JITTER_POLICY)
-        if admission.jitter_seconds else None,
+        if admission.jitter_seconds and config.mover == "volsync" else None,
         pvc_guard=policy("ValidatingAdmissionPolicy", names.PVC_GUARD, "storageClassGuard") if guard else None,
         volsync_guard=policy("ValidatingAdmissionPolicy", names.VOLSYNC_GUARD, "storageClassGuard") if guard else None,
     )

@@ -42,6 +42,8 @@ DATA_SOURCE_GROUP = labels.VOLSYNC_GROUP
 class VolsyncMover:
     """Makes an app's VolSync objects under `parent`, reading names and inputs from its plan."""
 
+    data_source_group = DATA_SOURCE_GROUP
+
     def __init__(self, parent: pulumi.Resource, plan: AppPlan) -> None:
         self._parent, self._plan = parent, plan
 

@@ -18,6 +18,8 @@ import posixpath
 
 #: The API group of the VolSync fork's custom resources.
 VOLSYNC_GROUP = "volsync.backube"
+#: The API group of Kopiur's custom resources (the second mover).
+KOPIUR_GROUP = "kopiur.home-operations.com"
 #: The API group of external-secrets.io's ExternalSecret (a Secret written from a store).
 EXTERNAL_SECRETS_GROUP = "external-secrets.io"
 

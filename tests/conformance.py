@@ -15,7 +15,7 @@ import yaml
 #: API groups whose objects are checked against a CRD in ../shared/crds.
 CRD_GROUPS = (
     "volsync.backube", "postgresql.cnpg.io", "pgbackrest.dalibo.com",
-    "external-secrets.io", "monitoring.coreos.com",
+    "external-secrets.io", "monitoring.coreos.com", "kopiur.home-operations.com",
 )
 
 
@@ -30,7 +30,11 @@ def crd_schemas(crds_dir: Path) -> dict[tuple[str, str], dict]:
             group, kind = document["spec"]["group"], document["spec"]["names"]["kind"]
             for version in document["spec"]["versions"]:
                 if version.get("served", True):
-                    schema = _strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+                    root = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+                    # The API server always takes these; some generators (Kopiur's) leave them out.
+                    for field in ("apiVersion", "kind", "metadata"):
+                        root.setdefault("properties", {}).setdefault(field, {"type": "object" if field == "metadata" else "string"})
+                    schema = _strict(root)
                     schemas[(f"{group}/{version['name']}", kind)] = schema
     return schemas
 

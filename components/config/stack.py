@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from backup_contract import normalized_target, overlaps
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
@@ -19,6 +19,9 @@ from .fields import Model, check_bucket_name
 from .repositories import S3_BACKENDS, Repository
 from .shared import ExternalSecretSource, SecretValue
 
+#: The operator that runs the backups and restores (`backups:mover`).
+Mover = Literal["volsync", "kopiur"]
+
 #: One cross-key problem: where, and what is wrong.
 Problem = tuple[KeyPath, str]
 
@@ -27,6 +30,9 @@ class StackConfig(Model):
     """All `backups:*` keys of one stack."""
 
     kubernetes: KubernetesSettings = KubernetesSettings()
+    mover: Mover = "volsync"
+    """Which operator moves the data: the VolSync Kopia fork (`volsync`, final at v0.17.11) or
+    Kopiur (`kopiur`). Stack-wide; the identities and repositories are the same either way."""
     password: SecretValue
     defaults: Defaults = Defaults()
     repositories: Annotated[tuple[Repository, ...], Field(min_length=1)]
@@ -371,6 +377,31 @@ def backed_up_classes_are_not_banned(config: StackConfig) -> Iterator[Problem]:
                "mover's cache volume)")
 
 
+#: What the program does not render for Kopiur yet, each with the key that asks for it.
+KOPIUR_NOT_YET = "is not rendered for `mover: kopiur` yet (it is for volsync)"
+
+
+def kopiur_has_what_is_configured(config: StackConfig) -> Iterator[Problem]:
+    """With `mover: kopiur`, refuse what has no Kopiur rendering yet, rather than silently
+    dropping it: restores into a live claim, one-off backups, mirrors, the web UI and the alerts
+    (which read VolSync's metrics)."""
+    if config.mover != "kopiur":
+        return
+    for index, app in enumerate(config.apps):
+        if app.restore is not None:
+            yield (("apps", index, "restore"), f"a restore {KOPIUR_NOT_YET}")
+        if app.backup_now:
+            yield (("apps", index, "backupNow"), f"backupNow {KOPIUR_NOT_YET}")
+    for index, repo in enumerate(config.repositories):
+        if repo.mirror_to:
+            yield (("repositories", index, "mirrorTo"), f"a mirror {KOPIUR_NOT_YET}")
+        if repo.ui.enabled:
+            yield (("repositories", index, "ui", "enabled"), f"the web UI {KOPIUR_NOT_YET}")
+    if config.alerts.enabled:
+        yield (("alerts", "enabled"), "the alerts read VolSync's metrics and are not written for Kopiur's yet: "
+               "set alerts.enabled: false with mover: kopiur")
+
+
 CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
     unique_names,
     one_primary,
@@ -385,6 +416,7 @@ CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
     derived_values_are_valid,
     one_owner_per_place,
     backed_up_classes_are_not_banned,
+    kopiur_has_what_is_configured,
 )
 
 

@@ -1,0 +1,138 @@
+"""Kopiur's objects, made as children of the app and repository components (`kopiur_plan.py`
+names them, `kopiur.py` types their specs).
+
+For an app, per repository a SnapshotPolicy that pins the app's identity and the fork's `/data`
+path (so a history the fork wrote is this policy's history), a SnapshotSchedule at the planned
+minute with Kopiur's own jitter, and the populator Restore that fills a claim when it is made:
+from the app's history, empty when there is none yet (`onMissingSnapshot: Continue`), so a first
+deploy starts empty and a rebuild comes back. The drill is the bootstrap repository's policy's
+deep verification. For a repository, its ClusterRepository, which also runs its maintenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+from backup_contract import KOPIUR_GROUP
+
+from . import labels
+from .config import MoverIdentity
+from .kopiur import (
+    API_VERSION,
+    Cache,
+    Cron,
+    DeepVerification,
+    Identity,
+    IdentitySource,
+    Mover,
+    PolicyRef,
+    PvcSource,
+    RepositoryRef,
+    RestorePolicy,
+    RestoreSource,
+    RestoreSpec,
+    RestoreTarget,
+    Retention,
+    SnapshotPolicySpec,
+    SnapshotScheduleSpec,
+    Source,
+    Verification,
+)
+from .kopiur_plan import DATA_PATH
+from .names import Role
+from .plan import AppPlan, RepositoryPlan, SourcePlan
+from .tree import Node
+from .volsync import Spec, security_context_for
+
+#: What a claim's `dataSourceRef` names: the bootstrap Restore.
+DATA_SOURCE_GROUP = KOPIUR_GROUP
+
+
+class KopiurMover:
+    """Makes an app's Kopiur objects under `parent`, reading names and inputs from its plan."""
+
+    data_source_group = DATA_SOURCE_GROUP
+
+    def __init__(self, parent: pulumi.Resource, plan: AppPlan) -> None:
+        self._parent, self._plan = parent, plan
+
+    def bootstrap(self) -> tuple[pulumi.Resource, Node]:
+        """The Restore whose populator fills the claim when it is made."""
+        ap = self._plan
+        fill = ap.first_fill
+        assert fill is not None
+        node = ap.destinations.of(Role.BOOTSTRAP)
+        reader = ap.readers[fill.repository]
+        spec = RestoreSpec(
+            repository=RepositoryRef(kind="ClusterRepository", name=fill.repository),
+            source=RestoreSource(identity=IdentitySource(
+                username=fill.username, hostname=fill.hostname, source_path=DATA_PATH,
+                offset=fill.previous, as_of=fill.restore_as_of,
+            )),
+            target=RestoreTarget(populator={}),
+            policy=RestorePolicy(on_missing_snapshot="Continue"),
+            mover=self._mover(reader.mover),
+        )
+        return self._object(node, spec, labels.app(ap.app.name)), node
+
+    def backups(self, after_claim: Sequence[pulumi.Resource]) -> None:
+        for source in self._plan.sources:
+            policy = self._object(source.node, self._policy(source), labels.app(self._plan.app.name), after_claim)
+            assert source.schedule_node is not None
+            self._object(source.schedule_node, SnapshotScheduleSpec(
+                policy_ref=PolicyRef(name=source.node.name),
+                schedule=Cron(cron=source.schedule, jitter=self._plan.jitter or None),
+            ), labels.app(self._plan.app.name), [policy])
+
+    def restores(self, after_claim: Sequence[pulumi.Resource]) -> None:
+        """Nothing: a restore into the live claim is refused with Kopiur for now (config), and the
+        drill is the bootstrap policy's deep verification."""
+
+    def _policy(self, source: SourcePlan) -> SnapshotPolicySpec:
+        ap = self._plan
+        volume, retain = ap.volume, source.retain
+        drilled = ap.drill_schedule is not None and source.repository == ap.bootstrap
+        return SnapshotPolicySpec(
+            repository=RepositoryRef(kind="ClusterRepository", name=source.repository),
+            identity=Identity(username=source.username, hostname=source.hostname),
+            sources=(Source(pvc=PvcSource(name=ap.claim.name), source_path_override=DATA_PATH),),
+            copy_method="Snapshot",
+            retention=Retention(keep_latest=retain.latest, keep_hourly=retain.hourly, keep_daily=retain.daily,
+                                keep_weekly=retain.weekly, keep_monthly=retain.monthly, keep_annual=retain.yearly),
+            volume_snapshot_class_name=volume.snapshot_class,
+            mover=self._mover(ap.readers[source.repository].mover),
+            verification=Verification(deep=DeepVerification(
+                schedule=Cron(cron=ap.drill_schedule or ""), capacity=volume.capacity,
+                storage_class_name=volume.storage_class,
+            )) if drilled else None,
+        )
+
+    def _mover(self, identity: MoverIdentity) -> Mover:
+        """Who the mover runs as (as the fork's did: `plan.mover_identity`) and its cache."""
+        ap = self._plan
+        return Mover(pod_security_context=security_context_for(identity),
+                     cache=Cache(capacity=ap.cache.capacity, storage_class_name=ap.cache.storage_class))
+
+    def _object(self, node: Node, spec: Spec, object_labels: dict[str, str],
+                depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.Resource:
+        made: pulumi.Resource = k8s.apiextensions.CustomResource(
+            node.resource, api_version=API_VERSION, kind=node.kind,
+            metadata={**node.metadata, "labels": object_labels}, spec=spec.to_wire(),
+            opts=pulumi.ResourceOptions(parent=self._parent, depends_on=list(depends_on)),
+        )
+        return made
+
+
+def repository(parent: pulumi.Resource, plan: RepositoryPlan, after: list[pulumi.Resource]) -> pulumi.Resource:
+    """The ClusterRepository, once its Secrets and volumes (and bucket) exist."""
+    repo = plan.cluster_repository
+    assert repo is not None
+    made: pulumi.Resource = k8s.apiextensions.CustomResource(
+        repo.node.resource, api_version=API_VERSION, kind=repo.node.kind,
+        metadata={**repo.node.metadata, "labels": labels.repository(plan.repository.name)},
+        spec=repo.spec.to_wire(),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=after),
+    )
+    return made

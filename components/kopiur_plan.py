@@ -1,0 +1,115 @@
+"""Kopiur's part of the plan: which of its objects an app and a repository need, and their names.
+
+The mover's inputs are the plan's, as for VolSync (`volsync_plan.py`): here a backup to a
+repository is a SnapshotPolicy (the app's identity and `/data` pinned, so a history the fork
+wrote continues) with a SnapshotSchedule of the same name, the claim is filled by a populator
+Restore, and a repository is one ClusterRepository. `kopiur_mover.py` makes them.
+
+Plain data: no Pulumi here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backup_contract import KOPIA_PASSWORD
+
+from . import names, tree
+from .config import MoverIdentity, Repository
+from .keypath import KeyPath
+from .kopiur import (
+    AllowedNamespaces,
+    Backend,
+    ClaimVolume,
+    ClusterRepositorySpec,
+    Cron,
+    Encryption,
+    FilesystemBackend,
+    FilesystemVolume,
+    MaintenanceSchedule,
+    Mover,
+    NfsVolume,
+    RepositoryMaintenance,
+    S3Auth,
+    S3Backend,
+    S3Tls,
+    SecretRef,
+)
+from .names import Role
+from .tree import Node
+from .volsync import security_context_for
+from .volsync_plan import Destinations
+
+
+def policy(component: str, app: str, namespace: str, repository: str, path: KeyPath) -> Node:
+    """The SnapshotPolicy of an app's backup to `repository` (named as the fork's source was)."""
+    return Node(names.child(component, repository), "SnapshotPolicy", tree.APP, path,
+                names.replication_source(app, repository), namespace, limit=names.LABEL)
+
+
+def schedule(component: str, app: str, namespace: str, repository: str, path: KeyPath) -> Node:
+    """Its SnapshotSchedule, of the same name."""
+    return Node(names.child(component, repository, "schedule"), "SnapshotSchedule", tree.APP, path,
+                names.replication_source(app, repository), namespace, limit=names.LABEL)
+
+
+def destinations(component: str, app: str, namespace: str, path: KeyPath, generation: str,
+                 bootstrap: bool) -> Destinations:
+    """The populator Restore that fills a claim when it is made; a recreated claim's is a new one."""
+    node = Node(names.child(component, Role.BOOTSTRAP.value, *((generation,) if generation else ())), "Restore",
+                tree.APP, path, names.destination(app, Role.BOOTSTRAP, generation), namespace)
+    return Destinations(bootstrap=node if bootstrap else None, restore=None, drill=None)
+
+
+@dataclass(frozen=True)
+class KopiurRepository:
+    node: Node
+    spec: ClusterRepositorySpec
+
+
+def repository(repository: str, path: KeyPath, spec: ClusterRepositorySpec) -> KopiurRepository:
+    """The repository as one ClusterRepository, readable from every namespace it allows."""
+    return KopiurRepository(Node(names.child(repository, "kopiur"), "ClusterRepository", tree.REPOSITORY, path,
+                                 repository), spec)
+
+
+#: Where a filesystem repository's volume is mounted in Kopiur's movers (`backend.filesystem.path`).
+FILESYSTEM_MOUNT = "/repository"
+#: The path the fork's mover recorded every snapshot under: pinned, so its histories continue.
+DATA_PATH = "/data"
+
+
+def repository_spec(repo: Repository, namespaces: tuple[str, ...], secret: str, maintained: bool,
+                    schedule: str, identity: MoverIdentity) -> ClusterRepositorySpec:
+    """The ClusterRepository of `repo`: its backend, the password and keys from the repository
+    Secret in the maintenance namespace, and its maintenance (off for a mirror copy)."""
+    home = repo.maintenance.namespace
+    if repo.s3 is not None:
+        backend = Backend(s3=S3Backend(
+            bucket=repo.s3.bucket, endpoint=repo.s3.host, region=repo.region,
+            tls=None if repo.s3.tls else S3Tls(disable_tls=True),
+            auth=S3Auth(secret_ref=SecretRef(name=secret, namespace=home)),
+        ))
+    elif repo.nfs is not None:
+        backend = Backend(filesystem=FilesystemBackend(
+            path=FILESYSTEM_MOUNT, volume=FilesystemVolume(nfs=NfsVolume(server=repo.nfs.server, path=repo.nfs.path))))
+    else:  # CephFS: the static claim on the shared subvolume, made in every namespace it serves
+        backend = Backend(filesystem=FilesystemBackend(
+            path=FILESYSTEM_MOUNT, volume=FilesystemVolume(pvc=ClaimVolume(name=names.cephfs_claim(repo.name)))))
+    return ClusterRepositorySpec(
+        allowed_namespaces=AllowedNamespaces(list_=namespaces),
+        backend=backend,
+        encryption=Encryption(password_secret_ref=SecretRef(name=secret, namespace=home, key=KOPIA_PASSWORD)),
+        # The fork's maintenance is one weekly full run; Kopiur also wants a quick one: daily, at
+        # the same minute.
+        maintenance=_maintenance(home, schedule, identity) if maintained else RepositoryMaintenance(enabled=False),
+    )
+
+
+def _maintenance(namespace: str, schedule: str, identity: MoverIdentity) -> RepositoryMaintenance:
+    minute, hour, *_ = schedule.split()
+    return RepositoryMaintenance(
+        enabled=True, namespace=namespace,
+        schedule=MaintenanceSchedule(quick=Cron(cron=f"{minute} {hour} * * *"), full=Cron(cron=schedule)),
+        mover=Mover(pod_security_context=security_context_for(identity)),
+    )

@@ -99,6 +99,9 @@ class BackupEnabledApp(pulumi.ComponentResource):
             ap.claim.resource,
             metadata=metadata,
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[destination]),
+            # A claim's dataSourceRef is immutable and matters only when it is made: a claim the fork's
+            # bootstrap filled keeps naming it after the move to Kopiur, instead of a failed update.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[destination],
+                                        ignore_changes=["spec.dataSourceRef"] if ap.mover == "kopiur" else None),
         )
         return claim

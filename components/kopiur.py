@@ -82,7 +82,14 @@ class RepositoryMaintenance(Spec):
     enabled: bool
     namespace: Optional[str] = None
     schedule: Optional[MaintenanceSchedule] = None
+    takeover_policy: Optional[Literal["Never", "PromptCondition", "Force"]] = None
     mover: Optional[Mover] = None
+
+
+class Catalog(Spec):
+    adoption: Literal["Adopt", "Ignore"]
+    """`Adopt`: a discovered snapshot whose identity is a live policy's joins that policy's
+    history, and its retention prunes it; otherwise it stays forever."""
 
 
 class AllowedNamespaces(Spec):
@@ -94,6 +101,7 @@ class ClusterRepositorySpec(Spec):
     backend: Backend
     encryption: Encryption
     maintenance: RepositoryMaintenance
+    catalog: Catalog
 
 
 class RepositoryRef(Spec):
@@ -145,6 +153,11 @@ class Verification(Spec):
     deep: DeepVerification
 
 
+class Compression(Spec):
+    compressor: str
+    """A kopia compressor name (`zstd-fastest`)."""
+
+
 class SnapshotPolicySpec(Spec):
     repository: RepositoryRef
     identity: Identity
@@ -152,7 +165,7 @@ class SnapshotPolicySpec(Spec):
     copy_method: Literal["Snapshot", "Clone", "Direct"]
     retention: Retention
     volume_snapshot_class_name: Optional[str] = None
-    compression: Optional[str] = None
+    compression: Optional[Compression] = None
     mover: Mover
     verification: Optional[Verification] = None
 

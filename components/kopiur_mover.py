@@ -22,6 +22,7 @@ from .config import MoverIdentity
 from .kopiur import (
     API_VERSION,
     Cache,
+    Compression,
     Cron,
     DeepVerification,
     Identity,
@@ -72,7 +73,9 @@ class KopiurMover:
                 offset=fill.previous, as_of=fill.restore_as_of,
             )),
             target=RestoreTarget(populator={}),
-            policy=RestorePolicy(on_missing_snapshot="Continue"),
+            # A first deploy has no snapshot yet and starts empty; a point asked for in
+            # `backups:recoveries` that is not there fails, rather than filling the claim empty.
+            policy=RestorePolicy(on_missing_snapshot="Fail" if fill.required else "Continue"),
             mover=self._mover(reader.mover),
         )
         return self._object(node, spec, labels.app(ap.app.name)), node
@@ -102,6 +105,7 @@ class KopiurMover:
             retention=Retention(keep_latest=retain.latest, keep_hourly=retain.hourly, keep_daily=retain.daily,
                                 keep_weekly=retain.weekly, keep_monthly=retain.monthly, keep_annual=retain.yearly),
             volume_snapshot_class_name=volume.snapshot_class,
+            compression=Compression(compressor=ap.compression),
             mover=self._mover(ap.readers[source.repository].mover),
             verification=Verification(deep=DeepVerification(
                 schedule=Cron(cron=ap.drill_schedule or ""), capacity=volume.capacity,

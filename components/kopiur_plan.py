@@ -20,6 +20,7 @@ from .keypath import KeyPath
 from .kopiur import (
     AllowedNamespaces,
     Backend,
+    Catalog,
     ClaimVolume,
     ClusterRepositorySpec,
     Cron,
@@ -103,13 +104,21 @@ def repository_spec(repo: Repository, namespaces: tuple[str, ...], secret: str, 
         # The fork's maintenance is one weekly full run; Kopiur also wants a quick one: daily, at
         # the same minute.
         maintenance=_maintenance(home, schedule, identity) if maintained else RepositoryMaintenance(enabled=False),
+        # The fork's snapshots are discovered; adopted, they are the policies' history and their
+        # retention prunes them, as Kopia's did under the fork.
+        catalog=Catalog(adoption="Adopt"),
     )
 
 
 def _maintenance(namespace: str, schedule: str, identity: MoverIdentity) -> RepositoryMaintenance:
+    """The fork's one (weekly) run is the full one; the quick one runs daily, twelve hours off it
+    so the two never start together. `Force`: the same `up` deletes the fork's KopiaMaintenance,
+    whose ownership of the repository's maintenance Kopiur would otherwise never take."""
     minute, hour, *_ = schedule.split()
+    quick = f"{minute} {(int(hour) + 12) % 24} * * *" if hour.isdigit() else f"{minute} {hour} * * *"
     return RepositoryMaintenance(
         enabled=True, namespace=namespace,
-        schedule=MaintenanceSchedule(quick=Cron(cron=f"{minute} {hour} * * *"), full=Cron(cron=schedule)),
+        schedule=MaintenanceSchedule(quick=Cron(cron=quick), full=Cron(cron=schedule)),
+        takeover_policy="Force",
         mover=Mover(pod_security_context=security_context_for(identity)),
     )

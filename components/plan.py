@@ -97,6 +97,8 @@ class PointPlan:
     previous: Optional[int] = None
     restore_as_of: Optional[str] = None
     """UTC, `...Z`: the mover compares it as a string with Kopia's times."""
+    required: bool = False
+    """Asked for in config (`backups:recoveries`): a missing snapshot is an error, not a fresh start."""
 
     @property
     def identity(self) -> str:
@@ -557,7 +559,7 @@ def _first_fill(config: StackConfig, app: App, bootstrap: str) -> PointPlan:
         return PointPlan(repository=bootstrap, username=username, hostname=hostname)
     return PointPlan(
         repository=recovery.repository or bootstrap, username=username, hostname=hostname,
-        previous=recovery.previous, restore_as_of=recovery.restore_as_of,
+        previous=recovery.previous, restore_as_of=recovery.restore_as_of, required=True,
     )
 
 

@@ -4,7 +4,7 @@ Each shipped stack that Kopiur can carry is rendered with both movers and the Ko
 are compared with the VolSync ones the same config makes: the same identity (with the fork's
 `/data` path pinned), the same planned schedule, the same retention, the claim filled by a
 populator Restore that reads the same point. What Kopiur does not get yet is refused, naming
-the key. The objects are checked against Kopiur's CRDs in test_backends (every example) and
+the key. The Kopiur renders are checked against Kopiur's CRDs here, and the Kopiur example is
 accepted by a real API server in `make e2e` (tests/e2e/test_apiserver.py).
 """
 
@@ -18,12 +18,18 @@ import pytest
 
 from components.config import ConfigError, stack_config_of
 from tools.offline import PROJECT_DIR, load_stack_file, run_program
+from tools.preview import kubernetes_object
 
+from . import conformance
 from .conftest import dev_config
 
-#: Shipped stacks with nothing Kopiur refuses (restores, backupNow, mirrors, the web UI).
+#: Shipped stacks with nothing Kopiur refuses (restores, backupNow, mirrors, the web UI): NFS,
+#: Garage over plain HTTP, existing claims with pinned identities (seeds 000 and 001, CephFS).
 CARRIED = ["Pulumi.dev.yaml", "examples/Pulumi.garage.yaml", "examples/Pulumi.migrate-seed000.yaml",
            "examples/Pulumi.migrate-seed001.yaml"]
+#: The fork's mover snapshots the volume mounted here (../shared/volsync-mover entry.sh: the
+#: `kopia snapshot create` of the source): what every adopted history's path is.
+FORK_DATA_PATH = "/data"
 
 
 def objects(config: dict[str, str], secret_keys: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -52,7 +58,7 @@ def test_each_policy_keeps_the_history_the_fork_wrote(stack: str):
     for key, source in sources.items():
         kopia, policy = source["spec"]["kopia"], policies[key]["spec"]
         assert policy["identity"] == {"username": kopia["username"], "hostname": kopia["hostname"]}, key
-        assert policy["sources"] == [{"pvc": {"name": source["spec"]["sourcePVC"]}, "sourcePathOverride": "/data"}]
+        assert policy["sources"] == [{"pvc": {"name": source["spec"]["sourcePVC"]}, "sourcePathOverride": FORK_DATA_PATH}]
         retain = kopia["retain"]
         assert policy["retention"] == {"keepLatest": retain["latest"], "keepHourly": retain["hourly"],
                                        "keepDaily": retain["daily"], "keepWeekly": retain["weekly"],
@@ -67,23 +73,64 @@ def test_each_policy_keeps_the_history_the_fork_wrote(stack: str):
            {name.removeprefix("kopia-") for kind, _, name in volsync if kind == "KopiaMaintenance"}
 
 
-@pytest.mark.parametrize("stack", CARRIED)
-def test_a_claim_is_filled_by_a_restore_of_the_same_point(stack: str):
+RECOVERY = {"namespace": "media", "repository": "nas", "restoreAsOf": "2026-01-14T12:00:00Z"}
+
+
+@pytest.mark.parametrize(("stack", "recovery"), [("Pulumi.dev.yaml", None), ("examples/Pulumi.garage.yaml", None),
+                                                 ("Pulumi.dev.yaml", RECOVERY)], ids=["dev", "garage", "dev-recovery"])
+def test_a_claim_is_filled_by_a_restore_of_the_same_point(stack: str, recovery: dict[str, Any] | None):
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / stack)
+    if recovery is not None:
+        config = {**config, "backups:recoveries": json.dumps([recovery])}
     volsync, kopiur = objects(config, secret_keys), objects(on_kopiur(config), secret_keys)
     claims = [(key, spec) for key, spec in kopiur.items() if key[0] == "PersistentVolumeClaim"
               and "dataSourceRef" in spec["spec"]]
+    assert claims
     for (_, namespace, name), claim in claims:
         ref = claim["spec"]["dataSourceRef"]
         assert (ref["apiGroup"], ref["kind"]) == ("kopiur.home-operations.com", "Restore")
         restore = kopiur[("Restore", namespace, ref["name"])]["spec"]
         bootstrap = volsync[("ReplicationDestination", namespace, ref["name"])]["spec"]["kopia"]
-        assert restore["target"] == {"populator": {}} and restore["policy"] == {"onMissingSnapshot": "Continue"}
+        assert restore["target"] == {"populator": {}}
+        # A first deploy starts empty; a point the config asks for must be there.
+        recovered = recovery is not None and namespace == recovery["namespace"]
+        assert restore["policy"] == {"onMissingSnapshot": "Fail" if recovered else "Continue"}, name
         identity = restore["source"]["identity"]
         assert (identity["username"], identity["hostname"], identity["sourcePath"]) == \
-               (bootstrap["username"], bootstrap["hostname"], "/data"), name
+               (bootstrap["username"], bootstrap["hostname"], FORK_DATA_PATH), name
         assert identity.get("offset") == bootstrap.get("previous") and identity.get("asOf") == bootstrap.get("restoreAsOf")
         assert restore["repository"]["name"] == bootstrap["repository"].removeprefix("volsync-kopia-")
+        if recovered:
+            assert "offset" not in identity and identity["asOf"] == "2026-01-14T12:00:00Z"
+        # Immutable once made: a claim the fork's bootstrap filled keeps its reference after the move.
+        assert "spec.dataSourceRef" in claim_options(kopiur_run(config, secret_keys), name)
+
+
+def kopiur_run(config: dict[str, str], secret_keys: list[str]) -> Any:
+    return run_program(on_kopiur(config), secret_keys)
+
+
+def claim_options(run: Any, name: str) -> list[str]:
+    (claim,) = [r for r in run.registrations if r.type == "kubernetes:core/v1:PersistentVolumeClaim"
+                and r.inputs["metadata"]["name"] == name]
+    return list(claim.request.ignoreChanges)
+
+
+@pytest.mark.parametrize("stack", CARRIED)
+def test_every_kopiur_object_is_what_the_crds_accept(stack: str, crds_dir: Path):
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / stack)
+    run = kopiur_run(config, secret_keys)
+    manifests = [m for m in map(kubernetes_object, run.registrations) if m]
+    assert any(m["apiVersion"].startswith("kopiur.") for m in manifests)
+    assert [p for m in manifests for p in conformance.problems(m, crds_dir, "1.36")] == []
+
+
+def test_the_repository_hands_maintenance_over_and_adopts_the_forks_snapshots():
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.kopiur.yaml")
+    nfs = objects(config, secret_keys)[("ClusterRepository", "", "nfs")]["spec"]
+    assert nfs["catalog"] == {"adoption": "Adopt"} and nfs["maintenance"]["takeoverPolicy"] == "Force"
+    quick, full = (nfs["maintenance"]["schedule"][k]["cron"].split() for k in ("quick", "full"))
+    assert quick[0] == full[0] and int(quick[1]) == (int(full[1]) + 12) % 24  # never at once
 
 
 def test_a_drill_is_the_bootstrap_repositorys_deep_verification():
@@ -109,6 +156,12 @@ def test_the_repository_reads_its_password_and_keys_from_the_repository_secret()
     ({"apps": [{"name": "radarr", "namespace": "media", "restore": {"previous": 1}}]}, "backups:apps[0].restore"),
     ({"apps": [{"name": "radarr", "namespace": "media", "backupNow": 1}]}, "backups:apps[0].backupNow"),
     ({"alerts": {"enabled": True}}, "backups:alerts.enabled"),
+    ({"repositories": [{**dev_config()["repositories"][0], "mirrorTo": "b2"},
+                       {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "kopia-copy"},
+                        "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}]},
+     "backups:repositories[0].mirrorTo"),
+    ({"repositories": [{**dev_config()["repositories"][0], "ui": {"enabled": True, "password": "x"}}]},
+     "backups:repositories[0].ui.enabled"),
 ])
 def test_what_kopiur_does_not_get_yet_is_refused_naming_the_key(change: dict[str, Any], key: str):
     values = {**dev_config(), "schedulePins": {}, "mover": "kopiur", "alerts": {"enabled": False}, **change}
@@ -116,6 +169,3 @@ def test_what_kopiur_does_not_get_yet_is_refused_naming_the_key(change: dict[str
         stack_config_of({f"backups:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
     assert any(p.startswith(key + ":") and "kopiur" in p for p in caught.value.problems), caught.value.problems
 
-
-def test_the_kopiur_example_is_a_shipped_stack():
-    assert Path(PROJECT_DIR / "examples" / "Pulumi.kopiur.yaml").is_file()

@@ -59,7 +59,7 @@ def _plain_secrets(config: StackConfig) -> Iterator[str]:
 
 
 def _cluster_version(config: StackConfig) -> Iterator[str]:
-    if config.admission.jitter_seconds and 34 <= config.kubernetes.minor < 36:
+    if config.admission.jitter_seconds and 34 <= config.kubernetes.minor < 36 and config.mover == "volsync":
         yield (f"{NAMESPACE}:kubernetes.version: {config.kubernetes.version} renders the jitter policy as "
                "admissionregistration.k8s.io/v1beta1 MutatingAdmissionPolicy, which the API server serves "
                "only with --feature-gates=MutatingAdmissionPolicy=true and "

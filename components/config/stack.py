@@ -201,7 +201,8 @@ def mirrors_are_sound(config: StackConfig) -> Iterator[Problem]:
 
 
 def admission_fits_the_cluster(config: StackConfig) -> Iterator[Problem]:
-    if config.admission.jitter_seconds and config.kubernetes.minor < 34:
+    # With Kopiur the jitter is its schedules' own: no MutatingAdmissionPolicy to need.
+    if config.admission.jitter_seconds and config.kubernetes.minor < 34 and config.mover == "volsync":
         yield (("kubernetes", "version"),
                f"{config.kubernetes.version} has no MutatingAdmissionPolicy (v1beta1 from 1.34 with "
                "its feature gate, v1 from 1.36): upgrade, or set backups:admission.jitterSeconds: 0")

@@ -149,7 +149,7 @@ def test_the_repository_reads_its_password_and_keys_from_the_repository_secret()
     assert b2["encryption"] == {"passwordSecretRef": {**secret, "key": "KOPIA_PASSWORD"}}
     assert b2["backend"]["s3"]["auth"] == {"secretRef": secret}
     assert ("ExternalSecret", "volsync-system", "volsync-kopia-b2") in found  # where those refs point
-    assert b2["allowedNamespaces"] == {"list": ["media", "volsync-system"]}
+    assert b2["allowedNamespaces"] == {"list": ["downloads", "volsync-system"]}
 
 
 @pytest.mark.parametrize("change, key", [

@@ -34,7 +34,10 @@ FORK_DATA_PATH = "/data"
 
 def objects(config: dict[str, str], secret_keys: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
     """(kind, namespace, name) -> the object's inputs, for every Kubernetes object registered."""
-    run = run_program(config, secret_keys)
+    return registered(run_program(config, secret_keys))
+
+
+def registered(run: Any) -> dict[tuple[str, str, str], dict[str, Any]]:
     return {(r.inputs["kind"], r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"]): r.inputs
             for r in run.registrations if r.type.startswith("kubernetes:") and "kind" in r.inputs}
 
@@ -82,7 +85,8 @@ def test_a_claim_is_filled_by_a_restore_of_the_same_point(stack: str, recovery: 
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / stack)
     if recovery is not None:
         config = {**config, "backups:recoveries": json.dumps([recovery])}
-    volsync, kopiur = objects(config, secret_keys), objects(on_kopiur(config), secret_keys)
+    run = kopiur_run(config, secret_keys)
+    volsync, kopiur = objects(config, secret_keys), registered(run)
     claims = [(key, spec) for key, spec in kopiur.items() if key[0] == "PersistentVolumeClaim"
               and "dataSourceRef" in spec["spec"]]
     assert claims
@@ -103,7 +107,7 @@ def test_a_claim_is_filled_by_a_restore_of_the_same_point(stack: str, recovery: 
         if recovered:
             assert "offset" not in identity and identity["asOf"] == "2026-01-14T12:00:00Z"
         # Immutable once made: a claim the fork's bootstrap filled keeps its reference after the move.
-        assert "spec.dataSourceRef" in claim_options(kopiur_run(config, secret_keys), name)
+        assert "spec.dataSourceRef" in claim_options(run, name)
 
 
 def kopiur_run(config: dict[str, str], secret_keys: list[str]) -> Any:

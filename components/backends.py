@@ -8,7 +8,7 @@ prefix, ever. Filesystem repositories are mounted through `moverVolumes` at /mnt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from backup_contract import (
     AWS_ACCESS_KEY_ID,
@@ -41,22 +41,14 @@ UI_USERNAME, UI_PASSWORD = "KOPIA_SERVER_USERNAME", "KOPIA_SERVER_PASSWORD"
 class RepositoryAccess:
     """What a mover needs to open one repository."""
 
-    plain: dict[str, str]
-    """Variables that are not secret (URL, endpoint, region)."""
-    secret: dict[str, SecretStr] = field(default_factory=dict)
-    """Secret variables held in Pulumi config."""
-    external: dict[str, ExternalSecretRef] = field(default_factory=dict)
-    """Secret variables held in an external secret manager."""
+    values: SecretValues
+    """The repository Secret's variables: plain (URL, endpoint, region), held in Pulumi config,
+    or held in an external secret manager."""
     mover_volumes: tuple[MoverVolume, ...] = ()
 
     @property
-    def values(self) -> SecretValues:
-        """The repository Secret's contents."""
-        return SecretValues(self.plain, self.secret, self.external)
-
-    @property
     def url(self) -> str:
-        return self.plain[KOPIA_REPOSITORY]
+        return self.values.plain[KOPIA_REPOSITORY]
 
 
 def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess:
@@ -68,14 +60,14 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
             nfs=NfsVolumeSource(server=repository.nfs.server, path=repository.nfs.path)
         )
         return RepositoryAccess(
-            {KOPIA_REPOSITORY: FILESYSTEM_REPOSITORY_URL}, secret, external,
+            SecretValues({KOPIA_REPOSITORY: FILESYSTEM_REPOSITORY_URL}, secret, external),
             (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),),
         )
     if repository.cephfs is not None:
         claim = ClaimVolumeSource(claim_name=names.cephfs_claim(repository.name))
         source = MoverVolumeSource(persistent_volume_claim=claim)
         return RepositoryAccess(
-            {KOPIA_REPOSITORY: FILESYSTEM_REPOSITORY_URL}, secret, external,
+            SecretValues({KOPIA_REPOSITORY: FILESYSTEM_REPOSITORY_URL}, secret, external),
             (MoverVolume(mount_path=REPOSITORY_MOUNT, volume_source=source),),
         )
     s3, credentials, region = repository.s3, repository.credentials, repository.region
@@ -95,5 +87,5 @@ def access_of(repository: Repository, password: SecretValue) -> RepositoryAccess
         assert credentials.access_key_id is not None and credentials.secret_access_key is not None
         secret[AWS_ACCESS_KEY_ID] = credentials.access_key_id
         secret[AWS_SECRET_ACCESS_KEY] = credentials.secret_access_key
-    return RepositoryAccess(plain, secret, external)
+    return RepositoryAccess(SecretValues(plain, secret, external))
 

@@ -20,6 +20,7 @@ from backup_contract import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 from . import labels, tree
 from .backends import UI_PASSWORD, UI_USERNAME, RepositoryAccess
 from .config import MoverIdentity, Repository
+from .kopiur_mover import replication as kopiur_replication
 from .plan import CheckPlan, IngressPlan, MirrorPlan, RepositoryPlan, WebUiPlan
 from .secrets import cluster_secret
 from .tree import Node
@@ -282,14 +283,20 @@ class RepositoryMirrorArgs:
 
 
 class RepositoryMirror(pulumi.ComponentResource):
-    """A CronJob copying a filesystem repository to an S3 repository, suspended by default."""
+    """A CronJob copying a filesystem repository to an S3 repository, suspended by default
+    (with Kopiur, its RepositoryReplication instead)."""
 
-    cronjob: k8s.batch.v1.CronJob
+    cronjob: Optional[k8s.batch.v1.CronJob]
 
     def __init__(self, name: str, args: RepositoryMirrorArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(tree.MIRROR, name, None, opts)
         source, plan = args.source.repository, args.plan
         target = plan.target
+        if plan.runner.kind == "RepositoryReplication":  # Kopiur runs the same sync-to itself
+            self.cronjob = None
+            kopiur_replication(self, plan, source.name, args.source.identity)
+            self.register_outputs({})
+            return
         # --delete keeps the copy exact, which is why no mover may write to the target.
         script = (
             f"{connect_command(source, 'kopia-mirror')} && exec kopia repository sync-to s3 "
@@ -297,7 +304,7 @@ class RepositoryMirror(pulumi.ComponentResource):
         )
         keys = _from_secret(plan.target_secret, (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY))
         self.cronjob = _kopia_cronjob(
-            plan.cronjob, args.source, plan.schedule, args.source.container("kopia-mirror", script, extra_env=keys),
+            plan.runner, args.source, plan.schedule, args.source.container("kopia-mirror", script, extra_env=keys),
             parent=self, suspend=plan.suspend,
         )
         self.register_outputs({})

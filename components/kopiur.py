@@ -109,6 +109,20 @@ class RepositoryRef(Spec):
     name: str
 
 
+class ReplicationSync(Spec):
+    delete_extra: bool
+    """`sync-to --delete`: blobs only the copy has are pruned, so it stays an exact copy."""
+
+
+class RepositoryReplicationSpec(Spec):
+    source_ref: RepositoryRef
+    destination: Backend
+    schedule: Cron
+    suspend: bool
+    sync: ReplicationSync
+    mover: Mover
+
+
 class Identity(Spec):
     username: str
     hostname: str
@@ -158,6 +172,37 @@ class Compression(Spec):
     """A kopia compressor name (`zstd-fastest`)."""
 
 
+class PodSelector(Spec):
+    match_labels: dict[str, str]
+
+
+class WorkloadExec(Spec):
+    pod_selector: PodSelector
+    container: Optional[str] = None
+    command: tuple[str, ...]
+    timeout: Optional[str] = None
+    continue_on_failure: bool
+
+
+class HttpRequest(Spec):
+    url: str
+    method: str
+    timeout: Optional[str] = None
+    continue_on_failure: bool
+
+
+class HookStep(Spec):
+    """Exactly one of the two."""
+
+    workload_exec: Optional[WorkloadExec] = None
+    http_request: Optional[HttpRequest] = None
+
+
+class Hooks(Spec):
+    before_snapshot: tuple[HookStep, ...] = ()
+    after_snapshot: tuple[HookStep, ...] = ()
+
+
 class SnapshotPolicySpec(Spec):
     repository: RepositoryRef
     identity: Identity
@@ -168,6 +213,7 @@ class SnapshotPolicySpec(Spec):
     compression: Optional[Compression] = None
     mover: Mover
     verification: Optional[Verification] = None
+    hooks: Optional[Hooks] = None
 
 
 class PolicyRef(Spec):
@@ -192,12 +238,21 @@ class RestoreSource(Spec):
 
 
 class RestoreTarget(Spec):
-    populator: dict[str, str]
+    """Exactly one of the two (the CRD's CEL rule)."""
+
+    populator: Optional[dict[str, str]] = None
     """`{}`: the PVC whose `dataSourceRef` names this Restore is filled."""
+    pvc_ref: Optional[ClaimVolume] = None
+    """An existing claim, written into (a restore into the app's live claim)."""
 
 
 class RestorePolicy(Spec):
     on_missing_snapshot: Literal["Fail", "Continue"]
+
+
+class RestoreOptions(Spec):
+    enable_file_deletion: Optional[bool] = None
+    """kopia's `--delete-extra`: files the snapshot does not have are removed from the target."""
 
 
 class RestoreSpec(Spec):
@@ -205,7 +260,14 @@ class RestoreSpec(Spec):
     source: RestoreSource
     target: RestoreTarget
     policy: RestorePolicy
+    options: Optional[RestoreOptions] = None
     mover: Optional[Mover] = None
 
 
+class SnapshotSpec(Spec):
+    policy_ref: PolicyRef
+    deletion_policy: Literal["Delete", "Retain", "Orphan"]
+
+
 RepositoryMaintenance.model_rebuild()
+RepositoryReplicationSpec.model_rebuild()

@@ -12,25 +12,33 @@ deep verification. For a repository, its ClusterRepository, which also runs its 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 from backup_contract import KOPIUR_GROUP
 
 from . import labels
-from .config import MoverIdentity
+from .config import Hook, MoverIdentity
+from .config import Hooks as ConfigHooks
 from .kopiur import (
     API_VERSION,
     Cache,
+    ClaimVolume,
     Compression,
     Cron,
     DeepVerification,
+    Hooks,
+    HookStep,
+    HttpRequest,
     Identity,
     IdentitySource,
     Mover,
+    PodSelector,
     PolicyRef,
     PvcSource,
     RepositoryRef,
+    RestoreOptions,
     RestorePolicy,
     RestoreSource,
     RestoreSpec,
@@ -38,12 +46,14 @@ from .kopiur import (
     Retention,
     SnapshotPolicySpec,
     SnapshotScheduleSpec,
+    SnapshotSpec,
     Source,
     Verification,
+    WorkloadExec,
 )
-from .kopiur_plan import DATA_PATH
+from .kopiur_plan import DATA_PATH, replication_spec
 from .names import Role
-from .plan import AppPlan, RepositoryPlan, SourcePlan
+from .plan import AppPlan, MirrorPlan, PointPlan, RepositoryPlan, SourcePlan
 from .tree import Node
 from .volsync import Spec, security_context_for
 
@@ -65,19 +75,9 @@ class KopiurMover:
         fill = ap.first_fill
         assert fill is not None
         node = ap.destinations.of(Role.BOOTSTRAP)
-        reader = ap.readers[fill.repository]
-        spec = RestoreSpec(
-            repository=RepositoryRef(kind="ClusterRepository", name=fill.repository),
-            source=RestoreSource(identity=IdentitySource(
-                username=fill.username, hostname=fill.hostname, source_path=DATA_PATH,
-                offset=fill.previous, as_of=fill.restore_as_of,
-            )),
-            target=RestoreTarget(populator={}),
-            # A first deploy has no snapshot yet and starts empty; a point asked for in
-            # `backups:recoveries` that is not there fails, rather than filling the claim empty.
-            policy=RestorePolicy(on_missing_snapshot="Fail" if fill.required else "Continue"),
-            mover=self._mover(reader.mover),
-        )
+        # A first deploy has no snapshot yet and starts empty; a point asked for in
+        # `backups:recoveries` that is not there fails, rather than filling the claim empty.
+        spec = self._restore(fill, RestoreTarget(populator={}), "Fail" if fill.required else "Continue")
         return self._object(node, spec, labels.app(ap.app.name)), node
 
     def backups(self, after_claim: Sequence[pulumi.Resource]) -> None:
@@ -88,10 +88,40 @@ class KopiurMover:
                 policy_ref=PolicyRef(name=source.node.name),
                 schedule=Cron(cron=source.schedule, jitter=self._plan.jitter or None),
             ), labels.app(self._plan.app.name), [policy])
+            if source.now is not None:
+                # Retain: the next token replaces this object, and the snapshot it took stays the
+                # policy's history (adopted, pruned by its retention) rather than going with it.
+                self._object(source.now, SnapshotSpec(policy_ref=PolicyRef(name=source.node.name),
+                                                      deletion_policy="Retain"),
+                             labels.one_off_source(self._plan.app.name), [policy])
 
     def restores(self, after_claim: Sequence[pulumi.Resource]) -> None:
-        """Nothing: a restore into the live claim is refused with Kopiur for now (config), and the
-        drill is the bootstrap policy's deep verification."""
+        """The restore asked for in config, into the app's live claim (scale the app to zero
+        first: see the runbook); the drill is the bootstrap policy's deep verification."""
+        ap = self._plan
+        if ap.restore is None:
+            return
+        # The claim is live: without file deletion, files the snapshot does not have stay beside
+        # the restored ones (a stale SQLite -wal next to an older database).
+        spec = self._restore(ap.restore, RestoreTarget(pvc_ref=ClaimVolume(name=ap.claim.name)), "Fail",
+                             RestoreOptions(enable_file_deletion=True))
+        self._object(ap.destinations.of(Role.RESTORE), spec, labels.app(ap.app.name), after_claim)
+
+    def _restore(self, point: PointPlan, target: RestoreTarget, missing: Literal["Fail", "Continue"],
+                 options: Optional[RestoreOptions] = None) -> RestoreSpec:
+        """A Restore of `point` (which history, which snapshot of it) into `target`, read as the
+        repository's reader: the fork's `/data` path, `previous` as the offset from the newest."""
+        return RestoreSpec(
+            repository=RepositoryRef(kind="ClusterRepository", name=point.repository),
+            source=RestoreSource(identity=IdentitySource(
+                username=point.username, hostname=point.hostname, source_path=DATA_PATH,
+                offset=point.previous, as_of=point.restore_as_of,
+            )),
+            target=target,
+            policy=RestorePolicy(on_missing_snapshot=missing),
+            options=options,
+            mover=self._mover(self._plan.readers[point.repository].mover),
+        )
 
     def _policy(self, source: SourcePlan) -> SnapshotPolicySpec:
         ap = self._plan
@@ -111,6 +141,7 @@ class KopiurMover:
                 schedule=Cron(cron=ap.drill_schedule or ""), capacity=volume.capacity,
                 storage_class_name=volume.storage_class,
             )) if drilled else None,
+            hooks=hooks(ap.app.hooks) if ap.app.hooks is not None else None,
         )
 
     def _mover(self, identity: MoverIdentity) -> Mover:
@@ -129,6 +160,20 @@ class KopiurMover:
         return made
 
 
+def hooks(config: ConfigHooks) -> Hooks:
+    """`backups:apps[].hooks` as Kopiur's: an exec in the pod its labels find, or an HTTP call."""
+    def step(hook: Hook) -> HookStep:
+        if hook.exec is not None:
+            return HookStep(workload_exec=WorkloadExec(
+                pod_selector=PodSelector(match_labels=dict(hook.exec.pod)), container=hook.exec.container,
+                command=hook.exec.command, timeout=hook.timeout, continue_on_failure=hook.continue_on_failure))
+        assert hook.http is not None
+        return HookStep(http_request=HttpRequest(url=hook.http.url, method=hook.http.method, timeout=hook.timeout,
+                                                 continue_on_failure=hook.continue_on_failure))
+    return Hooks(before_snapshot=tuple(map(step, config.before_backup)),
+                 after_snapshot=tuple(map(step, config.after_backup)))
+
+
 def repository(parent: pulumi.Resource, plan: RepositoryPlan, after: list[pulumi.Resource]) -> pulumi.Resource:
     """The ClusterRepository, once its Secrets and volumes (and bucket) exist."""
     repo = plan.cluster_repository
@@ -138,5 +183,18 @@ def repository(parent: pulumi.Resource, plan: RepositoryPlan, after: list[pulumi
         metadata={**repo.node.metadata, "labels": labels.repository(plan.repository.name)},
         spec=repo.spec.to_wire(),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=after),
+    )
+    return made
+
+
+def replication(parent: pulumi.Resource, plan: MirrorPlan, source: str, identity: MoverIdentity) -> pulumi.Resource:
+    """`mirrorTo`: the RepositoryReplication that copies `source` to the S3 copy."""
+    node = plan.runner
+    made: pulumi.Resource = k8s.apiextensions.CustomResource(
+        node.resource, api_version=API_VERSION, kind=node.kind,
+        metadata={**node.metadata, "labels": labels.repository(source)},
+        spec=replication_spec(source, plan.target, plan.target_secret, node.namespace, plan.schedule, plan.suspend,
+                              identity).to_wire(),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
     return made

@@ -30,13 +30,17 @@ from .kopiur import (
     MaintenanceSchedule,
     Mover,
     NfsVolume,
+    ReplicationSync,
     RepositoryMaintenance,
+    RepositoryRef,
+    RepositoryReplicationSpec,
     S3Auth,
     S3Backend,
     S3Tls,
     SecretRef,
 )
 from .names import Role
+from .schedule import stable_hash
 from .tree import Node
 from .volsync import security_context_for
 from .volsync_plan import Destinations
@@ -54,12 +58,26 @@ def schedule(component: str, app: str, namespace: str, repository: str, path: Ke
                 names.replication_source(app, repository), namespace, limit=names.LABEL)
 
 
+def one_off(component: str, app: str, namespace: str, repository: str, path: KeyPath, token: str) -> Node:
+    """`backupNow` as one Snapshot of the policy. A Kopiur Snapshot runs once, when it is made, so
+    its name carries the token: a new token is a new Snapshot (the old object goes, its kopia
+    snapshot stays: `deletionPolicy: Retain`), an unchanged one never runs again."""
+    return Node(names.child(component, repository, "now"), "Snapshot", tree.APP, path,
+                f"{names.backup_now_source(app, repository)}-{stable_hash(token) % 16**8:08x}", namespace)
+
+
 def destinations(component: str, app: str, namespace: str, path: KeyPath, generation: str,
-                 bootstrap: bool) -> Destinations:
-    """The populator Restore that fills a claim when it is made; a recreated claim's is a new one."""
-    node = Node(names.child(component, Role.BOOTSTRAP.value, *((generation,) if generation else ())), "Restore",
-                tree.APP, path, names.destination(app, Role.BOOTSTRAP, generation), namespace)
-    return Destinations(bootstrap=node if bootstrap else None, restore=None, drill=None)
+                 bootstrap: bool, restore: str) -> Destinations:
+    """The populator Restore that fills a claim when it is made (a recreated claim's is a new
+    one), and the Restore into the live claim that `restore` (its request's digest) asks for. A
+    Kopiur Restore runs once, when it is made, so the request is in its name: an edited request
+    is a new Restore, an unchanged one never runs again."""
+    def node(role: Role, suffix: str) -> Node:
+        return Node(names.child(component, role.value, *((suffix,) if suffix else ())), "Restore",
+                    tree.APP, path, names.destination(app, role, suffix), namespace)
+
+    return Destinations(bootstrap=node(Role.BOOTSTRAP, generation) if bootstrap else None,
+                        restore=node(Role.RESTORE, restore) if restore else None, drill=None)
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,13 @@ def repository(repository: str, path: KeyPath, spec: ClusterRepositorySpec) -> K
                                  repository), spec)
 
 
+def replication(component: str, source: str, target: str, namespace: str, path: KeyPath) -> Node:
+    """`mirrorTo` as a RepositoryReplication in the maintenance namespace, named as the fork's
+    mirror CronJob was."""
+    return Node(names.child(component, "replication"), "RepositoryReplication", tree.MIRROR, path,
+                names.mirror_cronjob(source, target), namespace)
+
+
 #: Where a filesystem repository's volume is mounted in Kopiur's movers (`backend.filesystem.path`).
 FILESYSTEM_MOUNT = "/repository"
 #: The path the fork's mover recorded every snapshot under: pinned, so its histories continue.
@@ -86,11 +111,7 @@ def repository_spec(repo: Repository, namespaces: tuple[str, ...], secret: str, 
     Secret in the maintenance namespace, and its maintenance (off for a mirror copy)."""
     home = repo.maintenance.namespace
     if repo.s3 is not None:
-        backend = Backend(s3=S3Backend(
-            bucket=repo.s3.bucket, endpoint=repo.s3.host, region=repo.region,
-            tls=None if repo.s3.tls else S3Tls(disable_tls=True),
-            auth=S3Auth(secret_ref=SecretRef(name=secret, namespace=home)),
-        ))
+        backend = Backend(s3=s3_backend(repo, secret, home))
     elif repo.nfs is not None:
         backend = Backend(filesystem=FilesystemBackend(
             path=FILESYSTEM_MOUNT, volume=FilesystemVolume(nfs=NfsVolume(server=repo.nfs.server, path=repo.nfs.path))))
@@ -105,8 +126,32 @@ def repository_spec(repo: Repository, namespaces: tuple[str, ...], secret: str, 
         # the same minute.
         maintenance=_maintenance(home, schedule, identity) if maintained else RepositoryMaintenance(enabled=False),
         # The fork's snapshots are discovered; adopted, they are the policies' history and their
-        # retention prunes them, as Kopia's did under the fork.
-        catalog=Catalog(adoption="Adopt"),
+        # retention prunes them, as Kopia's did under the fork. A mirror copy's are the source's,
+        # copied blob for blob: nothing but the sync may change them.
+        catalog=Catalog(adoption="Adopt" if maintained else "Ignore"),
+    )
+
+
+def s3_backend(repo: Repository, secret: str, namespace: str) -> S3Backend:
+    """An S3 repository as Kopiur reaches it: its keys (`AWS_*`) from `secret` in `namespace`."""
+    assert repo.s3 is not None
+    return S3Backend(
+        bucket=repo.s3.bucket, endpoint=repo.s3.host, region=repo.region,
+        tls=None if repo.s3.tls else S3Tls(disable_tls=True),
+        auth=S3Auth(secret_ref=SecretRef(name=secret, namespace=namespace)),
+    )
+
+
+def replication_spec(source: str, target: Repository, secret: str, namespace: str, schedule: str, suspend: bool,
+                     identity: MoverIdentity) -> RepositoryReplicationSpec:
+    """The fork's mirror CronJob as Kopiur's: `sync-to` the S3 copy on the planned schedule,
+    suspended as configured, `deleteExtra` (the CronJob's `--delete`: the copy stays exact, which
+    is why no mover may write to it), as the repository's owner."""
+    return RepositoryReplicationSpec(
+        source_ref=RepositoryRef(kind="ClusterRepository", name=source),
+        destination=Backend(s3=s3_backend(target, secret, namespace)),
+        schedule=Cron(cron=schedule), suspend=suspend, sync=ReplicationSync(delete_extra=True),
+        mover=Mover(pod_security_context=security_context_for(identity)),
     )
 
 

@@ -9,6 +9,13 @@ CronJob and Job metrics for maintenance. The fork also registers `volsync_kopia_
 (cronjob failures, last run timestamp) but never sets them: alerts on them never fire. Its
 maintenance CronJobs are `kopia-maint-<name>-<hash>` and their Jobs stop at 3 hours
 (activeDeadlineSeconds 10800).
+
+With `mover: kopiur`, Kopiur's own (crates/controller/src/metrics.rs, gauges recomputed from its
+objects at every scrape): `kopiur_policy_last_backup_success_timestamp_seconds{namespace, policy}`
+(the end time of the policy's newest succeeded Snapshot), `kopiur_snapshot_consecutive_failures
+{namespace, name}` (failed runs since the last success), `kopiur_snapshot_verified_timestamp_seconds
+{namespace, name}` (a policy's last deep verification: the drill) and `kopiur_leader_is_leader`.
+Kopiur sets no metric for a maintenance run, so there is no maintenance alert with it.
 """
 
 from __future__ import annotations
@@ -97,10 +104,15 @@ def _rule(alert: str, expr: str, for_: str, severity: str, summary: str, descrip
 
 def rule_groups(plan: AlertPlan) -> tuple[RuleGroup, ...]:
     """Every group: the movers', maintenance's, the drills' (if any app is drilled), the databases'."""
-    groups = [RuleGroup(name="volsync", rules=volsync_rules(plan)),
-              RuleGroup(name="kopia-maintenance", rules=maintenance_rules(plan))]
-    if plan.drill_crons:
-        groups.append(RuleGroup(name="restore-drills", rules=drill_rules(plan.drill_crons)))
+    if plan.mover == "kopiur":
+        groups = [RuleGroup(name="kopiur", rules=kopiur_rules(plan))]
+        if plan.drill_crons:
+            groups.append(RuleGroup(name="restore-drills", rules=kopiur_drill_rules(plan)))
+    else:
+        groups = [RuleGroup(name="volsync", rules=volsync_rules(plan)),
+                  RuleGroup(name="kopia-maintenance", rules=maintenance_rules(plan))]
+        if plan.drill_crons:
+            groups.append(RuleGroup(name="restore-drills", rules=drill_rules(plan.drill_crons)))
     if plan.databases:
         groups.append(RuleGroup(name="postgres", rules=database_rules(plan.databases)))
     return tuple(groups)
@@ -141,15 +153,72 @@ def volsync_rules(plan: AlertPlan) -> tuple[Rule, ...]:
         "a wrong password shows as 'invalid repository password'.",
     ))
     if plan.snapshot_checks:
-        volsync.append(_rule(
-            "KopiaSnapshotsMissing", last_run_failed(CHECK_CRONJOBS), "15m", "critical",
-            "An identity has no snapshot in the repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }}",
-            "A restore of it would succeed with an EMPTY volume (the mover exits 0 when it finds no snapshot): "
-            "an app never backed up, a changed identity, or a restore.from that names nothing.",
-            "kubectl -n {{ $labels.namespace }} logs job/<the latest {{ $labels.cronjob }} job>: it names each missing "
-            "identity; check that app's ReplicationSource and its last sync.",
-        ))
+        volsync.append(snapshots_missing("ReplicationSource and its last sync"))
     return tuple(volsync)
+
+
+def snapshots_missing(what_writes: str) -> Rule:
+    """The program's snapshot check (the same CronJob for either mover) found an identity with no snapshot."""
+    return _rule(
+        "KopiaSnapshotsMissing", last_run_failed(CHECK_CRONJOBS), "15m", "critical",
+        "An identity has no snapshot in the repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }}",
+        "A restore of it would succeed with an EMPTY volume (the mover exits 0 when it finds no snapshot): "
+        "an app never backed up, a changed identity, or a restore.from that names nothing.",
+        "kubectl -n {{ $labels.namespace }} logs job/<the latest {{ $labels.cronjob }} job>: it names each missing "
+        f"identity; check that app's {what_writes}.",
+    )
+
+
+def kopiur_rules(plan: AlertPlan) -> tuple[Rule, ...]:
+    """Kopiur is there, each repository got every app's backup in time, no policy keeps failing,
+    and every identity a restore reads has a snapshot. A policy that never succeeded has no
+    timestamp: the snapshot check is what catches it."""
+    rules = [_rule("KopiurAbsent", "absent(kopiur_leader_is_leader)", "15m", "critical",
+                   "Kopiur's metrics are gone",
+                   "No kopiur_leader_is_leader series for 15 minutes: the Kopiur controller is down or not scraped.",
+                   "kubectl get pods,servicemonitor in Kopiur's namespace; check the controller logs and the scrape target.")]
+    for repo in plan.repositories:
+        stale = stale_after(repo)
+        rules.append(_rule(
+            repo.alert,
+            f'time() - kopiur_policy_last_backup_success_timestamp_seconds{{policy=~"{"|".join(repo.sources)}"}} '
+            f"> {int(stale.total_seconds())}",
+            "10m", "warning",
+            "No backup of {{ $labels.namespace }}/{{ $labels.policy }} to " + repo.repository + " in "
+            + prometheus_duration(stale),
+            f"Backups to repository {repo.repository} run at least every {prometheus_duration(stale / 2)}; the newest "
+            f"that succeeded ended more than {prometheus_duration(stale)} ago.",
+            "kubectl -n {{ $labels.namespace }} describe snapshotpolicy {{ $labels.policy }}; kubectl -n "
+            "{{ $labels.namespace }} get snapshots: read the newest failed run's mover logs; a wrong password shows "
+            "as 'invalid repository password'.",
+        ))
+    rules.append(_rule(
+        "KopiurBackupFailing", "kopiur_snapshot_consecutive_failures > 0", "5m", "warning",
+        "The backups of {{ $labels.namespace }}/{{ $labels.name }} are failing",
+        "Its last runs failed (kopiur_snapshot_consecutive_failures counts them since the last success); Kopiur "
+        "runs it again on schedule.",
+        "kubectl -n {{ $labels.namespace }} describe snapshotpolicy {{ $labels.name }}; read the newest failed "
+        "Snapshot's mover logs.",
+    ))
+    if plan.snapshot_checks:
+        rules.append(snapshots_missing("SnapshotPolicy and its last run"))
+    return tuple(rules)
+
+
+def kopiur_drill_rules(plan: AlertPlan) -> tuple[Rule, ...]:
+    """The drill is the bootstrap policy's deep verification: none in two intervals."""
+    overdue = 2 * max(longest_gap(c) for c in plan.drill_crons) + timedelta(hours=6)
+    return (_rule(
+        "RestoreDrillOverdue",
+        f'time() - kopiur_snapshot_verified_timestamp_seconds{{name=~"{"|".join(plan.drilled)}"}} '
+        f"> {int(overdue.total_seconds())}",
+        "1h", "warning",
+        "No restore drill of {{ $labels.namespace }}/{{ $labels.name }} verified in " + prometheus_duration(overdue),
+        "The policy's deep verification (a test restore of its latest snapshot into a scratch volume) runs on "
+        "the drill schedule; none completed within two intervals.",
+        "kubectl -n {{ $labels.namespace }} describe snapshotpolicy {{ $labels.name }}: status.lastVerified and "
+        "the verification's mover logs.",
+    ),)
 
 
 def maintenance_rules(plan: AlertPlan) -> tuple[Rule, ...]:

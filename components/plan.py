@@ -109,8 +109,14 @@ class PointPlan:
 class RestorePlan(PointPlan):
     """A restore asked for in config, into the app's live claim."""
 
-    trigger: str = ""
-    """A manual trigger unique to this request: a new request runs once, an unchanged one never again."""
+    request: str = ""
+    """Eight hex digits naming this exact request (`_request_digest`): a new request runs once,
+    an unchanged one never again."""
+
+    @property
+    def trigger(self) -> str:
+        """VolSync's manual trigger for it."""
+        return f"restore-{self.request}"
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,9 @@ class CheckPlan:
 @dataclass(frozen=True)
 class MirrorPlan:
     component: Node
-    cronjob: Node
+    runner: Node
+    """What runs the copy: a CronJob of `kopia repository sync-to` (VolSync), or Kopiur's
+    RepositoryReplication, which runs the same command."""
     target: Repository
     target_secret: str
     """The copy's repository Secret in the maintenance namespace: its S3 keys come from there."""
@@ -271,9 +279,13 @@ class RulePlan:
 
 @dataclass(frozen=True)
 class AlertPlan:
+    mover: Mover
+    """Whose metrics the rules read."""
     repositories: tuple[StaleWindowPlan, ...]
     maintenance_crons: tuple[str, ...]
     drill_crons: tuple[str, ...]
+    drilled: tuple[str, ...]
+    """Kopiur: the SnapshotPolicies whose deep verification is an app's drill."""
     web_uis: tuple[str, ...]
     """Deployment names of the enabled Kopia web UIs."""
     snapshot_checks: bool
@@ -506,8 +518,10 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
                                                                          path),
             identity=NameClaim(("identity", places[repo.name]), f"{username}@{hostname}", 317, identity_path,
                                f"Kopia identity (in repository {repo.name!r})"),
-            now=volsync_plan.one_off_source(component, app.name, app.namespace, repo.name, ("apps", index, "backupNow"))
-            if app.backup_now and not kopiur else None,
+            now=None if not app.backup_now
+            else kopiur_plan.one_off(component, app.name, app.namespace, repo.name, ("apps", index, "backupNow"),
+                                     app.backup_now) if kopiur
+            else volsync_plan.one_off_source(component, app.name, app.namespace, repo.name, ("apps", index, "backupNow")),
             schedule_node=kopiur_plan.schedule(component, app.name, app.namespace, repo.name, path) if kopiur else None,
         )
         for repo in config.repositories_of(app)
@@ -527,7 +541,8 @@ def _app_plan(config: StackConfig, index: int, app: App, schedules: dict[JobKey,
         bootstrap=bootstrap,
         restore=restore,
         drill_schedule=drill_schedule,
-        destinations=kopiur_plan.destinations(component, app.name, app.namespace, path, generation, bootstrap=managed)
+        destinations=kopiur_plan.destinations(component, app.name, app.namespace, path, generation, bootstrap=managed,
+                                              restore=restore.request if restore else "")
         if kopiur else volsync_plan.destinations(component, app.name, app.namespace, path, generation,
                                                  bootstrap=managed, restore=restore is not None,
                                                  drill=drill_schedule is not None),
@@ -581,7 +596,7 @@ def _restore_plan(config: StackConfig, app: App, bootstrap: str) -> Optional[Res
     return RestorePlan(
         repository=repository, username=username, hostname=hostname,
         previous=restore.previous, restore_as_of=restore.restore_as_of,
-        trigger=f"restore-{_request_digest(app, repository):08x}",
+        request=f"{_request_digest(app, repository):08x}",
     )
 
 
@@ -691,9 +706,12 @@ def _job_nodes(repo: Repository, role: str, kind: str, token: str, cronjob: str,
 def _mirror_plan(config: StackConfig, index: int, repo: Repository, schedules: dict[JobKey, str]) -> MirrorPlan:
     assert repo.mirror_to is not None
     target = config.repository(repo.mirror_to)
-    component, cronjob = _job_nodes(repo, "mirror", "RepositoryMirror", tree.MIRROR,
-                                    names.mirror_cronjob(repo.name, target.name), ("repositories", index, "mirrorTo"))
-    return MirrorPlan(component, cronjob, target, names.repository_secret(target.name), schedules[_mirror_key(repo)],
+    path: KeyPath = ("repositories", index, "mirrorTo")
+    component, runner = _job_nodes(repo, "mirror", "RepositoryMirror", tree.MIRROR,
+                                   names.mirror_cronjob(repo.name, target.name), path)
+    if config.mover == "kopiur":
+        runner = kopiur_plan.replication(component.resource, repo.name, target.name, repo.maintenance.namespace, path)
+    return MirrorPlan(component, runner, target, names.repository_secret(target.name), schedules[_mirror_key(repo)],
                       suspend=repo.mirror.suspend)
 
 
@@ -774,11 +792,13 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
     alerts = config.alerts
     path: KeyPath = ("alerts",)
     return AlertPlan(
+        mover=config.mover,
         repositories=tuple(windows),
         maintenance_crons=tuple(
             schedules[_maintenance_key(r)] for r in config.repositories if r.name not in config.mirror_targets
         ),
         drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
+        drilled=tuple(sorted(a.source(a.bootstrap).name for a in apps if a.drill_schedule is not None)),
         web_uis=tuple(rp.ui.deployment.name for rp in repositories if rp.ui is not None),
         snapshot_checks=any(rp.check is not None for rp in repositories),
         databases=tuple((db.namespace, db.name) for db in config.databases),

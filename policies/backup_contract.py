@@ -38,6 +38,8 @@ AWS_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 #: Every retention key of a ReplicationSource's `spec.kopia.retain`: the pack wants each one set
 #: (an unset key is Kopia's default, 24 monthly and 3 yearly), and the program's config has them all.
 RETAIN_KEYS = ("latest", "hourly", "daily", "weekly", "monthly", "yearly")
+#: The same keys in a Kopiur SnapshotPolicy's `spec.retention`, in the same order.
+KOPIUR_RETENTION_KEYS = ("keepLatest", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepAnnual")
 
 #: On everything the program makes.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "homelab-backups"}

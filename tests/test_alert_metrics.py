@@ -7,12 +7,18 @@ and CronJob metrics, CloudNative-PG's default `pg_stat_archiver` query
 (config/manager/default-monitoring.yaml: `cnpg_pg_stat_archiver_<column>`) and its collector's
 count of WAL files waiting (`cnpg_collector_pg_wal_archive_status`, pg_collector.go). The fork registers
 `volsync_kopia_maintenance_*` but never sets them; CloudNative-PG never sets
-`cnpg_collector_last_available_backup_timestamp` for plugin backups.
+`cnpg_collector_last_available_backup_timestamp` for plugin backups. Kopiur's, from its
+controller's `crates/controller/src/metrics.rs` (gauges recomputed from its objects at every scrape):
+`kopiur_policy_last_backup_success_timestamp_seconds`, `kopiur_snapshot_consecutive_failures`,
+`kopiur_snapshot_verified_timestamp_seconds`, `kopiur_leader_is_leader` among others; it has no
+metric for a maintenance run.
 """
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 from .conftest import run_config, with_changes
 
@@ -23,6 +29,8 @@ SET = re.compile(
     r"|cnpg_pg_stat_archiver_(archived_count|failed_count|seconds_since_last_archival|seconds_since_last_failure"
     r"|last_archived_time|last_failed_time|last_archived_wal_start_lsn|last_failed_wal_start_lsn|stats_reset_time)"
     r"|cnpg_collector_pg_wal_archive_status"
+    r"|kopiur_policy_last_backup_success_timestamp_seconds|kopiur_snapshot_consecutive_failures"
+    r"|kopiur_snapshot_verified_timestamp_seconds|kopiur_leader_is_leader|kopiur_snapshots_completed_total"
 )
 NEVER_SET = re.compile(r"volsync_kopia_maintenance_.*|cnpg_collector_last_available_backup_timestamp")
 #: PromQL words that are not metric names.
@@ -46,17 +54,21 @@ def test_the_metric_name_reader_finds_names_and_only_names():
     assert metric_names(expr) == {"x_total", "kube_job_x", "m"}
 
 
-def test_every_alert_reads_only_metrics_that_are_set():
+@pytest.mark.parametrize("mover", ["volsync", "kopiur"])
+def test_every_alert_reads_only_metrics_that_are_set(mover: str):
     # The dev stack (backups, maintenance, drills) with the web UI on: every rule is emitted.
-    nas = {**with_changes()["repositories"][0], "ui": {"enabled": True, "password": "ui-password"}}
+    nas = {**with_changes()["repositories"][0], "ui": {"enabled": mover == "volsync", "password": "ui-password"}}
     b2 = {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "volsync"},
           "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}
     databases = [{"name": "pg", "namespace": "database", "bucket": "pg-archive", "repositories": ["b2"]}]
-    run = run_config(with_changes(repositories=[nas, b2], databases=databases), preview=False)
+    run = run_config(with_changes(repositories=[nas, b2], databases=databases, mover=mover), preview=False)
     (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
     exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
-    assert len(exprs) >= 13 and {"KopiaWebUiDown", "KopiaSnapshotsMissing", "PostgresWalArchivingFailing",
-                                 "PostgresWalArchivingStalled", "PgBackRestBackupsStale"} <= set(exprs)
+    shared = {"KopiaSnapshotsMissing", "PostgresWalArchivingFailing", "PostgresWalArchivingStalled",
+              "PgBackRestBackupsStale", "BackupStaleNas", "BackupStaleB2", "RestoreDrillOverdue"}
+    own = {"volsync": {"KopiaWebUiDown", "VolSyncMoverFailed", "KopiaMaintenanceMissing"},
+           "kopiur": {"KopiurAbsent", "KopiurBackupFailing"}}[mover]
+    assert shared | own <= set(exprs)
     for alert, expr in exprs.items():
         names = metric_names(expr)
         assert names, alert

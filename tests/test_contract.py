@@ -14,6 +14,7 @@ from pathlib import Path
 import backup_contract
 import pytest
 
+from components import kopiur
 from components.config import Retention
 from components.volsync import Retain
 from tools.offline import PROJECT_DIR
@@ -24,7 +25,7 @@ def _contract_values() -> dict[str, str]:
     constant, and the label keys of MANAGED_BY (its value is only a label value)."""
     found: dict[str, str] = {}
     for name, value in vars(backup_contract).items():
-        if name.startswith("_") or name == "RETAIN_KEYS":  # retain keys are field names: checked below
+        if name.startswith("_") or name in ("RETAIN_KEYS", "KOPIUR_RETENTION_KEYS"):  # field names: checked below
             continue
         if isinstance(value, str):
             found[value] = name
@@ -98,3 +99,6 @@ def test_the_retain_keys_are_the_configs_and_the_specs():
     """The pack wants every key the program writes, and the program writes every key there is."""
     assert tuple(Retention.model_fields) == backup_contract.RETAIN_KEYS
     assert tuple(Retain.model_fields) == backup_contract.RETAIN_KEYS
+    # Kopiur's, as its SnapshotPolicy spells them (the wire names of the typed spec's fields).
+    wire = kopiur.Retention(**dict.fromkeys(kopiur.Retention.model_fields, 0)).to_wire()
+    assert tuple(wire) == backup_contract.KOPIUR_RETENTION_KEYS

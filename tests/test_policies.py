@@ -27,7 +27,7 @@ def kopia_secret(namespace: str, password: str, target: str = "nfs://nas.home/mn
 
 def test_the_dev_stack_passes_every_rule(dev_run):
     report = run_policies(dev_run.as_engine_sees_it())
-    assert report.rules_run == len(backup_policies.POLICIES) == 5
+    assert report.rules_run == len(backup_policies.POLICIES) == 6
     assert report.violations == ()
 
 

@@ -42,14 +42,14 @@ def test_dev_stack_renders_reports_and_leaks_nothing(tmp_path):
     # Its password is plain config on purpose (it runs with no secrets provider): one warning,
     # naming the key, not one per Secret. Two apps set a uid the NFS movers do not run as.
     assert "  warning: backups:password: a secret in plain config" in result.stdout
-    assert "39 resources, 3 warnings; policy pack passed: 5 rules ran, 0 mandatory and 0 advisory" in result.stdout
+    assert "39 resources, 3 warnings; policy pack passed: 6 rules ran, 0 mandatory and 0 advisory" in result.stdout
     assert "kubernetes:volsync.backube/v1alpha1:ReplicationSource" in result.stdout
 
     document = json.loads(report.read_text())
     assert set(document) >= {"resources", "policy", "summary"}
     claim = next(r for r in document["resources"] if r["type"] == "kubernetes:core/v1:PersistentVolumeClaim")
     assert claim["options"] == {"protect": False, "retainOnDelete": True}
-    assert document["summary"]["policyRulesRun"] == 5
+    assert document["summary"]["policyRulesRun"] == 6
     assert [w.split(":")[1] for w in document["summary"]["warnings"]] == [
         "password", "apps[2].runAsUser", "apps[3].runAsUser"]
 

@@ -149,6 +149,13 @@ def _feature_stack() -> dict[str, Any]:
     return {**config, "apps": apps, "databases": databases, "repositories": repositories}
 
 
+def _kopiur_feature_stack() -> dict[str, Any]:
+    """The feature stack on Kopiur, less the web UI it does not render yet."""
+    config = _feature_stack()
+    repositories = [{**r, "ui": {"enabled": False}} for r in config["repositories"]]
+    return {**config, "repositories": repositories, "mover": "kopiur"}
+
+
 @functools.cache
 def _runs() -> tuple[tuple[Any, Any], ...]:
     """(run, config) of the dev stack, every example and the feature stack."""
@@ -156,7 +163,7 @@ def _runs() -> tuple[tuple[Any, Any], ...]:
     for path in [stack_file("dev"), *EXAMPLES]:
         values, secret_keys, _ = load_stack_file(path)
         runs.append((run_program(values, secret_keys, stack=path.stem.split(".", 1)[1]), stack_config_of(values)))
-    for features in (_feature_stack(), _plain_database_stack()):
+    for features in (_feature_stack(), _kopiur_feature_stack(), _plain_database_stack()):
         runs.append((run_config(features), stack_config_of({f"backups:{k}": v for k, v in features.items()})))
     return tuple(runs)
 
@@ -183,7 +190,11 @@ def _templated(kind: str, name: str, config: Any) -> str:
         names += [(n, "<namespace>") for n in {a.namespace for a in config.apps} | {r.maintenance.namespace for r in config.repositories}]
     for value, placeholder in sorted(names, key=lambda n: -len(n[0])):
         name = re.sub(rf"(?<![a-z0-9<]){re.escape(value)}(?![a-z0-9>])", placeholder, name)
-    return re.sub(r"-bootstrap-[a-z0-9]+$", "-bootstrap-<generation>", name)
+    name = re.sub(r"-bootstrap-[a-z0-9]+$", "-bootstrap-<generation>", name)
+    # Kopiur's one-off objects carry what they run for: a request's digest, a token's.
+    if kind == "Restore":
+        name = re.sub(r"-restore-[0-9a-f]{8}$", "-restore-<request>", name)
+    return re.sub(r"-now-[0-9a-f]{8}$", "-now-<token>", name) if kind == "Snapshot" else name
 
 
 def _rendered() -> set[tuple[str, str]]:

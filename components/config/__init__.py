@@ -6,7 +6,7 @@ resource is registered, all problems at once, each as `backups:<key path>: <what
 the allowed form>`, with no traceback and no secret value.
 
 Modules, one concern each: `fields` (validated scalar types), `shared` (secrets, mover
-identity, retention), `repositories`, `apps`, `databases`, `cluster` (cluster-wide keys),
+identity, retention), `repositories`, `apps`, `hooks` (an app's backup hooks), `databases`, `cluster` (cluster-wide keys),
 `stack` (the whole model and its cross-key rules), `errors` (messages), `loading`.
 """
 
@@ -15,6 +15,7 @@ from .apps import App, AppVolume, PointInTime, Recovery, Restore, RestoreSource
 from .cluster import Admission, Alerts, Defaults, Drills, Guardrails, KubernetesSettings
 from .databases import Database, DatabaseRecovery, DatabaseRetention, DatabaseSchedule, Encryption, WalSpool
 from .errors import ConfigError
+from .hooks import ExecHook, Hook, Hooks, HttpHook
 from .loading import decode_config_value, load_stack_config, parse_stack_config, stack_config_of
 from .repositories import (
     FILESYSTEM_BACKENDS,
@@ -36,7 +37,7 @@ __all__ = [
     "FILESYSTEM_BACKENDS", "NAMESPACE", "S3_BACKENDS",
     "Admission", "Alerts", "App", "AppVolume", "CacheSettings", "CephfsTarget", "ConfigError",
     "Database", "DatabaseRecovery", "DatabaseRetention", "DatabaseSchedule", "Defaults", "Drills", "Encryption",
-    "ExternalSecretRef", "ExternalSecretSource", "Guardrails", "KubernetesSettings", "Maintenance",
+    "ExecHook", "ExternalSecretRef", "ExternalSecretSource", "Guardrails", "Hook", "Hooks", "HttpHook", "KubernetesSettings", "Maintenance",
     "Mirror", "MoverIdentity", "NfsTarget", "PointInTime", "Recovery", "Repository", "Restore", "RestoreSource", "Retention",
     "S3Credentials", "S3Target", "SecretValue", "StackConfig", "UiIngress", "WalSpool", "WebUi",
     "decode_config_value", "format_path", "load_stack_config", "parse_stack_config", "stack_config_of",

@@ -22,6 +22,7 @@ from .fields import (
     Schedule,
     Token,
 )
+from .hooks import Hooks
 from .shared import MoverIdentity
 
 
@@ -103,6 +104,8 @@ class App(Model):
     #: A new token makes the claim again from the latest backup (how a claim shrinks): a fresh
     #: bootstrap restore fills a new claim object, after the old one was deleted.
     recreate_claim: Optional[Token] = None
+    #: Commands before and after each backup (Kopiur only): an app-consistent copy.
+    hooks: Optional[Hooks] = None
 
     @model_validator(mode="after")
     def _claim_is_ours_or_not(self) -> App:

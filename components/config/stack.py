@@ -382,25 +382,18 @@ def backed_up_classes_are_not_banned(config: StackConfig) -> Iterator[Problem]:
 KOPIUR_NOT_YET = "is not rendered for `mover: kopiur` yet (it is for volsync)"
 
 
-def kopiur_has_what_is_configured(config: StackConfig) -> Iterator[Problem]:
-    """With `mover: kopiur`, refuse what has no Kopiur rendering yet, rather than silently
-    dropping it: restores into a live claim, one-off backups, mirrors, the web UI and the alerts
-    (which read VolSync's metrics)."""
-    if config.mover != "kopiur":
+def the_mover_has_what_is_configured(config: StackConfig) -> Iterator[Problem]:
+    """Refuse what the chosen mover does not render, rather than silently dropping it: hooks on
+    the fork (its mover runs none), the web UI on Kopiur (not rendered yet)."""
+    if config.mover == "volsync":
+        for index, app in enumerate(config.apps):
+            if app.hooks is not None and (app.hooks.before_backup or app.hooks.after_backup):
+                yield (("apps", index, "hooks"), "the VolSync fork's mover runs no hooks: set backups:mover: kopiur "
+                       "(see the README's Movers), or quiesce the app yourself (scale it down before its backup)")
         return
-    for index, app in enumerate(config.apps):
-        if app.restore is not None:
-            yield (("apps", index, "restore"), f"a restore {KOPIUR_NOT_YET}")
-        if app.backup_now:
-            yield (("apps", index, "backupNow"), f"backupNow {KOPIUR_NOT_YET}")
     for index, repo in enumerate(config.repositories):
-        if repo.mirror_to:
-            yield (("repositories", index, "mirrorTo"), f"a mirror {KOPIUR_NOT_YET}")
         if repo.ui.enabled:
             yield (("repositories", index, "ui", "enabled"), f"the web UI {KOPIUR_NOT_YET}")
-    if config.alerts.enabled:
-        yield (("alerts", "enabled"), "the alerts read VolSync's metrics and are not written for Kopiur's yet: "
-               "set alerts.enabled: false with mover: kopiur")
 
 
 CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
@@ -417,7 +410,7 @@ CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (
     derived_values_are_valid,
     one_owner_per_place,
     backed_up_classes_are_not_banned,
-    kopiur_has_what_is_configured,
+    the_mover_has_what_is_configured,
 )
 
 

@@ -3,7 +3,8 @@
 Seed 002: CephFS mishandles sparse files on restore and silently zeroes file contents. A volume
 counts as backed up when a ReplicationSource names it (`sourcePVC`), when it is bootstrapped from
 a ReplicationDestination (`dataSourceRef`), or when the program labelled it; the PiT, cache and
-restore volumes of VolSync objects count too. Volumes nothing backs up may use any class: shared
+restore volumes of VolSync objects count too. With Kopiur: a claim a SnapshotPolicy's source
+names or a Restore populates, and the cache, verification and restore volumes of its objects. Volumes nothing backs up may use any class: shared
 working storage on CephFS is legitimate.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from backup_contract import APP_LABEL, BACKED_UP_LABEL, DEFAULT_BANNED_STORAGE_CLASSES, VOLSYNC_GROUP
+from backup_contract import APP_LABEL, BACKED_UP_LABEL, DEFAULT_BANNED_STORAGE_CLASSES, KOPIUR_GROUP, VOLSYNC_GROUP
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -28,20 +29,44 @@ DEFAULT_BANNED = list(DEFAULT_BANNED_STORAGE_CLASSES)
 _VOLSYNC_KINDS = ("ReplicationSource", "ReplicationDestination")
 
 
+#: Kopiur's kinds whose mover volumes (cache, scratch) a banned class must not back.
+_KOPIUR_KINDS = ("SnapshotPolicy", "Restore", "Repository", "ClusterRepository")
+
+
 def _backed_up_claims(resources: Iterable[PolicyResource]) -> set[str]:
     claims: set[str] = set()
     for resource in resources:
+        namespace = metadata(resource.props).get("namespace", "default")
+        spec = resource.props.get("spec") or {}
         if is_kind(resource.resource_type, VOLSYNC_GROUP, "ReplicationSource"):
-            namespace = metadata(resource.props).get("namespace", "default")
-            source = (resource.props.get("spec") or {}).get("sourcePVC")
-            if source:
-                claims.add(f"{namespace}/{source}")
+            if spec.get("sourcePVC"):
+                claims.add(f"{namespace}/{spec['sourcePVC']}")
+        elif is_kind(resource.resource_type, KOPIUR_GROUP, "SnapshotPolicy"):
+            claims.update(f"{namespace}/{source['pvc']['name']}" for source in spec.get("sources") or []
+                          if (source.get("pvc") or {}).get("name"))
     return claims
 
 
 def _is_bootstrapped(props: Mapping[str, Any]) -> bool:
     ref = (props.get("spec") or {}).get("dataSourceRef") or {}
-    return ref.get("kind") == "ReplicationDestination" and ref.get("apiGroup") == VOLSYNC_GROUP
+    return (ref.get("apiGroup"), ref.get("kind")) in ((VOLSYNC_GROUP, "ReplicationDestination"),
+                                                      (KOPIUR_GROUP, "Restore"))
+
+
+def _kopiur_volumes(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(what, field, class) of each volume a Kopiur object asks its movers for: `volume` for
+    what holds the app's data (a restore target, a verification's scratch copy), `cache` for
+    the mover caches."""
+    for field, mover in (("mover", spec.get("mover")), ("moverDefaults", spec.get("moverDefaults"))):
+        cache = (mover or {}).get("cache") or {}
+        if cache.get("storageClassName"):
+            yield "cache", f"spec.{field}.cache.storageClassName", cache["storageClassName"]
+    deep = ((spec.get("verification") or {}).get("deep")) or {}
+    if deep.get("storageClassName"):
+        yield "volume", "spec.verification.deep.storageClassName", deep["storageClassName"]
+    target = ((spec.get("target") or {}).get("pvc")) or {}
+    if target.get("storageClassName"):
+        yield "volume", "spec.target.pvc.storageClassName", target["storageClassName"]
 
 
 def _findings(resources: Iterable[PolicyResource], banned: set[str]) -> Iterator[tuple[tuple[str, str, str], str]]:
@@ -67,6 +92,11 @@ def _findings(resources: Iterable[PolicyResource], banned: set[str]) -> Iterator
                 yield ("volume", owner, kopia["storageClassName"]), f"{kind} {name} (spec.kopia.storageClassName)"
             if kopia.get("cacheStorageClassName") in banned:
                 yield ("cache", "", kopia["cacheStorageClassName"]), f"{kind} {name}"
+        elif any(is_kind(resource.resource_type, KOPIUR_GROUP, k) for k in _KOPIUR_KINDS):
+            kind = resource.resource_type.rsplit(":", 1)[1]
+            for what, field, storage_class in _kopiur_volumes(props.get("spec") or {}):
+                if storage_class in banned:
+                    yield (what, owner if what == "volume" else "", storage_class), f"{kind} {name} ({field})"
 
 
 def _message(cause: tuple[str, str, str], objects: list[str]) -> str:
@@ -93,7 +123,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
 
 banned_storage_class = StackValidationPolicy(
     name="no-banned-storage-class-for-backups",
-    description="Backed-up volumes and VolSync volumes never use a banned storage class "
+    description="Backed-up volumes and VolSync's and Kopiur's mover volumes never use a banned storage class "
     "(ceph-filesystem by default).",
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(

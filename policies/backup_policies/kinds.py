@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from backup_contract import (
     EXTERNAL_SECRETS_GROUP,
+    KOPIA_PASSWORD,
     KOPIA_REPOSITORY,
     KOPIA_S3_ENDPOINT,
+    KOPIUR_GROUP,
     TARGET_ANNOTATION,
     normalized_target,
 )
@@ -55,8 +58,15 @@ def secret_values(props: Mapping[str, Any]) -> dict[str, str]:
 
 def repository_variables(resource_type: str, props: Mapping[str, Any]) -> Optional[dict[str, str]]:
     """The mover variables a Kopia repository Secret or ExternalSecret provides, or None when the
-    object is neither. For an ExternalSecret only the template's (non-secret) values are known;
-    its fetched keys appear as `<from store/key#property>` so they can be compared, never read."""
+    object is neither (a Secret without KOPIA_REPOSITORY, which the fork's mover needs)."""
+    values = provided_values(resource_type, props)
+    return values if values is not None and KOPIA_REPOSITORY in values else None
+
+
+def provided_values(resource_type: str, props: Mapping[str, Any]) -> Optional[dict[str, str]]:
+    """The keys a Secret, or the Secret an ExternalSecret writes, holds; None for anything else.
+    For an ExternalSecret only the template's (non-secret) values are known; its fetched keys
+    appear as `<from store/key#property>` so they can be compared, never read."""
     if is_kind(resource_type, "", "Secret"):
         values = secret_values(props)
     elif is_kind(resource_type, EXTERNAL_SECRETS_GROUP, "ExternalSecret"):
@@ -68,7 +78,7 @@ def repository_variables(resource_type: str, props: Mapping[str, Any]) -> Option
             values[item.get("secretKey", "?")] = f"<from {store}/{ref.get('key')}#{ref.get('property', '')}>"
     else:
         return None
-    return values if KOPIA_REPOSITORY in values else None
+    return values
 
 
 def kopia_repository_target(props: Mapping[str, Any], values: Optional[Mapping[str, str]] = None) -> Optional[str]:
@@ -91,3 +101,46 @@ def kopia_repository_target(props: Mapping[str, Any], values: Optional[Mapping[s
 def listed(names: Sequence[str], most: int = 6) -> str:
     """`a, b, c and 4 more`: the objects one violation stands for, on one readable line."""
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+#: Kopiur's repository kinds: a namespaced Repository and the cluster-wide ClusterRepository.
+KOPIUR_REPOSITORY_KINDS = ("Repository", "ClusterRepository")
+#: Where a ClusterRepository reads a Secret reference without a namespace: the operator's own
+#: namespace, which the stack does not say.
+OPERATOR_NAMESPACE = "<kopiur's namespace>"
+
+
+@dataclass(frozen=True)
+class KopiurRepository:
+    """What the pack reads from a Kopiur Repository or ClusterRepository."""
+
+    name: str
+    target: Optional[str]
+    """Normalised like the fork's targets (`s3://<endpoint>/<bucket>[/<prefix>]`, `nfs://<server>/<path>`);
+    None for a PVC-backed filesystem, whose place the pack cannot see."""
+    password: tuple[str, str, str]
+    """(namespace, name, key) of the password Secret."""
+    s3_endpoint: Optional[str] = None
+    s3_prefix: str = ""
+    tls_disabled: bool = False
+
+
+def kopiur_repository(resource_type: str, props: Mapping[str, Any]) -> Optional[KopiurRepository]:
+    kind = next((k for k in KOPIUR_REPOSITORY_KINDS if is_kind(resource_type, KOPIUR_GROUP, k)), None)
+    if kind is None:
+        return None
+    spec = props.get("spec") or {}
+    backend = spec.get("backend") or {}
+    home = metadata(props).get("namespace", "default") if kind == "Repository" else OPERATOR_NAMESPACE
+    ref = (spec.get("encryption") or {}).get("passwordSecretRef") or {}
+    password = (ref.get("namespace") or home, ref.get("name", "?"), ref.get("key") or KOPIA_PASSWORD)
+    name = f"{kind} {object_name(props) if kind == 'Repository' else metadata(props).get('name', '?')}"
+    if "s3" in backend:
+        s3 = backend["s3"] or {}
+        endpoint = s3.get("endpoint") or "s3.amazonaws.com"
+        prefix = s3.get("prefix") or ""
+        return KopiurRepository(name, normalized_target(f"s3://{endpoint}/{s3.get('bucket', '?')}/{prefix}"),
+                                password, endpoint, prefix, bool((s3.get("tls") or {}).get("disableTls")))
+    nfs = (((backend.get("filesystem") or {}).get("volume")) or {}).get("nfs")
+    place = normalized_target(f"nfs://{nfs.get('server', '?')}/{nfs.get('path', '')}") if nfs else None
+    return KopiurRepository(name, place, password)

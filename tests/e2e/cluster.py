@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -53,6 +55,18 @@ class Cluster:
         body = self.objects[("KopiaMaintenance", "volsync-system", "kopia-nas")]
         job = controller.maintenance_job(body, secret_of(self.objects, "volsync-system", SECRET))
         return run(job, {EXPORT: self.export}, None, self.folders("cache/maintenance"))
+
+
+def backed_up_around_an_instant(cluster: Cluster, data: Path) -> datetime:
+    """Two backups of radarr by the fork's mover, `before` then `after`, and the whole second
+    between them: a restore as of it must pick `before`."""
+    write_tree(data, 1000, {"version.txt": b"before\n"})
+    ok(cluster.backup("media", "radarr-nas", data))
+    cut = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep(max(0.0, (cut - datetime.now(UTC)).total_seconds()) + 1.2)  # the next backup starts after `cut`
+    write_tree(data, 1000, {"version.txt": b"after\n"})
+    ok(cluster.backup("media", "radarr-nas", data))
+    return cut
 
 
 def ok(result: MoverRun) -> MoverRun:

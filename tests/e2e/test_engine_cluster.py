@@ -124,10 +124,15 @@ def missing_from(desired: Any, actual: Any, at: str = "") -> list[str]:
     return [] if desired == actual else [f"{at}: {actual!r} != {desired!r}"]
 
 
-def assert_converged(server: ApiServer, project: EngineProject) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Every object the offline render has is on the API server as rendered; returns them live."""
+def assert_converged(server: ApiServer, project: EngineProject,
+                     claims_keep_their_source: bool = False) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Every object the offline render has is on the API server as rendered; returns them live.
+    With `claims_keep_their_source`, a claim's dataSourceRef is not compared: it is immutable, and
+    the program ignores its change (a claim made under one mover keeps naming that one's bootstrap)."""
     found, objects = [], {}
     for key, body in expected_objects(project).items():
+        if claims_keep_their_source and key[0] == "PersistentVolumeClaim":
+            body = {**body, "spec": {k: v for k, v in body["spec"].items() if k not in ("dataSourceRef", "dataSource")}}
         obj = live(server, body)
         if obj is None:
             found.append(f"{key}: not on the API server")
@@ -268,6 +273,47 @@ def day_two(cluster: ApiServer, project: EngineProject) -> None:
                                "metadata": {"namespace": namespace, "name": name}})
         assert claim is not None and claim["metadata"]["uid"] == claims[("PersistentVolumeClaim", namespace, name)]
     assert cluster.request("GET", "/apis/volsync.backube/v1alpha1/namespaces/media/replicationsources/radarr-nas")[0] == 404
+
+
+def test_the_move_to_kopiur_is_one_up_that_keeps_every_claim_and_one_maintenance(cluster, tmp_path):
+    """README "Moving to Kopiur", steps 3 and 4, under the real engine: `mover: kopiur` in one
+    `up` deletes the fork's objects and creates Kopiur's, touches no claim (each keeps the fork's
+    bootstrap as its dataSourceRef, which is immutable: the program ignores its change) and
+    leaves one maintenance configured."""
+    project = cluster_project(tmp_path / "move", cluster)
+    with ForegroundDeletion(cluster, collections(cluster, project)):
+        ok(project.run("up"))
+        claims = {k: v for k, v in assert_converged(cluster, project).items() if k[0] == "PersistentVolumeClaim"}
+        for _, namespace, name in claims:
+            mark_bound(cluster, namespace, name)
+        edit(project, lambda c: c.__setitem__("backups:mover", "kopiur"))
+        steps = plan_steps(project)
+        assert set(steps.values()) == {"create", "delete", "update"}, steps  # nothing replaced
+        assert {kind for (kind, _), op in steps.items() if op == "update"} == {"PrometheusRule"}  # Kopiur's metrics
+        assert {kind for (kind, _), op in steps.items() if op == "delete"} == {
+            "ReplicationSource", "ReplicationDestination", "KopiaMaintenance", "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding"}
+        assert {kind for (kind, _), op in steps.items() if op == "create"} == {
+            "ClusterRepository", "SnapshotPolicy", "SnapshotSchedule", "Restore"}
+        ok(project.run("up"))
+        objects = assert_converged(cluster, project, claims_keep_their_source=True)
+    for key, claim in claims.items():
+        assert objects[key]["metadata"]["uid"] == claim["metadata"]["uid"], key
+        assert objects[key]["spec"]["dataSourceRef"] == claim["spec"]["dataSourceRef"], key  # the fork's bootstrap
+    kopia = "/apis/volsync.backube/v1alpha1/namespaces/volsync-system/kopiamaintenances/kopia-nas"
+    assert cluster.request("GET", kopia)[0] == 404  # gone in the same up as the ClusterRepository came
+    assert cluster.request("GET", "/apis/kopiur.home-operations.com/v1alpha1/clusterrepositories/nas")[0] == 200
+    assert plan_steps(project) == {}, "a second preview right after the move plans changes"
+
+
+def plan_steps(project: EngineProject) -> dict[tuple[str, str], str]:
+    """(kind, resource name) -> what `preview` would do, for every step but `same` and the ledger:
+    a move between movers gives one name to two kinds (`<app>-<repo>`: a ReplicationSource goes,
+    a SnapshotPolicy comes)."""
+    result = ok(project.run("preview", "--json", "--diff"))
+    steps = {(step["urn"].split("::")[-2].rsplit(":", 1)[-1], step["urn"].rsplit("::", 1)[1]): step["op"]
+             for step in json.loads(result.stdout)["steps"] if step["op"] != "same"}
+    return {key: op for key, op in steps.items() if key[1] != "history"}
 
 
 # -- faults: nothing lost --------------------------------------------------------------------------

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from tools.offline import load_stack_file, run_program
 from tools.policy import run_policies
 
 from ..conftest import registration
-from .cluster import Cluster, ok, tree, write_tree
+from .cluster import Cluster, backed_up_around_an_instant, ok, tree, write_tree
 from .conftest import STACKS, render, stack_config
 
 STACK = "mover"
@@ -101,12 +100,7 @@ def test_restore_as_of_a_time_with_an_offset_restores_the_snapshot_taken_before_
     """The mover compares restoreAsOf as a string with Kopia's UTC `...Z` times: given as
     `+01:00`, it must reach the mover in UTC or the comparison picks the wrong snapshot."""
     probe = Cluster(folders, render(STACK, repositories=[KEEP_LATEST]))
-    write_tree(folders("pvc/radarr"), 1000, {"version.txt": b"before\n"})
-    ok(probe.backup("media", "radarr-nas", folders("pvc/radarr")))
-    cut = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep(max(0.0, (cut - datetime.now(UTC)).total_seconds()) + 1.2)  # the next backup starts after `cut`
-    write_tree(folders("pvc/radarr"), 1000, {"version.txt": b"after\n"})
-    ok(probe.backup("media", "radarr-nas", folders("pvc/radarr")))
+    cut = backed_up_around_an_instant(probe, folders("pvc/radarr"))
     local = cut.astimezone(timezone(timedelta(hours=1))).isoformat()  # 2026-...T10:00:01+01:00
     cluster = _with_restore(folders, {"restoreAsOf": local})
     cluster.export = probe.export

@@ -9,7 +9,6 @@ data directory and the pod's paths) is the test's.
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import subprocess
@@ -29,8 +28,8 @@ from . import database as local
 from .cluster import container_env
 from .conftest import Objects
 from .engine import kubernetes_objects
-from .mover import ENGINE_BIN
 from .pgbackrest import backup_env, recovery_stanza, restore_env, stanza_env
+from .promtool import promtool_alerts
 
 SEED = Path(__file__).parents[2] / "examples" / "Pulumi.nfs-b2-r2.yaml"
 NAMESPACE, DATABASE = "database", "postgres18-immich"  # seed 002's cluster the program manages
@@ -278,35 +277,6 @@ def test_the_wal_archiving_alerts_fire_while_a_store_is_down_and_clear_once_it_i
     waiting = {**series, 'cnpg_collector_pg_wal_archive_status{value="ready"}': values("ready")}
     promtool_alerts(tmp_path, objects, "PostgresWalArchivingStalled", labels, waiting,
                     {"25m": False, "35m": False, "43m": True, "49m": True, "55m": False})
-
-
-def promtool_alerts(folder: Path, objects: Objects, alertname: str, labels: dict[str, str], series: dict[str, str],
-                    firing: dict[str, bool]) -> None:
-    """Evaluate the rendered rule `alertname` with Prometheus's own promtool on `series` (metric,
-    optionally with labels of its own, -> promtool's value notation, one sample a minute, all with
-    `labels`): firing or not at each time."""
-    (rule,) = [v for k, v in objects.items() if k[0] == "PrometheusRule"]
-    (group,) = [g for g in rule["spec"]["groups"] if any(r.get("alert") == alertname for r in g["rules"])]
-    (alert,) = [r for r in group["rules"] if r["alert"] == alertname]
-    selector = ",".join(f'{k}="{v}"' for k, v in labels.items())
-
-    def named(metric: str) -> str:
-        name, _, own = metric.partition("{")
-        return f"{name}{{{','.join(filter(None, [own.rstrip('}'), selector]))}}}"
-    annotations = {k: functools.reduce(lambda text, label: text.replace(f"{{{{ $labels.{label} }}}}", labels[label]),
-                                       labels, v) for k, v in alert["annotations"].items()}
-    expected = [{"exp_labels": {**labels, **alert["labels"]}, "exp_annotations": annotations}]
-    (folder / "rules.yaml").write_text(yaml.safe_dump({"groups": [group]}))
-    (folder / "test.yaml").write_text(yaml.safe_dump({
-        "rule_files": ["rules.yaml"], "evaluation_interval": "1m",
-        "tests": [{"interval": "1m",
-                   "input_series": [{"series": named(metric), "values": values} for metric, values in series.items()],
-                   "alert_rule_test": [{"eval_time": at, "alertname": alertname, "exp_alerts": expected if fires else []}
-                                       for at, fires in firing.items()]}],
-    }))
-    result = subprocess.run([str(ENGINE_BIN / "promtool"), "test", "rules", "test.yaml"], cwd=folder,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def run_check(site: Site, objects: Objects, later: timedelta = timedelta()) -> subprocess.CompletedProcess[str]:

@@ -96,12 +96,19 @@ class AllowedNamespaces(Spec):
     list_: tuple[str, ...] = Field(alias="list")
 
 
+class Create(Spec):
+    enabled: bool
+    """Create the repository when it does not exist yet (idempotent: an existing one is connected)."""
+
+
 class ClusterRepositorySpec(Spec):
     allowed_namespaces: AllowedNamespaces
     backend: Backend
     encryption: Encryption
     maintenance: RepositoryMaintenance
     catalog: Catalog
+    create: Create
+    mode: Literal["ReadWrite", "ReadOnly"]
 
 
 class RepositoryRef(Spec):
@@ -266,7 +273,6 @@ class RestoreSpec(Spec):
 
 class SnapshotSpec(Spec):
     policy_ref: PolicyRef
-    deletion_policy: Literal["Delete", "Retain", "Orphan"]
 
 
 RepositoryMaintenance.model_rebuild()

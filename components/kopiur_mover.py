@@ -89,11 +89,12 @@ class KopiurMover:
                 schedule=Cron(cron=source.schedule, jitter=self._plan.jitter or None),
             ), labels.app(self._plan.app.name), [policy])
             if source.now is not None:
-                # Retain: the next token replaces this object, and the snapshot it took stays the
-                # policy's history (adopted, pruned by its retention) rather than going with it.
-                self._object(source.now, SnapshotSpec(policy_ref=PolicyRef(name=source.node.name),
-                                                      deletion_policy="Retain"),
-                             labels.one_off_source(self._plan.app.name), [policy])
+                # The next token makes a new Snapshot; this one is left to Kopiur (retained on
+                # delete), whose retention prunes it with the policy's others. Deleting it here
+                # would delete the snapshot it took (its deletionPolicy is Delete, as Kopiur's
+                # own backups' are), and `Retain` would leave the snapshot beyond retention.
+                self._object(source.now, SnapshotSpec(policy_ref=PolicyRef(name=source.node.name)),
+                             labels.one_off_source(self._plan.app.name), [policy], retain=True)
 
     def restores(self, after_claim: Sequence[pulumi.Resource]) -> None:
         """The restore asked for in config, into the app's live claim (scale the app to zero
@@ -141,7 +142,8 @@ class KopiurMover:
                 schedule=Cron(cron=ap.drill_schedule or ""), capacity=volume.capacity,
                 storage_class_name=volume.storage_class,
             )) if drilled else None,
-            hooks=hooks(ap.app.hooks) if ap.app.hooks is not None else None,
+            hooks=hooks(ap.app.hooks) if ap.app.hooks and (ap.app.hooks.before_backup or ap.app.hooks.after_backup)
+            else None,
         )
 
     def _mover(self, identity: MoverIdentity) -> Mover:
@@ -151,11 +153,11 @@ class KopiurMover:
                      cache=Cache(capacity=ap.cache.capacity, storage_class_name=ap.cache.storage_class))
 
     def _object(self, node: Node, spec: Spec, object_labels: dict[str, str],
-                depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.Resource:
+                depends_on: Sequence[pulumi.Resource] = (), retain: bool = False) -> pulumi.Resource:
         made: pulumi.Resource = k8s.apiextensions.CustomResource(
             node.resource, api_version=API_VERSION, kind=node.kind,
             metadata={**node.metadata, "labels": object_labels}, spec=spec.to_wire(),
-            opts=pulumi.ResourceOptions(parent=self._parent, depends_on=list(depends_on)),
+            opts=pulumi.ResourceOptions(parent=self._parent, depends_on=list(depends_on), retain_on_delete=retain),
         )
         return made
 

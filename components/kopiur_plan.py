@@ -23,6 +23,7 @@ from .kopiur import (
     Catalog,
     ClaimVolume,
     ClusterRepositorySpec,
+    Create,
     Cron,
     Encryption,
     FilesystemBackend,
@@ -60,8 +61,8 @@ def schedule(component: str, app: str, namespace: str, repository: str, path: Ke
 
 def one_off(component: str, app: str, namespace: str, repository: str, path: KeyPath, token: str) -> Node:
     """`backupNow` as one Snapshot of the policy. A Kopiur Snapshot runs once, when it is made, so
-    its name carries the token: a new token is a new Snapshot (the old object goes, its kopia
-    snapshot stays: `deletionPolicy: Retain`), an unchanged one never runs again."""
+    its name carries the token: a new token is a new Snapshot (the old one stays with Kopiur, to
+    its retention), an unchanged one never runs again."""
     return Node(names.child(component, repository, "now"), "Snapshot", tree.APP, path,
                 f"{names.backup_now_source(app, repository)}-{stable_hash(token) % 16**8:08x}", namespace)
 
@@ -129,6 +130,11 @@ def repository_spec(repo: Repository, namespaces: tuple[str, ...], secret: str, 
         # retention prunes them, as Kopia's did under the fork. A mirror copy's are the source's,
         # copied blob for blob: nothing but the sync may change them.
         catalog=Catalog(adoption="Adopt" if maintained else "Ignore"),
+        # Without `create` a repository must exist already: a first deploy on Kopiur makes it, as
+        # the fork's first backup did. A mirror copy must never be made: one Kopiur made in the
+        # empty bucket would have its own unique ID, and `sync-to` refuses such a destination.
+        create=Create(enabled=maintained),
+        mode="ReadWrite" if maintained else "ReadOnly",
     )
 
 

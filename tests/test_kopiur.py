@@ -161,16 +161,19 @@ def test_a_kopiur_restore_runs_once_per_request():
 def test_backup_now_is_one_snapshot_of_each_policy_per_token():
     def snapshots(token: Any) -> dict[str, dict[str, Any]]:
         app = {**dev_config()["apps"][0], "backupNow": token}
-        found = objects(on_kopiur({**dev_stack(), "backups:apps": json.dumps([app])}), [])
-        return {name: spec for (kind, _, name), spec in found.items() if kind == "Snapshot"}
+        run = kopiur_run({**dev_stack(), "backups:apps": json.dumps([app])}, [])
+        made = [r for r in run.registrations if r.type.endswith(":Snapshot")]
+        # The next token replaces it; the old one stays with Kopiur, whose retention prunes it
+        # (deleting it would delete the snapshot it took: Kopiur's default deletionPolicy).
+        assert made and all(r.retain_on_delete for r in made)
+        return {r.inputs["metadata"]["name"]: r.inputs for r in made}
 
     first = snapshots("2026-12-03")
     policies = {name for kind, _, name in objects(on_kopiur(dev_stack()), []) if kind == "SnapshotPolicy"
                 and name.startswith("radarr-")}
     assert {spec["spec"]["policyRef"]["name"] for spec in first.values()} == policies
     for spec in first.values():
-        # The next token replaces the object; the snapshot it took stays in the policy's history.
-        assert spec["spec"]["deletionPolicy"] == "Retain"
+        assert "deletionPolicy" not in spec["spec"]  # Kopiur's Delete: pruned, the snapshot goes too
         assert spec["metadata"]["labels"]["backups.homelab.dev/one-off"] == "backupNow"
     assert set(snapshots("2026-12-03")) == set(first) and not set(snapshots(2)) & set(first)
 
@@ -224,6 +227,10 @@ def test_a_mirror_is_a_replication_copying_what_the_cronjob_copies():
     copy = kopiur[("ClusterRepository", "", "b2-mirror")]["spec"]
     # Only the sync changes the copy: no maintenance, no adoption into a policy's pruning.
     assert copy["maintenance"] == {"enabled": False} and copy["catalog"] == {"adoption": "Ignore"}
+    # Never made by Kopiur in the copy's empty bucket (sync-to refuses a repository of another
+    # unique ID), and read-only: restores from it only. A repository movers write is made if absent.
+    assert copy["create"] == {"enabled": False} and copy["mode"] == "ReadOnly"
+    assert kopiur[("ClusterRepository", "", "nfs")]["spec"]["create"] == {"enabled": True}
 
 
 HOOKS = {"beforeBackup": [{"exec": {"pod": {"app.kubernetes.io/name": "radarr"}, "container": "app",
@@ -260,8 +267,10 @@ def test_a_bad_hook_is_refused_at_its_key(hook: dict[str, Any], problem: str):
         caught.value.problems
 
 
-def test_a_hook_url_with_credentials_is_refused_without_showing_them():
-    hook = {"http": {"url": "https://admin:hunter2-hook-secret@radarr.home/api/pause"}}
+@pytest.mark.parametrize("url", ["https://admin:hunter2-hook-secret@radarr.home/api/pause",
+                                 "http://radarr.media.svc:7878/api/v3/command?apikey=hunter2-hook-secret"])
+def test_a_hook_url_with_credentials_is_refused_without_showing_them(url: str):
+    hook = {"http": {"url": url}}
     values = {**dev_config(), "schedulePins": {}, "mover": "kopiur",
               "apps": [{"name": "radarr", "namespace": "media", "hooks": {"beforeBackup": [hook]}}]}
     with pytest.raises(ConfigError) as caught:

@@ -92,7 +92,8 @@ def test_a_kopiur_policy_and_schedule_must_be_explicit(kopiur_run, kind, change,
     assert "media/radarr-nas" in violation.message
 
 
-@pytest.mark.parametrize("cron", ["H 3 * * *", "H(0-29) H(1-4) * * *", "H/15 * * * *"])
+@pytest.mark.parametrize("cron", ["H 3 * * *", "H(0-29) H(1-4) * * *", "H/15 * * * *", "0 3 H * *", "0 3 * H *",
+                                  "0 3 * * THU", "0 3 * * MON-THU"])
 def test_kopiurs_hashed_crons_run(kopiur_run, cron):
     report = run_policies(_with(kopiur_run, "SnapshotSchedule", "radarr-nas", lambda spec: spec["schedule"].update(cron=cron)))
     assert report.violations == ()
@@ -157,3 +158,16 @@ def test_a_kopiur_prefix_without_a_trailing_slash_is_stopped(prefix: str, stoppe
     assert [v.policy for v in report.mandatory] == (["kopia-repository-at-bucket-root"] if stopped else [])
     if stopped:
         assert f"'{prefix}' has no trailing '/'" in report.mandatory[0].message
+
+
+def test_a_maintenance_or_replication_cache_on_a_banned_class_is_caught():
+    cache = {"cache": {"storageClassName": "ceph-filesystem"}}
+    repository = cluster_repository("nas-by-hand", {"name": "nas", "namespace": "kopiur-system"},
+                                    {"filesystem": {"path": "/repo", "volume": {"nfs": NAS}}})
+    repository.inputs["spec"]["maintenance"] = {"enabled": True, "mover": cache}
+    replication = registration(f"{KOPIUR}:RepositoryReplication", {
+        "apiVersion": "kopiur.home-operations.com/v1alpha1", "kind": "RepositoryReplication",
+        "metadata": {"name": "nas-to-b2", "namespace": "kopiur-system"}, "spec": {"mover": cache}})
+    (violation,) = run_policies([registration(repository.type, repository.inputs), replication]).mandatory
+    assert "spec.maintenance.mover.cache.storageClassName" in violation.message
+    assert "RepositoryReplication kopiur-system/nas-to-b2 (spec.mover.cache.storageClassName)" in violation.message

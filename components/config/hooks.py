@@ -18,8 +18,9 @@ from .fields import DnsLabel, LabelKey, LabelValue, Model, Text
 
 #: A Go duration (`2m`, `1h30m`): what Kopiur's `timeout` fields take.
 _DURATION = re.compile(r"([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+")
-#: http(s), a host, a path; no user part: the URL lands in a SnapshotPolicy anyone may read.
-_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s@]*)?")
+#: http(s), a host, a path; no user part and no query (`?apikey=...`, how the *arr apps take a
+#: key): the URL lands in a SnapshotPolicy anyone who may read the app's namespace reads.
+_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s@?#]*)?")
 
 
 def _duration(value: str) -> str:
@@ -30,8 +31,9 @@ def _duration(value: str) -> str:
 
 def _url(value: str) -> str:
     if not _URL.fullmatch(value):
-        raise ValueError("must be an http:// or https:// URL without a user or password in it "
-                         "(it is written into the SnapshotPolicy in the clear)")
+        raise ValueError("must be an http:// or https:// URL without a user, password or query string "
+                         "in it (a query often carries an API key, and the URL is written into the "
+                         "SnapshotPolicy in the clear)")
     return value
 
 

@@ -30,7 +30,7 @@ _VOLSYNC_KINDS = ("ReplicationSource", "ReplicationDestination")
 
 
 #: Kopiur's kinds whose mover volumes (cache, scratch) a banned class must not back.
-_KOPIUR_KINDS = ("SnapshotPolicy", "Restore", "Repository", "ClusterRepository")
+_KOPIUR_KINDS = ("SnapshotPolicy", "Restore", "Repository", "ClusterRepository", "RepositoryReplication")
 
 
 def _backed_up_claims(resources: Iterable[PolicyResource]) -> set[str]:
@@ -57,7 +57,9 @@ def _kopiur_volumes(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(what, field, class) of each volume a Kopiur object asks its movers for: `volume` for
     what holds the app's data (a restore target, a verification's scratch copy), `cache` for
     the mover caches."""
-    for field, mover in (("mover", spec.get("mover")), ("moverDefaults", spec.get("moverDefaults"))):
+    movers = (("mover", spec.get("mover")), ("moverDefaults", spec.get("moverDefaults")),
+              ("maintenance.mover", (spec.get("maintenance") or {}).get("mover")))
+    for field, mover in movers:
         cache = (mover or {}).get("cache") or {}
         if cache.get("storageClassName"):
             yield "cache", f"spec.{field}.cache.storageClassName", cache["storageClassName"]

@@ -22,14 +22,23 @@ from pulumi_policy import (
 
 from .kinds import is_kind, object_name
 
-#: `H`, `H(3-10)`, optionally with a step (`H/15`): each stands for one value of its field.
-_HASHED = re.compile(r"H(?:\((\d+)-\d+\))?")
+#: `H` or `H(3-10)` as a whole token (not the H of THU), optionally with a step (`H/15`): each
+#: stands for one value of its field, which must then be in that field's range.
+_HASHED = re.compile(r"(?<![A-Za-z])H(?:\((\d+)-\d+\))?(?![A-Za-z])")
+#: The lowest value of each field: minute, hour, day of month, month, day of week.
+_LOWEST = ("0", "0", "1", "1", "0")
 
 
 def _runs(cron: object) -> bool:
     if not isinstance(cron, str) or len(cron.split()) != 5:
         return False
-    return bool(croniter.is_valid(_HASHED.sub(lambda m: m.group(1) or "0", cron)))
+    fields = [_resolved(field, low) for field, low in zip(cron.split(), _LOWEST)]
+    return bool(croniter.is_valid(" ".join(fields)))
+
+
+def _resolved(field: str, lowest: str) -> str:
+    """The field with each `H` as a value it may take: the range's start, or the field's lowest."""
+    return _HASHED.sub(lambda match: match.group(1) or lowest, field)
 
 
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

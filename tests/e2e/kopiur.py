@@ -12,13 +12,13 @@ exactly these commands against a repository the fork's entry.sh wrote (test_kopi
 | object field | what Kopiur does with it | the fork (entry.sh, controller.py) |
 |---|---|---|
 | `SnapshotPolicy.identity.username`/`hostname` + `sources[0].sourcePathOverride` | `snapshot create <override> --override-source user@host:<override>` (identity.rs: the source path is the override) | `KOPIA_OVERRIDE_USERNAME`/`HOSTNAME`, path `/data` |
-| `sources[0].pvc` + `sourcePathOverride` | the claim mounted at the override (read-only): mount path and recorded path are one (build.rs) | mounted at `/data` |
+| `sources[0].pvc` + `sourcePathOverride` | the claim mounted at the override (read-only; the test binds it writable): mount path and recorded path are one (build.rs) | mounted at `/data` |
 | no `sourcePathOverride` | mounted and recorded at `/pvc/<claim>`: a new history | - |
 | `compression.compressor` | `policy set user@host:<path> --compression <c>` before each backup | `KOPIA_COMPRESSION` |
 | `retention.keep*` | not kopia's: `policy set user@host --keep-<tier> 2147483647` on every backup; the operator prunes Snapshot objects, newest first by end time, keeping the union of the tiers set (an unset tier keeps none, no `retention` never prunes) | `KOPIA_RETAIN_*` as kopia's own policy |
 | (every backup) | `--tags kopiur:config:<policy>`, `--no-auto-maintenance` | kopia's auto-maintenance off, `maintenance@volsync` owns it |
 | backend `filesystem.path` + `volume.nfs` | the export mounted at `path`; `repository connect filesystem --path <path>` | `/mnt/<moverVolumes.mountPath>` |
-| backend `s3` | `repository connect s3 --bucket --endpoint [--prefix] [--region] [--disable-tls]`, the prefix passed as written | `KOPIA_REPOSITORY` s3 URL |
+| backend `s3` | `repository connect s3 --bucket [--endpoint] [--prefix] [--region] [--disable-tls]`, the prefix passed as written | `KOPIA_REPOSITORY` s3 URL |
 | `encryption.passwordSecretRef` + `s3.auth.secretRef` | `envFrom` of both Secrets, in the mover's own namespace: `KOPIA_PASSWORD`, `AWS_*` | the repository Secret's keys |
 | `mover.podSecurityContext` | the mover pod's security context | `moverSecurityContext` |
 | `Restore.source.identity{username, hostname, sourcePath}` | `snapshot list --json user@host:<sourcePath>` | `snapshot list` of `user@host:/data` |
@@ -145,6 +145,7 @@ def restore_job(restore: Mapping[str, Any], repository: Mapping[str, Any], secre
 
 
 def _time(value: str) -> datetime:
-    """Kopia's RFC 3339 times carry nanoseconds; Python's parser takes microseconds."""
+    """Kopia's RFC 3339 times carry nanoseconds; Python's parser takes microseconds. UTC only
+    (`...Z`): Kopia's times are, and so is every `asOf` the program renders."""
     head, dot, rest = value.rstrip("Z").partition(".")
     return datetime.fromisoformat(head + (("." + rest[:6]) if dot else "") + "+00:00")

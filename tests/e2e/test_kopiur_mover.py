@@ -7,7 +7,8 @@ commands Kopiur builds for them (kopiur.py, with its table) run against that rep
 the movers' uid: the listing finds the fork's snapshots, the populator Restore restores the
 newest, a Kopiur backup continues the same history (the fork's restore reads it back), and a
 restore into the live claim reads `previous` and `restoreAsOf` as Kopiur does. Kopiur itself is
-in no registry this project builds from; its commands are run instead of its binary.
+in no registry this project builds from; its commands are run instead of its binary. Last, the
+rendered Kopiur alerts are judged by promtool.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import shlex
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,24 +148,15 @@ def test_a_new_app_under_kopiur_starts_empty(engine, folders):
     assert listed == [] and pick(restore, json.dumps(listed)) is None
 
 
-def test_kopiurs_backup_alerts_fire_on_a_stale_or_failing_policy_and_clear(engine, folders, tmp_path):
-    """The rendered Kopiur rules, judged by promtool on the series Kopiur exports (metrics.rs):
-    the newest succeeded snapshot's end time per policy, and the failures since. The first end
-    time is a real Kopiur backup's; how long each reading holds is promtool's clock, the test's."""
+def test_kopiurs_backup_alerts_fire_on_a_stale_or_failing_policy_and_clear(tmp_path):
+    """The rendered Kopiur rules, judged by promtool on series shaped as Kopiur exports them
+    (metrics.rs): per policy the end time of its newest succeeded snapshot, and the failures since.
+    promtool's clock starts at 0; the values are the test's."""
     objects = on_kopiur()
-    fork = Cluster(folders, render(STACK, repositories=[NAS]))
-    write_tree(folders("pvc/radarr"), 1000, {"version.txt": b"one\n"})
-    ok(fork.backup("media", "radarr-nas", folders("pvc/radarr")))  # the repository exists
-    kopiur = Kopiur(objects, fork.export, folders)
-    ok(kopiur.backup("media", "radarr-nas", folders("pvc/radarr")))
-    (ended,) = [datetime.fromisoformat(s["endTime"][:19] + "+00:00").timestamp()
-                for s in kopiur.listing("media", "radarr-bootstrap") if (s.get("tags") or {}).get("tag:kopiur") == "config:radarr-nas"]
-    # An hourly schedule: stale after two missed runs and an hour (3h), then `for: 10m`.
-    origin = int(ended) - 60  # promtool's clock starts a minute after the backup ended
-    labels = {"namespace": "media", "policy": "radarr-nas"}
-    # The next backup ends at minute 200 (late); from then its end time is the newest.
-    series = {"kopiur_policy_last_backup_success_timestamp_seconds": f"{int(ended) - origin}+0x199 {200 * 60}+0x60"}
-    promtool_alerts(tmp_path, objects, "BackupStaleNas", labels, series,
+    # An hourly schedule: stale after two missed runs and an hour (3h), then `for: 10m`. A backup
+    # ends at minute 1 and the next only at minute 200 (late); from then its end time is the newest.
+    series = {"kopiur_policy_last_backup_success_timestamp_seconds": f"60+0x199 {200 * 60}+0x60"}
+    promtool_alerts(tmp_path, objects, "BackupStaleNas", {"namespace": "media", "policy": "radarr-nas"}, series,
                     {"150m": False, "185m": False, "192m": True, "199m": True, "205m": False})
     failing = {"kopiur_snapshot_consecutive_failures": "0+0x9 1+0x9 2+0x9 0+0x9"}
     promtool_alerts(tmp_path, objects, "KopiurBackupFailing", {"namespace": "media", "name": "radarr-nas"}, failing,

@@ -71,6 +71,8 @@ class DatabaseCheckPlan:
     schedule: str
     """When the backup check runs: daily, in the hour after the last repository's backups."""
     limits: tuple[RepositoryLimits, ...]
+    image: str
+    """`backups:defaults.pgbackrestImage`: pgBackRest, sh, awk and GNU date, user postgres (uid 26)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ def database_plan(config: StackConfig, db: Database, index: int, bucket_provider
                          names.pgbackrest_check(db.name), db.namespace, limit=names.CRONJOB),
             schedule=_check_schedule(db),
             limits=tuple(_limits(n, t) for n, t in enumerate(targets, start=1)),
+            image=config.defaults.pgbackrest_image,
         ),
         recovery=_recovery_plan(config, db, index, node),
         encryption=SecretPlan(

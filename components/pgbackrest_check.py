@@ -21,9 +21,7 @@ from . import labels, tree
 from .database_plan import DatabaseCheckPlan, RepositoryLimits
 from .pgbackrest import S3Repository, StanzaConfiguration
 
-#: The plugin's sidecar image (dalibo/cnpg-plugin-pgbackrest v0.0.3): Debian with pgBackRest,
-#: sh, awk and GNU date; its user is postgres, uid 26.
-IMAGE = "docker.io/dalibo/cnpg-pgbackrest-sidecar:0.0.3"
+#: The postgres user of the plugin's sidecar image (`backups:defaults.pgbackrestImage`).
 IMAGE_UID = 26
 
 
@@ -99,7 +97,7 @@ class PgBackRestCheck(pulumi.ComponentResource):
         for number, entry in enumerate(stanza.s3_repositories, start=1):
             env += repository_env(number, entry)
         container = k8s.core.v1.ContainerArgs(
-            name="pgbackrest-check", image=IMAGE, command=["/bin/sh", "-c", check_script(stanza.name, plan.limits)],
+            name="pgbackrest-check", image=plan.image, command=["/bin/sh", "-c", check_script(stanza.name, plan.limits)],
             env=env,
             security_context=k8s.core.v1.SecurityContextArgs(
                 allow_privilege_escalation=False, read_only_root_filesystem=True,

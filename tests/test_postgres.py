@@ -191,3 +191,20 @@ def test_renaming_a_stanza_is_stopped_unless_allowed():
 def test_every_database_registers_its_stanza_lock(seed):
     locks = [r for r in seed.registrations if r.type == "pulumi-python:dynamic:Resource" and "stanza" in r.inputs]
     assert sorted(lock.inputs["stanza"] for lock in locks) == ["postgres18-cluster", "postgres18-immich"]
+
+
+def test_the_backup_checks_image_is_a_default_key():
+    """The check runs pgBackRest against the repositories the plugin writes: its image is
+    `defaults.pgbackrestImage`, the plugin's sidecar unless set (a mirror of it, a newer one)."""
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+
+    def images(values: dict[str, str]) -> set[str]:
+        run = run_program(values, secret_keys)
+        checks = [r.inputs for r in run.registrations if r.type.endswith(":CronJob")
+                  and r.inputs["metadata"]["name"].startswith("pgbackrest-check-")]
+        assert len(checks) == 2  # one per database
+        return {c["image"] for check in checks for c in check["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]}
+
+    assert images(config) == {"docker.io/dalibo/cnpg-pgbackrest-sidecar:0.0.3"}
+    defaults = {**json.loads(config.get("backups:defaults", "{}")), "pgbackrestImage": "registry.home/pgbackrest-sidecar:0.0.4"}
+    assert images({**config, "backups:defaults": json.dumps(defaults)}) == {"registry.home/pgbackrest-sidecar:0.0.4"}

@@ -29,6 +29,10 @@ from .shared import CacheSettings, MoverIdentity
 #: version the fork's v0.17.11 mover image builds, so one repository is never written by two
 #: Kopia versions. `backups:defaults.kopiaImage` changes it, for all of them at once.
 KOPIA_IMAGE = "kopia/kopia:0.22.3"
+#: The image of each database's backup check: the pgBackRest plugin's sidecar (v0.0.3), Debian
+#: with pgBackRest, sh, awk and GNU date. The check runs as its postgres user, uid 26, so a
+#: replacement must have that user too (a newer sidecar of the plugin has).
+PGBACKREST_IMAGE = "docker.io/dalibo/cnpg-pgbackrest-sidecar:0.0.3"
 
 
 class KubernetesSettings(Model):
@@ -50,6 +54,8 @@ class Defaults(Model):
     compression: Compression = "zstd-fastest"
     kopia_image: Image = KOPIA_IMAGE
     """The image of every Kopia pod the program makes; keep it at the movers' Kopia version."""
+    pgbackrest_image: Image = PGBACKREST_IMAGE
+    """The image of the databases' backup checks; keep it at the plugin's pgBackRest version."""
     mover: MoverIdentity = MoverIdentity()
     cache: CacheSettings = CacheSettings()
     #: Hours ("01-05") daily and weekly backups spread over.

@@ -35,6 +35,8 @@ from .volsync import (
 
 #: Where Kopia's server reads its login (cli/command_server.go: --server-username/-password).
 UI_USERNAME, UI_PASSWORD = "KOPIA_SERVER_USERNAME", "KOPIA_SERVER_PASSWORD"
+#: Where the web UI's Kopia server listens (the program's Deployment, or Kopiur's server).
+UI_PORT = 51515
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 from backup_contract import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 
 from . import labels, tree
-from .backends import UI_PASSWORD, UI_USERNAME, RepositoryAccess
+from .backends import UI_PASSWORD, UI_PORT, UI_USERNAME, RepositoryAccess
 from .config import MoverIdentity, Repository
 from .kopiur_mover import replication as kopiur_replication
 from .plan import CheckPlan, IngressPlan, MirrorPlan, RepositoryPlan, WebUiPlan
@@ -26,7 +26,6 @@ from .secrets import cluster_secret
 from .tree import Node
 from .volsync import REPOSITORY_MOUNT, MoverVolume
 
-UI_PORT = 51515
 _WORK = "/tmp/kopia"  # config, cache and logs: an emptyDir, the root filesystem stays read-only
 KOPIA_ENV = {
     "KOPIA_CONFIG_PATH": f"{_WORK}/repository.config",
@@ -171,10 +170,12 @@ class KopiaWebUiArgs:
 
 class KopiaWebUi(pulumi.ComponentResource):
     """A read-only Kopia server for one repository behind a login, with a ClusterIP Service on
-    port 80 and, if configured, a TLS Ingress."""
+    port 80 and, if configured, a TLS Ingress (with Kopiur: the login and the Ingress in front of
+    the server Kopiur runs)."""
 
-    deployment: k8s.apps.v1.Deployment
-    service: k8s.core.v1.Service
+    deployment: Optional[k8s.apps.v1.Deployment]
+    """None with Kopiur, which runs the server itself (the ClusterRepository's `server`)."""
+    service: Optional[k8s.core.v1.Service]
     service_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: KopiaWebUiArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
@@ -182,6 +183,13 @@ class KopiaWebUi(pulumi.ComponentResource):
         pod, plan = args.pod, args.plan
         repo = pod.repository
         login = self._login(plan, repo.name)
+        if not plan.service.resource:  # Kopiur's Deployment and Service, from the login
+            if plan.ingress is not None:
+                self._ingress(plan.ingress, plan.instance, repo.name, plan.service.name, login)
+            self.deployment = self.service = None
+            self.service_name = login.urn.apply(lambda _: plan.service.name)
+            self.register_outputs({"serviceName": self.service_name})
+            return
         deployment = self._deployment(plan, pod, login)
         service = k8s.core.v1.Service(
             plan.service.resource,
@@ -250,7 +258,7 @@ class KopiaWebUi(pulumi.ComponentResource):
         )
 
     def _ingress(self, plan: IngressPlan, instance: str, repository: str, service_name: str,
-                 service: pulumi.Resource) -> None:
+                 after: pulumi.Resource) -> None:
         node, ingress = plan.node, plan.settings
         backend = k8s.networking.v1.IngressBackendArgs(
             service=k8s.networking.v1.IngressServiceBackendArgs(
@@ -270,7 +278,7 @@ class KopiaWebUi(pulumi.ComponentResource):
                     )]),
                 )],
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[service]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[after]),
         )
 
 

@@ -101,6 +101,32 @@ class Create(Spec):
     """Create the repository when it does not exist yet (idempotent: an existing one is connected)."""
 
 
+class ServerSecretRef(Spec):
+    name: str
+    username_key: str
+    password_key: str
+
+
+class ServerAuth(Spec):
+    secret_ref: ServerSecretRef
+    """The login, from a Secret in the server's namespace (Kopiur reads the username from it)."""
+
+
+class ServerService(Spec):
+    port: int
+
+
+class RepositoryServer(Spec):
+    """Kopiur's web UI: `kopia server start --insecure --ui` in a Deployment `<repo>-kopia-ui`
+    with a Service of that name (port `http`), in `namespace`; TLS is the Ingress's."""
+
+    namespace: str
+    auth: ServerAuth
+    read_only: bool
+    service: ServerService
+    pod_security_context: PodSecurityContext
+
+
 class ClusterRepositorySpec(Spec):
     allowed_namespaces: AllowedNamespaces
     backend: Backend
@@ -109,6 +135,7 @@ class ClusterRepositorySpec(Spec):
     catalog: Catalog
     create: Create
     mode: Literal["ReadWrite", "ReadOnly"]
+    server: Optional[RepositoryServer] = None
 
 
 class RepositoryRef(Spec):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from backup_contract import KOPIA_PASSWORD
 
 from . import names, tree
+from .backends import UI_PASSWORD, UI_PORT, UI_USERNAME
 from .config import MoverIdentity, Repository
 from .keypath import KeyPath
 from .kopiur import (
@@ -35,10 +36,14 @@ from .kopiur import (
     RepositoryMaintenance,
     RepositoryRef,
     RepositoryReplicationSpec,
+    RepositoryServer,
     S3Auth,
     S3Backend,
     S3Tls,
     SecretRef,
+    ServerAuth,
+    ServerSecretRef,
+    ServerService,
 )
 from .names import Role
 from .schedule import stable_hash
@@ -107,9 +112,10 @@ DATA_PATH = "/data"
 
 
 def repository_spec(repo: Repository, namespaces: tuple[str, ...], secret: str, maintained: bool,
-                    schedule: str, identity: MoverIdentity) -> ClusterRepositorySpec:
+                    schedule: str, identity: MoverIdentity, ui_login: str = "") -> ClusterRepositorySpec:
     """The ClusterRepository of `repo`: its backend, the password and keys from the repository
-    Secret in the maintenance namespace, and its maintenance (off for a mirror copy)."""
+    Secret in the maintenance namespace, its maintenance (off for a mirror copy), and with
+    `ui_login` (the login Secret's name) the web UI."""
     home = repo.maintenance.namespace
     if repo.s3 is not None:
         backend = Backend(s3=s3_backend(repo, secret, home))
@@ -135,6 +141,19 @@ def repository_spec(repo: Repository, namespaces: tuple[str, ...], secret: str, 
         # empty bucket would have its own unique ID, and `sync-to` refuses such a destination.
         create=Create(enabled=maintained),
         mode="ReadWrite" if maintained else "ReadOnly",
+        server=_server(home, ui_login, identity) if ui_login else None,
+    )
+
+
+def _server(namespace: str, login: str, identity: MoverIdentity) -> RepositoryServer:
+    """The web UI as the fork's was: read-only (Kopiur connects it `--readonly`), the login from
+    the program's Secret, the port the program's UI had, as the repository's owner (a filesystem
+    repository's files are the movers' uid's, 0600)."""
+    return RepositoryServer(
+        namespace=namespace,
+        auth=ServerAuth(secret_ref=ServerSecretRef(name=login, username_key=UI_USERNAME, password_key=UI_PASSWORD)),
+        read_only=True, service=ServerService(port=UI_PORT),
+        pod_security_context=security_context_for(identity),
     )
 
 

@@ -202,6 +202,8 @@ def kopiur_rules(plan: AlertPlan) -> tuple[Rule, ...]:
     ))
     if plan.snapshot_checks:
         rules.append(snapshots_missing("SnapshotPolicy and its last run"))
+    if plan.web_uis:
+        rules.append(web_ui_down(plan.web_uis))
     return tuple(rules)
 
 
@@ -253,15 +255,20 @@ def maintenance_rules(plan: AlertPlan) -> tuple[Rule, ...]:
             "kubectl get kopiamaintenance -A; check that the CronJob exists and is not suspended.",
         ))
     if plan.web_uis:
-        maintenance.append(_rule(
-            "KopiaWebUiDown",
-            f'kube_deployment_status_replicas_available{{deployment=~"{"|".join(plan.web_uis)}"}} < 1',
-            "10m", "warning",
-            "Kopia web UI {{ $labels.namespace }}/{{ $labels.deployment }} is down",
-            "No replica of the UI is ready: it cannot connect to the repository, or its login Secret is missing.",
-            "kubectl -n {{ $labels.namespace }} logs deploy/{{ $labels.deployment }}; check the repository and login Secrets.",
-        ))
+        maintenance.append(web_ui_down(plan.web_uis))
     return tuple(maintenance)
+
+
+def web_ui_down(deployments: tuple[str, ...]) -> Rule:
+    """The web UIs' Deployments (the program's, or Kopiur's `<repo>-kopia-ui`) have no ready replica."""
+    return _rule(
+        "KopiaWebUiDown",
+        f'kube_deployment_status_replicas_available{{deployment=~"{"|".join(deployments)}"}} < 1',
+        "10m", "warning",
+        "Kopia web UI {{ $labels.namespace }}/{{ $labels.deployment }} is down",
+        "No replica of the UI is ready: it cannot connect to the repository, or its login Secret is missing.",
+        "kubectl -n {{ $labels.namespace }} logs deploy/{{ $labels.deployment }}; check the repository and login Secrets.",
+    )
 
 
 def drill_rules(drill_crons: tuple[str, ...]) -> tuple[Rule, ...]:

@@ -94,6 +94,12 @@ def web_ui(repository: str) -> str:
     return f"kopia-ui-{repository}"
 
 
+def kopiur_web_ui(repository: str) -> str:
+    """The Deployment and Service Kopiur makes for a repository's `spec.server` (its naming:
+    crates/controller/src/server/mod.rs `server_object_name`)."""
+    return f"{repository}-kopia-ui"
+
+
 def mirror_cronjob(source: str, target: str) -> str:
     return f"kopia-mirror-{source}-to-{target}"
 

@@ -646,12 +646,13 @@ def _repository_plan(config: StackConfig, index: int, repo: Repository, schedule
         if maintained and config.mover == "volsync" else None,
         cluster_repository=kopiur_plan.repository(repo.name, path, kopiur_plan.repository_spec(
             repo, tuple(dict.fromkeys((*namespaces, maintenance_ns))), names.repository_secret(repo.name), maintained,
-            schedules[_maintenance_key(repo)] if maintained else "", config.defaults.mover))
+            schedules[_maintenance_key(repo)] if maintained else "", config.defaults.mover,
+            ui_login=names.web_ui(repo.name) if repo.ui.enabled else ""))
         if config.mover == "kopiur" else None,
         bucket=BucketPlan(Node(names.child(repo.name, "bucket"), "Bucket", tree.REPOSITORY, path),
                           repo.s3.bucket, providers.name_of(repo))
         if repo.s3 is not None and repo.manage_bucket else None,
-        ui=_web_ui_plan(repo, path) if repo.ui.enabled else None,
+        ui=_web_ui_plan(repo, path, config.mover == "kopiur") if repo.ui.enabled else None,
         check=CheckPlan(*_job_nodes(repo, "check", "SnapshotCheck", tree.CHECK, names.snapshot_check(repo.name), path),
                         identities=tuple(dict.fromkeys(expected)), schedule=check_schedule)
         if check_schedule and expected else None,
@@ -674,7 +675,7 @@ def _placement(repo: Repository, namespace: str, kind: str, path: KeyPath) -> Pl
     ))
 
 
-def _web_ui_plan(repo: Repository, path: KeyPath) -> WebUiPlan:
+def _web_ui_plan(repo: Repository, path: KeyPath, kopiur: bool) -> WebUiPlan:
     ui, namespace, component = names.web_ui(repo.name), repo.maintenance.namespace, names.child(repo.name, "ui")
     assert repo.ui.password is not None  # config: an enabled UI has a login
 
@@ -683,13 +684,17 @@ def _web_ui_plan(repo: Repository, path: KeyPath) -> WebUiPlan:
         limit = names.SUBDOMAIN if kind in ("Secret", "ExternalSecret", "Ingress") else names.LABEL
         return Node(names.child(component, role), kind, tree.WEB_UI, path, ui, namespace, object_kind, limit)
 
+    def kopiurs(kind: str) -> Node:
+        """Made by Kopiur from the ClusterRepository's `server`: named, never made here."""
+        return Node("", kind, tree.WEB_UI, path, names.kopiur_web_ui(repo.name), namespace, limit=names.LABEL)
+
     return WebUiPlan(
         component=Node(component, "KopiaWebUi", tree.STACK, path),
         instance=ui,
         login=SecretPlan(node("login", secret_kind(repo.ui.password), object_kind="Secret"),
                          secret_values({UI_PASSWORD: repo.ui.password}, {UI_USERNAME: repo.ui.username})),
-        deployment=node("deployment", "Deployment"),
-        service=node("service", "Service"),
+        deployment=kopiurs("Deployment") if kopiur else node("deployment", "Deployment"),
+        service=kopiurs("Service") if kopiur else node("service", "Service"),
         ingress=IngressPlan(node("ingress", "Ingress"), repo.ui.ingress) if repo.ui.ingress is not None else None,
     )
 

@@ -57,16 +57,16 @@ def test_the_metric_name_reader_finds_names_and_only_names():
 @pytest.mark.parametrize("mover", ["volsync", "kopiur"])
 def test_every_alert_reads_only_metrics_that_are_set(mover: str):
     # The dev stack (backups, maintenance, drills) with the web UI on: every rule is emitted.
-    nas = {**with_changes()["repositories"][0], "ui": {"enabled": mover == "volsync", "password": "ui-password"}}
+    nas = {**with_changes()["repositories"][0], "ui": {"enabled": True, "password": "ui-password"}}
     b2 = {"name": "b2", "backend": "b2", "s3": {"endpoint": "s3.us-east-005.backblazeb2.com", "bucket": "volsync"},
           "credentials": {"accessKeyId": "id", "secretAccessKey": "key"}}
     databases = [{"name": "pg", "namespace": "database", "bucket": "pg-archive", "repositories": ["b2"]}]
     run = run_config(with_changes(repositories=[nas, b2], databases=databases, mover=mover), preview=False)
     (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
     exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
-    shared = {"KopiaSnapshotsMissing", "PostgresWalArchivingFailing", "PostgresWalArchivingStalled",
+    shared = {"KopiaSnapshotsMissing", "KopiaWebUiDown", "PostgresWalArchivingFailing", "PostgresWalArchivingStalled",
               "PgBackRestBackupsStale", "BackupStaleNas", "BackupStaleB2", "RestoreDrillOverdue"}
-    own = {"volsync": {"KopiaWebUiDown", "VolSyncMoverFailed", "KopiaMaintenanceMissing"},
+    own = {"volsync": {"VolSyncMoverFailed", "KopiaMaintenanceMissing"},
            "kopiur": {"KopiurAbsent", "KopiurBackupFailing"}}[mover]
     assert shared | own <= set(exprs)
     for alert, expr in exprs.items():

@@ -23,11 +23,11 @@ from tools.preview import kubernetes_object
 from . import conformance
 from .conftest import dev_config
 
-#: Shipped stacks with nothing Kopiur refuses (the web UI): NFS, Garage over plain HTTP, existing
-#: claims with pinned identities (seeds 000 and 001, CephFS), a mirror (seed 002), seed 003.
-CARRIED = ["Pulumi.dev.yaml", "examples/Pulumi.garage.yaml", "examples/Pulumi.migrate-seed000.yaml",
-           "examples/Pulumi.migrate-seed001.yaml", "examples/Pulumi.migrate-seed003.yaml",
-           "examples/Pulumi.nfs-b2-r2.yaml"]
+#: Every shipped stack on the fork: NFS, Garage over plain HTTP, CephFS with a web UI, existing
+#: claims with pinned identities (seeds 000 and 001), a mirror (seed 002), seed 003.
+CARRIED = ["Pulumi.dev.yaml", "examples/Pulumi.cephfs.yaml", "examples/Pulumi.garage.yaml",
+           "examples/Pulumi.migrate-seed000.yaml", "examples/Pulumi.migrate-seed001.yaml",
+           "examples/Pulumi.migrate-seed003.yaml", "examples/Pulumi.nfs-b2-r2.yaml"]
 #: The fork's mover snapshots the volume mounted here (../shared/volsync-mover entry.sh: the
 #: `kopia snapshot create` of the source): what every adopted history's path is.
 FORK_DATA_PATH = "/data"
@@ -279,6 +279,31 @@ def test_a_hook_url_with_credentials_is_refused_without_showing_them(url: str):
     assert problem.startswith("backups:apps[0].hooks.beforeBackup[0].http.url:") and "hunter2" not in problem
 
 
+def test_the_web_ui_is_kopiurs_server_behind_the_programs_login_and_ingress():
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.cephfs.yaml")
+    volsync, run = objects(config, secret_keys), kopiur_run(config, secret_keys)
+    kopiur = registered(run)
+    server = kopiur[("ClusterRepository", "", "cephfs")]["spec"]["server"]
+    (deployment,) = [spec["spec"] for (kind, _, _), spec in volsync.items() if kind == "Deployment"]
+    (container,) = deployment["template"]["spec"]["containers"]
+    # The fork's UI read its login from the Secret's keys; Kopiur reads the same keys of the same Secret.
+    login = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if e["name"].startswith("KOPIA_SERVER_")}
+    keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if e["name"].startswith("KOPIA_SERVER_")}
+    assert server["auth"] == {"secretRef": {"name": login.pop(), "usernameKey": "KOPIA_SERVER_USERNAME",
+                                            "passwordKey": "KOPIA_SERVER_PASSWORD"}} and len(keys) == 2
+    assert server["readOnly"] is True  # browse and restore, as the fork's read-only connection
+    assert server["namespace"] == next(ns for (kind, ns, _) in volsync if kind == "Deployment")
+    assert server["podSecurityContext"]["runAsUser"] == deployment["template"]["spec"]["securityContext"]["runAsUser"]
+    # Kopiur makes the Deployment and Service; the program's Ingress routes to Kopiur's Service.
+    assert not {k for k in kinds(kopiur) if k in ("Deployment", "Service")}
+    (ingress,) = [spec["spec"] for (kind, _, _), spec in kopiur.items() if kind == "Ingress"]
+    backend = ingress["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "cephfs-kopia-ui", "port": {"name": "http"}}
+    (rule,) = [r.inputs for r in run.registrations if r.type.endswith(":PrometheusRule")]
+    (down,) = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "KopiaWebUiDown"]
+    assert 'deployment=~"cephfs-kopia-ui"' in down
+
+
 def dev_stack() -> dict[str, str]:
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / "Pulumi.dev.yaml")
     assert secret_keys == []  # dev's secrets are plain (and warned about): run without keys
@@ -337,13 +362,4 @@ def test_the_repository_reads_its_password_and_keys_from_the_repository_secret()
     assert b2["allowedNamespaces"] == {"list": ["downloads", "volsync-system"]}
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"repositories": [{**dev_config()["repositories"][0], "ui": {"enabled": True, "password": "x"}}]},
-     "backups:repositories[0].ui.enabled"),
-])
-def test_what_kopiur_does_not_get_yet_is_refused_naming_the_key(change: dict[str, Any], key: str):
-    values = {**dev_config(), "schedulePins": {}, "mover": "kopiur", **change}
-    with pytest.raises(ConfigError) as caught:
-        stack_config_of({f"backups:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
-    assert any(p.startswith(key + ":") and "kopiur" in p for p in caught.value.problems), caught.value.problems
 

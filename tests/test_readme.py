@@ -150,10 +150,8 @@ def _feature_stack() -> dict[str, Any]:
 
 
 def _kopiur_feature_stack() -> dict[str, Any]:
-    """The feature stack on Kopiur, less the web UI it does not render yet."""
-    config = _feature_stack()
-    repositories = [{**r, "ui": {"enabled": False}} for r in config["repositories"]]
-    return {**config, "repositories": repositories, "mover": "kopiur"}
+    """The feature stack on Kopiur."""
+    return {**_feature_stack(), "mover": "kopiur"}
 
 
 @functools.cache

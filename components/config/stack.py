@@ -378,22 +378,15 @@ def backed_up_classes_are_not_banned(config: StackConfig) -> Iterator[Problem]:
                "mover's cache volume)")
 
 
-#: What the program does not render for Kopiur yet, each with the key that asks for it.
-KOPIUR_NOT_YET = "is not rendered for `mover: kopiur` yet (it is for volsync)"
-
-
 def the_mover_has_what_is_configured(config: StackConfig) -> Iterator[Problem]:
     """Refuse what the chosen mover does not render, rather than silently dropping it: hooks on
-    the fork (its mover runs none), the web UI on Kopiur (not rendered yet)."""
-    if config.mover == "volsync":
-        for index, app in enumerate(config.apps):
-            if app.hooks is not None and (app.hooks.before_backup or app.hooks.after_backup):
-                yield (("apps", index, "hooks"), "the VolSync fork's mover runs no hooks: set backups:mover: kopiur "
-                       "(see the README's Movers), or quiesce the app yourself (scale it down before its backup)")
+    the fork (its mover runs none)."""
+    if config.mover != "volsync":
         return
-    for index, repo in enumerate(config.repositories):
-        if repo.ui.enabled:
-            yield (("repositories", index, "ui", "enabled"), f"the web UI {KOPIUR_NOT_YET}")
+    for index, app in enumerate(config.apps):
+        if app.hooks is not None and (app.hooks.before_backup or app.hooks.after_backup):
+            yield (("apps", index, "hooks"), "the VolSync fork's mover runs no hooks: set backups:mover: kopiur "
+                   "(see the README's Movers), or quiesce the app yourself (scale it down before its backup)")
 
 
 CROSS_KEY_RULES: tuple[Callable[[StackConfig], Iterator[Problem]], ...] = (

@@ -17,11 +17,13 @@ policy is unnecessary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
+from backup_contract import KOPIUR_GROUP
 from pydantic import Field
 
 from . import labels, tree
@@ -163,7 +165,13 @@ def jitter_policy_spec(jitter_seconds: int, image: str) -> MutatingAdmissionPoli
     )
 
 
-def pvc_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec:
+def pvc_guard_spec(banned: tuple[str, ...], kopiur: bool = False) -> ValidatingAdmissionPolicySpec:
+    """Backed-up claims: labelled by the program, or filled by a VolSync bootstrap (and with
+    `kopiur`, by a Kopiur Restore)."""
+    filled = [f'(has(object.spec.dataSourceRef) && object.spec.dataSourceRef.kind == "{kind}" '
+              f'&& has(object.spec.dataSourceRef.apiGroup) && object.spec.dataSourceRef.apiGroup == "{group}")'
+              for group, kind in ((labels.VOLSYNC_GROUP, "ReplicationDestination"),
+                                  *(((KOPIUR_GROUP, "Restore"),) if kopiur else ()))]
     return ValidatingAdmissionPolicySpec(
         match_constraints=MatchResources(
             resource_rules=(
@@ -173,9 +181,7 @@ def pvc_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec:
         match_conditions=(
             NamedExpression(
                 name="backed-up",
-                expression=f'({_label_is(labels.BACKED_UP, "true")}) || '
-                '(has(object.spec.dataSourceRef) && object.spec.dataSourceRef.kind == "ReplicationDestination" '
-                '&& has(object.spec.dataSourceRef.apiGroup) && object.spec.dataSourceRef.apiGroup == "' + labels.VOLSYNC_GROUP + '")',
+                expression=f'({_label_is(labels.BACKED_UP, "true")}) || ' + " || ".join(filled),
             ),
         ),
         variables=(
@@ -188,7 +194,7 @@ def pvc_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec:
             Validation(
                 expression=f"!(variables.storageClass in {_cel_string_list(banned)})",
                 message_expression=(
-                    '"PersistentVolumeClaim " + object.metadata.name + " is backed up by VolSync and may not use '
+                    '"PersistentVolumeClaim " + object.metadata.name + " is backed up by ' + ("Kopiur" if kopiur else "VolSync") + ' and may not use '
                     'storage class " + variables.storageClass + ": restores onto it can silently zero sparse files. '
                     'Use a block class such as ceph-block."'
                 ),
@@ -229,6 +235,43 @@ def volsync_guard_spec(banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec
     )
 
 
+def _field_or_empty(path: str) -> str:
+    """`object.spec.a.b` if every step of it is set, else "": CEL's `has` tests one step."""
+    steps = path.split(".")
+    present = " && ".join(f"has({'.'.join(steps[:n])})" for n in range(3, len(steps) + 1))
+    return f'{present} ? {path} : ""'
+
+
+def kopiur_guard_spec(resource: str, fields: tuple[str, ...], banned: tuple[str, ...]) -> ValidatingAdmissionPolicySpec:
+    """Kopiur's `resource` (one kind: the API server checks the CEL against that kind's schema)
+    may not put a mover volume (`fields`) on a banned class."""
+    return ValidatingAdmissionPolicySpec(
+        match_constraints=MatchResources(resource_rules=(
+            ResourceRule(api_groups=(KOPIUR_GROUP,), api_versions=("*",), resources=(resource,),
+                         operations=("CREATE", "UPDATE")),
+        )),
+        match_conditions=(),
+        variables=(NamedExpression(name="classes", expression="[" + ", ".join(map(_field_or_empty, fields)) + "]"),),
+        validations=(
+            Validation(
+                expression=f"!variables.classes.exists(c, c in {_cel_string_list(banned)})",
+                message_expression=(
+                    'object.kind + " " + object.metadata.name + " puts a backup volume on a banned storage class ("'
+                    f" + {cel_string(', '.join(banned))} + "
+                    f'"): use a block or node-local class for {", ".join(f.rsplit("spec.", 1)[1] for f in fields)}."'
+                ),
+            ),
+        ),
+    )
+
+
+#: The mover volumes of Kopiur's per-app kinds: the caches, a drill's scratch copy, a restore target.
+KOPIUR_GUARDED = {
+    "snapshotpolicies": ("object.spec.mover.cache.storageClassName", "object.spec.verification.deep.storageClassName"),
+    "restores": ("object.spec.mover.cache.storageClassName", "object.spec.target.pvc.storageClassName"),
+}
+
+
 @dataclass(frozen=True)
 class AdmissionGuardrailsArgs:
     plan: GuardrailsPlan
@@ -247,9 +290,17 @@ class AdmissionGuardrails(pulumi.ComponentResource):
         if plan.jitter is not None:
             self._policy(plan.jitter, mutating_api_version(plan.kubernetes_minor),
                          jitter_policy_spec(plan.jitter_seconds, plan.jitter_image).to_wire(), None)
-        for guard, spec in ((plan.pvc_guard, pvc_guard_spec), (plan.volsync_guard, volsync_guard_spec)):
+        banned = plan.banned_storage_classes
+        guards: tuple[tuple[Optional[PolicyPlan], Callable[[], ValidatingAdmissionPolicySpec]], ...] = (
+            (plan.pvc_guard, lambda: pvc_guard_spec(banned, plan.kopiur)),
+            (plan.volsync_guard, lambda: volsync_guard_spec(banned)),
+            (plan.kopiur_policy_guard, lambda: kopiur_guard_spec("snapshotpolicies", KOPIUR_GUARDED["snapshotpolicies"],
+                                                                 banned)),
+            (plan.kopiur_restore_guard, lambda: kopiur_guard_spec("restores", KOPIUR_GUARDED["restores"], banned)),
+        )
+        for guard, spec in guards:
             if guard is not None:
-                self._policy(guard, f"{GROUP}/v1", spec(plan.banned_storage_classes).to_wire(), ("Deny",))
+                self._policy(guard, f"{GROUP}/v1", spec().to_wire(), ("Deny",))
         self.policy_names = known([p.policy.name for p in plan.policies])
         self.register_outputs({"policyNames": self.policy_names})
 

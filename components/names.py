@@ -148,6 +148,10 @@ JITTER_POLICY = "backups-mover-jitter"
 FORMER_JITTER_POLICY = "volsync-mover-jitter"
 PVC_GUARD = "backups-storage-class-guard-pvcs"
 VOLSYNC_GUARD = "backups-storage-class-guard-volsync"
+#: Kopiur's kinds each get a guard of their own: the API server type-checks a policy's CEL against
+#: each matched kind's schema, and their volume fields differ.
+KOPIUR_POLICY_GUARD = "backups-storage-class-guard-kopiur-policies"
+KOPIUR_RESTORE_GUARD = "backups-storage-class-guard-kopiur-restores"
 
 
 def stale_alert(repository: str) -> str:

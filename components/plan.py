@@ -320,10 +320,19 @@ class GuardrailsPlan:
     pvc_guard: Optional[PolicyPlan]
     volsync_guard: Optional[PolicyPlan]
     """The storage class guards (ValidatingAdmissionPolicies); None with `storageClassGuard: false`."""
+    kopiur_policy_guard: Optional[PolicyPlan] = None
+    kopiur_restore_guard: Optional[PolicyPlan] = None
+    """With `mover: kopiur`, the guards of its SnapshotPolicies and Restores."""
+
+    @property
+    def kopiur(self) -> bool:
+        """The PVC guard also takes claims a Kopiur Restore fills."""
+        return self.kopiur_policy_guard is not None
 
     @property
     def policies(self) -> tuple[PolicyPlan, ...]:
-        return tuple(p for p in (self.jitter, self.pvc_guard, self.volsync_guard) if p is not None)
+        return tuple(p for p in (self.jitter, self.pvc_guard, self.volsync_guard, self.kopiur_policy_guard,
+                                 self.kopiur_restore_guard) if p is not None)
 
 
 @dataclass(frozen=True)
@@ -778,6 +787,10 @@ def _guardrails_plan(config: StackConfig) -> GuardrailsPlan:
         if admission.jitter_seconds and config.mover == "volsync" else None,
         pvc_guard=policy("ValidatingAdmissionPolicy", names.PVC_GUARD, "storageClassGuard") if guard else None,
         volsync_guard=policy("ValidatingAdmissionPolicy", names.VOLSYNC_GUARD, "storageClassGuard") if guard else None,
+        kopiur_policy_guard=policy("ValidatingAdmissionPolicy", names.KOPIUR_POLICY_GUARD, "storageClassGuard")
+        if guard and config.mover == "kopiur" else None,
+        kopiur_restore_guard=policy("ValidatingAdmissionPolicy", names.KOPIUR_RESTORE_GUARD, "storageClassGuard")
+        if guard and config.mover == "kopiur" else None,
     )
 
 

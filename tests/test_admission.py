@@ -10,8 +10,9 @@ import pytest
 from celpy import celtypes
 
 from components.config import ConfigError
+from tools.offline import load_stack_file, run_program
 
-from .conftest import dev_config, named, of_kind, run_config, with_changes
+from .conftest import dev_config, named, of_kind, run_config, stack_file, with_changes
 
 # The Kubernetes CEL environment's typed constructors used by the mutating policy. cel-python
 # cannot declare a type whose name is also the prefix of another type's name, so the nested
@@ -41,7 +42,7 @@ def policy(run, name: str) -> dict:
 
 def admit(spec: dict, obj: dict) -> tuple[bool, str]:
     """A ValidatingAdmissionPolicy's decision on `obj`, evaluated the way the API server does."""
-    if not all(evaluate(c["expression"], object=obj) for c in spec["matchConditions"]):
+    if not all(evaluate(c["expression"], object=obj) for c in spec.get("matchConditions", ())):
         return True, "not matched"
     variables = {}
     for variable in spec["variables"]:
@@ -104,6 +105,49 @@ def test_volsync_volumes_on_a_banned_class_are_denied(dev_run, obj, allowed):
     assert decision is allowed, message
 
 
+@pytest.fixture(scope="module")
+def kopiur_run():
+    config, secret_keys, _ = load_stack_file(stack_file("dev"))
+    return run_program({**config, "backups:mover": "kopiur"}, secret_keys)
+
+
+def kopiur_object(kind: str, **spec) -> dict:
+    return {"apiVersion": "kopiur.home-operations.com/v1alpha1", "kind": kind,
+            "metadata": {"name": "radarr-nas", "namespace": "media"}, "spec": spec}
+
+
+BANNED_CACHE = {"podSecurityContext": {"runAsUser": 1000}, "cache": {"storageClassName": "ceph-filesystem"}}
+
+
+@pytest.mark.parametrize(
+    "guard, obj, allowed",
+    [
+        ("policies", kopiur_object("SnapshotPolicy", mover={"podSecurityContext": {"runAsUser": 1000}}), True),
+        ("policies", kopiur_object("SnapshotPolicy", mover=BANNED_CACHE), False),
+        ("policies", kopiur_object("SnapshotPolicy", verification={"deep": {"storageClassName": "ceph-filesystem"}}), False),
+        ("policies", kopiur_object("SnapshotPolicy", verification={"deep": {"storageClassName": "ceph-block"}}), True),
+        ("restores", kopiur_object("Restore", target={"pvc": {"name": "x", "storageClassName": "ceph-filesystem"}}), False),
+        ("restores", kopiur_object("Restore", target={"populator": {}}, mover=BANNED_CACHE), False),
+        ("restores", kopiur_object("Restore", target={"pvcRef": {"name": "radarr"}}), True),
+    ],
+)
+def test_kopiur_volumes_on_a_banned_class_are_denied(kopiur_run, guard, obj, allowed):
+    decision, message = admit(policy(kopiur_run, f"backups-storage-class-guard-kopiur-{guard}")["spec"], obj)
+    assert decision is allowed, message
+    if not allowed:
+        assert message.startswith(f"{obj['kind']} radarr-nas puts a backup volume on a banned storage class")
+
+
+def test_a_claim_a_kopiur_restore_fills_is_guarded_on_kopiur(kopiur_run, dev_run):
+    filled = pvc(data_source_ref={"apiGroup": "kopiur.home-operations.com", "kind": "Restore", "name": "radarr-bootstrap"})
+    decision, message = admit(policy(kopiur_run, "backups-storage-class-guard-pvcs")["spec"], filled)
+    assert not decision and "is backed up by Kopiur" in message
+    assert admit(policy(dev_run, "backups-storage-class-guard-pvcs")["spec"], filled)[0]  # the fork's guard: not its claim
+    every = {r.inputs["metadata"]["name"] for r in kopiur_run.registrations if r.custom
+             and r.inputs.get("kind") == "ValidatingAdmissionPolicyBinding"}
+    assert {"backups-storage-class-guard-kopiur-policies", "backups-storage-class-guard-kopiur-restores"} <= every
+
+
 def test_the_guard_denies_and_is_bound_everywhere(dev_run):
     bindings = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in dev_run.registrations
                 if r.custom and r.inputs.get("kind") == "ValidatingAdmissionPolicyBinding"}
@@ -148,7 +192,7 @@ def celpy_to_json(value):
 
 
 def mutate(spec: dict, obj: dict) -> dict:
-    if not all(evaluate(c["expression"], object=obj) for c in spec["matchConditions"]):
+    if not all(evaluate(c["expression"], object=obj) for c in spec.get("matchConditions", ())):
         return obj
     variables = celtypes.MapType({celtypes.StringType(v["name"]): evaluate(v["expression"], object=obj)
                                   for v in spec.get("variables", [])})

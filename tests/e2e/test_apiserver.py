@@ -174,6 +174,52 @@ def test_k8s_the_storage_class_guard_denies_backed_up_volumes_on_ceph_filesystem
     assert status in (403, 422) and "banned storage class" in body["message"], body
 
 
+def test_k8s_the_kopiur_guards_deny_mover_volumes_on_ceph_filesystem(k8s: ApiServer) -> None:
+    """One policy per Kopiur kind: the server type-checks each against its kind's schema (a
+    Restore has no `verification`), which cel-python does not; both must decide alike."""
+    config, secret_keys, _ = load_stack_file(PROJECT / "Pulumi.dev.yaml")
+    config = {**on_kopiur(config), "backups:kubernetes": json.dumps({"version": k8s.version})}
+    manifests = [m for m in map(kubernetes_object, run_program(config, secret_keys).registrations) if m]
+    ensure_namespaces(k8s, manifests)
+    guards = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "ValidatingAdmissionPolicy"
+              and "kopiur" in m["metadata"]["name"]}
+    assert len(guards) == 2
+    for manifest in manifests:
+        if manifest["kind"].startswith("ValidatingAdmissionPolicy") and "kopiur" in manifest["metadata"]["name"]:
+            assert k8s.apply(manifest)[0] < 300
+    policy = next(m for m in manifests if m["kind"] == "SnapshotPolicy" and m["metadata"]["name"] == "radarr-nas")
+    restore = next(m for m in manifests if m["kind"] == "Restore" and m["metadata"]["name"] == "radarr-bootstrap")
+
+    def changed(manifest: dict[str, Any], name: str, at: tuple[str, ...], value: Any) -> dict[str, Any]:
+        body = json.loads(json.dumps(manifest))
+        body["metadata"]["name"] = name
+        spec = body["spec"]
+        for key in at[:-1]:
+            spec = spec.setdefault(key, {})
+        spec[at[-1]] = value
+        return body
+    cached = changed(policy, "cache-on-cephfs", ("mover", "cache", "storageClassName"), "ceph-filesystem")
+    status, body = _until_enforced(lambda: k8s.apply(cached, dry_run=True), lambda r: r[0] >= 400)
+    assert status in (403, 422) and "banned storage class" in body["message"], body
+    samples = [
+        ("backups-storage-class-guard-kopiur-policies", policy),
+        ("backups-storage-class-guard-kopiur-policies", cached),
+        ("backups-storage-class-guard-kopiur-policies",
+         changed(policy, "drill-on-cephfs", ("verification", "deep", "storageClassName"), "ceph-filesystem")),
+        ("backups-storage-class-guard-kopiur-restores", restore),
+        ("backups-storage-class-guard-kopiur-restores",
+         changed(restore, "restore-cache-on-cephfs", ("mover", "cache", "storageClassName"), "ceph-filesystem")),
+    ]
+    decided = []
+    for guard, sample in samples:
+        status, body = _until_enforced(lambda sample=sample: k8s.apply(sample, dry_run=True),
+                                       lambda r, sample=sample: sample is policy or sample is restore or r[0] >= 400)
+        server_admits = status < 300
+        assert admit(guards[guard]["spec"], sample)[0] == server_admits, f"cel-python and the API server disagree on {sample['metadata']['name']}"
+        decided.append(server_admits)
+    assert decided == [True, False, False, True, False]
+
+
 def _job(name: str, init: list[dict[str, Any]] | None, created_by: str = "volsync") -> dict[str, Any]:
     spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [{"name": "mover", "image": "busybox:1.37"}]}
     if init is not None:

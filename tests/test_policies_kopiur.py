@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from tools.offline import PROJECT_DIR, load_stack_file, run_program
 from tools.policy import backup_policies, run_policies
 
 from .conftest import dev_config, named, registration, run_config
+from .test_kopiur import CARRIED, on_kopiur
 
 KOPIUR = "kubernetes:kopiur.home-operations.com/v1alpha1"
 #: dev's repository `nas` as `tools.offline` normalises it, and as the program's Secrets annotate it.
@@ -45,6 +47,12 @@ def test_the_kopiur_render_passes_every_rule(kopiur_run):
     report = run_policies(kopiur_run.as_engine_sees_it())
     assert report.rules_run == len(backup_policies.POLICIES)
     assert report.violations == ()
+
+
+@pytest.mark.parametrize("stack", CARRIED)
+def test_every_shipped_stack_on_kopiur_passes_the_pack(stack: str):
+    config, secret_keys, _ = load_stack_file(PROJECT_DIR / stack)
+    assert run_policies(run_program(on_kopiur(config), secret_keys).as_engine_sees_it()).violations == ()
 
 
 def test_a_second_kopiur_repository_on_the_same_place_with_its_own_password_is_stopped(kopiur_run):
@@ -171,3 +179,17 @@ def test_a_maintenance_or_replication_cache_on_a_banned_class_is_caught():
     (violation,) = run_policies([registration(repository.type, repository.inputs), replication]).mandatory
     assert "spec.maintenance.mover.cache.storageClassName" in violation.message
     assert "RepositoryReplication kopiur-system/nas-to-b2 (spec.mover.cache.storageClassName)" in violation.message
+
+
+def test_a_replications_copy_is_judged_as_a_repository_is():
+    """TLS towards a public endpoint (advisory) and a prefix without '/' (mandatory) on the copy."""
+    replication = registration(f"{KOPIUR}:RepositoryReplication", {
+        "apiVersion": "kopiur.home-operations.com/v1alpha1", "kind": "RepositoryReplication",
+        "metadata": {"name": "nas-to-b2", "namespace": "kopiur-system"},
+        "spec": {"sourceRef": {"kind": "ClusterRepository", "name": "nas"},
+                 "destination": {"s3": {"bucket": "copy", "endpoint": "s3.example.com", "prefix": "nas",
+                                        "tls": {"disableTls": True}}}}})
+    report = run_policies([replication])
+    assert {v.policy for v in report.mandatory} == {"kopia-repository-at-bucket-root"}
+    assert {v.policy for v in report.violations} == {"kopia-repository-at-bucket-root", "s3-tls-off-only-on-private-networks"}
+    assert all("RepositoryReplication kopiur-system/nas-to-b2" in v.message for v in report.violations)

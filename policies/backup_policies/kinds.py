@@ -103,8 +103,9 @@ def listed(names: Sequence[str], most: int = 6) -> str:
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
-#: Kopiur's repository kinds: a namespaced Repository and the cluster-wide ClusterRepository.
-KOPIUR_REPOSITORY_KINDS = ("Repository", "ClusterRepository")
+#: Kopiur's repository kinds: a namespaced Repository and the cluster-wide ClusterRepository, and
+#: the RepositoryReplication whose `destination` is a backend too (a copy, with the source's password).
+KOPIUR_REPOSITORY_KINDS = ("Repository", "ClusterRepository", "RepositoryReplication")
 #: Where a ClusterRepository reads a Secret reference without a namespace: the operator's own
 #: namespace, which the stack does not say.
 OPERATOR_NAMESPACE = "<kopiur's namespace>"
@@ -118,8 +119,8 @@ class KopiurRepository:
     target: Optional[str]
     """Normalised like the fork's targets (`s3://<endpoint>/<bucket>[/<prefix>]`, `nfs://<server>/<path>`);
     None for a PVC-backed filesystem, whose place the pack cannot see."""
-    password: tuple[str, str, str]
-    """(namespace, name, key) of the password Secret."""
+    password: Optional[tuple[str, str, str]]
+    """(namespace, name, key) of the password Secret; None for a replication's copy (its source's)."""
     s3_endpoint: Optional[str] = None
     s3_prefix: str = ""
     tls_disabled: bool = False
@@ -130,11 +131,13 @@ def kopiur_repository(resource_type: str, props: Mapping[str, Any]) -> Optional[
     if kind is None:
         return None
     spec = props.get("spec") or {}
-    backend = spec.get("backend") or {}
-    home = metadata(props).get("namespace", "default") if kind == "Repository" else OPERATOR_NAMESPACE
+    namespaced = kind != "ClusterRepository"
+    backend = spec.get("destination" if kind == "RepositoryReplication" else "backend") or {}
+    home = metadata(props).get("namespace", "default") if namespaced else OPERATOR_NAMESPACE
     ref = (spec.get("encryption") or {}).get("passwordSecretRef") or {}
-    password = (ref.get("namespace") or home, ref.get("name", "?"), ref.get("key") or KOPIA_PASSWORD)
-    name = f"{kind} {object_name(props) if kind == 'Repository' else metadata(props).get('name', '?')}"
+    password = None if kind == "RepositoryReplication" else (
+        ref.get("namespace") or home, ref.get("name", "?"), ref.get("key") or KOPIA_PASSWORD)
+    name = f"{kind} {object_name(props) if namespaced else metadata(props).get('name', '?')}"
     if "s3" in backend:
         s3 = backend["s3"] or {}
         endpoint = s3.get("endpoint") or "s3.amazonaws.com"

@@ -55,7 +55,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         seen[target][_digest(password)].append(object_name(resource.props))
     for resource in args.resources:
         repository = kopiur_repository(resource.resource_type, resource.props)
-        if repository is None or repository.target is None:
+        if repository is None or repository.target is None or repository.password is None:
             continue
         namespace, name, key = repository.password
         password = held.get((namespace, name), {}).get(key, f"<Secret {namespace}/{name}#{key}>")

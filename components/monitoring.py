@@ -15,7 +15,8 @@ objects at every scrape): `kopiur_policy_last_backup_success_timestamp_seconds{n
 (the end time of the policy's newest succeeded Snapshot), `kopiur_snapshot_consecutive_failures
 {namespace, name}` (failed runs since the last success), `kopiur_snapshot_verified_timestamp_seconds
 {namespace, name}` (a policy's last deep verification: the drill) and `kopiur_leader_is_leader`.
-Kopiur sets no metric for a maintenance run, so there is no maintenance alert with it.
+Kopiur sets no metric for a maintenance run: its maintenance Jobs (kube-state-metrics) say when
+one failed or hangs, not when the last one succeeded.
 """
 
 from __future__ import annotations
@@ -200,11 +201,39 @@ def kopiur_rules(plan: AlertPlan) -> tuple[Rule, ...]:
         "kubectl -n {{ $labels.namespace }} describe snapshotpolicy {{ $labels.name }}; read the newest failed "
         "Snapshot's mover logs.",
     ))
+    if plan.maintained:
+        rules += kopiur_maintenance_rules(plan.maintained)
     if plan.snapshot_checks:
         rules.append(snapshots_missing("SnapshotPolicy and its last run"))
     if plan.web_uis:
         rules.append(web_ui_down(plan.web_uis))
     return tuple(rules)
+
+
+def kopiur_maintenance_rules(repositories: tuple[str, ...]) -> list[Rule]:
+    """Kopiur runs each repository's maintenance as Jobs of its own scheduling, named
+    `<repo>-q-<slot>` / `-f-<slot>` (`-mq-`/`-mf-` when asked for by hand) after the repository's
+    Maintenance object, in the maintenance namespace, kept an hour after they finish
+    (crates/controller/src/maintenance/mod.rs). kube-state-metrics sees them; Kopiur sets no metric
+    of a run's time, so "no maintenance for too long" cannot be told, only a failed or hung run."""
+    jobs = f'job_name=~"({"|".join(repositories)})-m?[fq]-[0-9]+"'
+    return [
+        _rule("KopiaMaintenanceFailure", f"kube_job_status_failed{{{jobs}}} > 0", "5m", "critical",
+              "Kopia maintenance job {{ $labels.namespace }}/{{ $labels.job_name }} failed",
+              "A maintenance run of Kopiur's failed (its Job is kept an hour); unmaintained repositories grow and "
+              "slow down.",
+              "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}; kubectl -n {{ $labels.namespace }} "
+              "describe maintenance: ownership and status."),
+        _rule("KopiaMaintenanceTimeout",
+              f"(time() - kube_job_status_start_time{{{jobs}}}) > 3 * 3600 "
+              f"and on (namespace, job_name) kube_job_status_active{{{jobs}}} > 0",
+              "5m", "warning",
+              "Kopia maintenance job {{ $labels.job_name }} has run for 3 hours",
+              "Kopiur lets a maintenance Job run for 48 hours; one this long is likely stuck on a lock or a slow "
+              "repository.",
+              "kubectl -n {{ $labels.namespace }} logs job/{{ $labels.job_name }}; delete it if stuck; Kopiur runs "
+              "it again on schedule."),
+    ]
 
 
 def kopiur_drill_rules(plan: AlertPlan) -> tuple[Rule, ...]:

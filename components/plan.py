@@ -286,6 +286,8 @@ class AlertPlan:
     drill_crons: tuple[str, ...]
     drilled: tuple[str, ...]
     """Kopiur: the SnapshotPolicies whose deep verification is an app's drill."""
+    maintained: tuple[str, ...]
+    """Kopiur: the repositories its Maintenance runs (named after them), for the Jobs' names."""
     web_uis: tuple[str, ...]
     """Deployment names of the enabled Kopia web UIs."""
     snapshot_checks: bool
@@ -817,6 +819,8 @@ def _alert_plan(config: StackConfig, apps: tuple[AppPlan, ...], schedules: dict[
         ),
         drill_crons=tuple(sorted({cron for key, cron in schedules.items() if key.kind is JobKind.DRILL})),
         drilled=tuple(sorted(a.source(a.bootstrap).name for a in apps if a.drill_schedule is not None)),
+        maintained=tuple(r.name for r in config.repositories if r.name not in config.mirror_targets)
+        if config.mover == "kopiur" else (),
         web_uis=tuple(rp.ui.deployment.name for rp in repositories if rp.ui is not None),
         snapshot_checks=any(rp.check is not None for rp in repositories),
         databases=tuple((db.namespace, db.name) for db in config.databases),

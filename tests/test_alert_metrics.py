@@ -67,7 +67,7 @@ def test_every_alert_reads_only_metrics_that_are_set(mover: str):
     shared = {"KopiaSnapshotsMissing", "KopiaWebUiDown", "PostgresWalArchivingFailing", "PostgresWalArchivingStalled",
               "PgBackRestBackupsStale", "BackupStaleNas", "BackupStaleB2", "RestoreDrillOverdue"}
     own = {"volsync": {"VolSyncMoverFailed", "KopiaMaintenanceMissing"},
-           "kopiur": {"KopiurAbsent", "KopiurBackupFailing"}}[mover]
+           "kopiur": {"KopiurAbsent", "KopiurBackupFailing", "KopiaMaintenanceFailure", "KopiaMaintenanceTimeout"}}[mover]
     assert shared | own <= set(exprs)
     for alert, expr in exprs.items():
         names = metric_names(expr)

@@ -161,3 +161,8 @@ def test_kopiurs_backup_alerts_fire_on_a_stale_or_failing_policy_and_clear(tmp_p
     failing = {"kopiur_snapshot_consecutive_failures": "0+0x9 1+0x9 2+0x9 0+0x9"}
     promtool_alerts(tmp_path, objects, "KopiurBackupFailing", {"namespace": "media", "name": "radarr-nas"}, failing,
                     {"9m": False, "14m": False, "16m": True, "29m": True, "31m": False})
+    # A failed maintenance Job of Kopiur's (`<repo>-f-<slot>`, kept an hour, then gone).
+    failed = {"kube_job_status_failed": "0+0x9 1+0x19 _x20"}
+    promtool_alerts(tmp_path, objects, "KopiaMaintenanceFailure",
+                    {"namespace": "volsync-system", "job_name": "nas-f-1764723600"}, failed,
+                    {"9m": False, "13m": False, "16m": True, "29m": True, "40m": False})

@@ -289,12 +289,15 @@ def test_the_move_to_kopiur_is_one_up_that_keeps_every_claim_and_one_maintenance
         edit(project, lambda c: c.__setitem__("backups:mover", "kopiur"))
         steps = plan_steps(project)
         assert set(steps.values()) == {"create", "delete", "update"}, steps  # nothing replaced
-        assert {kind for (kind, _), op in steps.items() if op == "update"} == {"PrometheusRule"}  # Kopiur's metrics
+        # Updated in place: the alerts (Kopiur's metrics) and the claim guard (claims a Restore fills).
+        assert {key for key, op in steps.items() if op == "update"} == {
+            ("PrometheusRule", "alerts-rules"), ("ValidatingAdmissionPolicy", "backups-storage-class-guard-pvcs")}
         assert {kind for (kind, _), op in steps.items() if op == "delete"} == {
             "ReplicationSource", "ReplicationDestination", "KopiaMaintenance", "MutatingAdmissionPolicy",
             "MutatingAdmissionPolicyBinding"}
         assert {kind for (kind, _), op in steps.items() if op == "create"} == {
-            "ClusterRepository", "SnapshotPolicy", "SnapshotSchedule", "Restore"}
+            "ClusterRepository", "SnapshotPolicy", "SnapshotSchedule", "Restore",
+            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}  # Kopiur's storage class guards
         ok(project.run("up"))
         objects = assert_converged(cluster, project, claims_keep_their_source=True)
     for key, claim in claims.items():

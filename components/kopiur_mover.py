@@ -142,8 +142,7 @@ class KopiurMover:
                 schedule=Cron(cron=ap.drill_schedule or ""), capacity=volume.capacity,
                 storage_class_name=volume.storage_class,
             )) if drilled else None,
-            hooks=hooks(ap.app.hooks) if ap.app.hooks and (ap.app.hooks.before_backup or ap.app.hooks.after_backup)
-            else None,
+            hooks=hooks(ap.app.hooks_to_run) if ap.app.hooks_to_run is not None else None,
         )
 
     def _mover(self, identity: MoverIdentity) -> Mover:

@@ -117,6 +117,11 @@ class App(Model):
         return self
 
     @property
+    def hooks_to_run(self) -> Optional[Hooks]:
+        """`hooks` when it has a step to run (an empty `hooks: {}` asks for nothing)."""
+        return self.hooks if self.hooks is not None and (self.hooks.before_backup or self.hooks.after_backup) else None
+
+    @property
     def history(self) -> str:
         """The Kopia identity `user@host` of the app's history."""
         return self.identity or f"{self.name}@{self.namespace}"

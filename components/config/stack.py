@@ -384,7 +384,7 @@ def the_mover_has_what_is_configured(config: StackConfig) -> Iterator[Problem]:
     if config.mover != "volsync":
         return
     for index, app in enumerate(config.apps):
-        if app.hooks is not None and (app.hooks.before_backup or app.hooks.after_backup):
+        if app.hooks_to_run is not None:
             yield (("apps", index, "hooks"), "the VolSync fork's mover runs no hooks: set backups:mover: kopiur "
                    "(see the README's Movers), or quiesce the app yourself (scale it down before its backup)")
 

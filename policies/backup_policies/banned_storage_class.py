@@ -23,14 +23,15 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .kinds import is_kind, listed, metadata, object_name
+from .kinds import KOPIUR_REPOSITORY_KINDS, is_kind, listed, metadata, object_name
 
 DEFAULT_BANNED = list(DEFAULT_BANNED_STORAGE_CLASSES)
 _VOLSYNC_KINDS = ("ReplicationSource", "ReplicationDestination")
 
 
-#: Kopiur's kinds whose mover volumes (cache, scratch) a banned class must not back.
-_KOPIUR_KINDS = ("SnapshotPolicy", "Restore", "Repository", "ClusterRepository", "RepositoryReplication")
+#: Kopiur's kinds whose mover volumes (cache, scratch) a banned class must not back: the per-app
+#: ones and every kind that names a repository.
+_KOPIUR_KINDS = ("SnapshotPolicy", "Restore", *KOPIUR_REPOSITORY_KINDS)
 
 
 def _backed_up_claims(resources: Iterable[PolicyResource]) -> set[str]:

@@ -80,6 +80,9 @@ $(eval $(call go_binary,kube-apiserver-1.35,k8s.io/kubernetes/cmd/kube-apiserver
 $(eval $(call go_binary,kube-apiserver-1.36,k8s.io/kubernetes/cmd/kube-apiserver,$(call KUBE_VERSION,1.36)))
 # promtool, Prometheus's own rule tester: the alert tests evaluate the rendered rules with it.
 $(eval $(call go_binary,promtool,github.com/prometheus/prometheus/cmd/promtool,-X github.com/prometheus/common/version.Version=3.16.0))
+# kube-state-metrics: CloudNative-PG's Backup objects as metrics, through the custom-resource
+# config the README gives, for the failed-backup alert.
+$(eval $(call go_binary,kube-state-metrics,k8s.io/kube-state-metrics/v2,-X github.com/prometheus/common/version.Version=v2.16.0))
 
 # The Pulumi CLI with its engine (tests/e2e/test_engine.py and `python -m tools.engine`), stamped
 # with the version it is. The Python language host is served by no registry: the program runs

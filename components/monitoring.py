@@ -29,7 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from . import labels, names, tree
+from . import cnpg_backups, labels, names, tree
 from .outputs import known
 from .plan import AlertPlan, StaleWindowPlan
 from .schedule import longest_gap_of
@@ -339,6 +339,7 @@ def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
     files) while nothing was archived for half an hour. An idle database waits for nothing."""
     failed, archived = (cnpg_pods(databases, f"cnpg_pg_stat_archiver_{m}") for m in ("last_failed_time", "last_archived_time"))
     ready = cnpg_pods(databases, "cnpg_collector_pg_wal_archive_status", 'value="ready", ')
+    by_namespace = [(ns, tuple(db for n, db in databases if n == ns)) for ns in sorted({n for n, _ in databases})]
     return (
         _rule("PgBackRestBackupsStale", last_run_failed(PGBACKREST_CHECK_CRONJOBS), "15m", "critical",
               "A pgBackRest repository checked by {{ $labels.namespace }}/{{ $labels.cronjob }} has no recent backup",
@@ -346,6 +347,14 @@ def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
               "backup of any type is older than its schedules allow (a failing or unscheduled backup).",
               "kubectl -n {{ $labels.namespace }} logs job/<the latest {{ $labels.cronjob }} job>: it names the "
               "repository and the age; then kubectl -n {{ $labels.namespace }} get backups."),
+        _rule("PgBackRestBackupFailed", " or ".join(cnpg_backups.newest_failed(ns, dbs) for ns, dbs in by_namespace),
+              "5m", "critical",
+              "Backup {{ $labels.namespace }}/{{ $labels.backup }} of {{ $labels.cluster }} failed",
+              "The newest finished backup of its schedule failed ({{ $labels.phase }}), and none of that "
+              "schedule has completed since. Read from the Backup objects through kube-state-metrics "
+              "(the custom-resource config in the README): plugin backups run in the instance pod, not as a Job.",
+              "kubectl -n {{ $labels.namespace }} get backup {{ $labels.backup }} -o jsonpath='{.status.error}'; "
+              "then kubectl -n {{ $labels.namespace }} logs <the {{ $labels.cluster }} primary> -c plugin-pgbackrest."),
         _rule("PostgresWalArchivingFailing", f"({failed}) > on (namespace, pod) ({archived})", "5m", "critical",
               "WAL archiving of {{ $labels.namespace }}/{{ $labels.pod }} to pgBackRest is failing",
               "Archiving a WAL segment failed and none succeeded since: point-in-time recovery ends at the last "

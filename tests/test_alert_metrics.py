@@ -11,7 +11,9 @@ count of WAL files waiting (`cnpg_collector_pg_wal_archive_status`, pg_collector
 controller's `crates/controller/src/metrics.rs` (gauges recomputed from its objects at every scrape):
 `kopiur_policy_last_backup_success_timestamp_seconds`, `kopiur_snapshot_consecutive_failures`,
 `kopiur_snapshot_verified_timestamp_seconds`, `kopiur_leader_is_leader` among others; it has no
-metric for a maintenance run.
+metric for a maintenance run. And kube-state-metrics' custom-resource metrics of CloudNative-PG's
+Backup objects, under the config the README gives (`kube_cnpg_backup_status_phase`,
+`kube_cnpg_backup_created`: tests/e2e/test_backup_objects.py reads them from the real one).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SET = re.compile(
     r"|cnpg_collector_pg_wal_archive_status"
     r"|kopiur_policy_last_backup_success_timestamp_seconds|kopiur_snapshot_consecutive_failures"
     r"|kopiur_snapshot_verified_timestamp_seconds|kopiur_leader_is_leader|kopiur_snapshots_completed_total"
+    r"|kube_cnpg_backup_status_phase|kube_cnpg_backup_created"
 )
 NEVER_SET = re.compile(r"volsync_kopia_maintenance_.*|cnpg_collector_last_available_backup_timestamp")
 #: PromQL words that are not metric names.
@@ -65,7 +68,7 @@ def test_every_alert_reads_only_metrics_that_are_set(mover: str):
     (rule,) = [r for r in run.registrations if r.type.endswith(":PrometheusRule")]
     exprs = {r["alert"]: r["expr"] for g in rule.inputs["spec"]["groups"] for r in g["rules"]}
     shared = {"KopiaSnapshotsMissing", "KopiaWebUiDown", "PostgresWalArchivingFailing", "PostgresWalArchivingStalled",
-              "PgBackRestBackupsStale", "BackupStaleNas", "BackupStaleB2", "RestoreDrillOverdue"}
+              "PgBackRestBackupsStale", "PgBackRestBackupFailed", "BackupStaleNas", "BackupStaleB2", "RestoreDrillOverdue"}
     own = {"volsync": {"VolSyncMoverFailed", "KopiaMaintenanceMissing"},
            "kopiur": {"KopiurAbsent", "KopiurBackupFailing", "KopiaMaintenanceFailure", "KopiaMaintenanceTimeout"}}[mover]
     assert shared | own <= set(exprs)

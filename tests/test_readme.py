@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components import cnpg_backups
 from components.config import stack_config_of
 from components.plan import plan_stack
 from tools.offline import load_stack_file, run_program, stack_file
@@ -31,6 +32,8 @@ README = (PROJECT_DIR / "README.md").read_text()
 EXAMPLES = sorted((PROJECT_DIR / "examples").glob("Pulumi.*.yaml"))
 _FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.M | re.S)
 _CONTEXT = re.compile(r"<!-- example stack: (\S+) -->\s*$")
+#: A YAML block that is not stack config: kube-state-metrics' Helm values for the failed-backup alert.
+KSM_MARK = "<!-- kube-state-metrics values -->"
 
 
 def blocks(language: str) -> Iterator[tuple[str, str, str]]:
@@ -40,8 +43,18 @@ def blocks(language: str) -> Iterator[tuple[str, str, str]]:
             continue
         before = README[:match.start()]
         heading = re.findall(r"^#+ (.+)$", before, re.M)[-1]
-        context = _CONTEXT.search(before.rstrip("\n ").rsplit("\n", 1)[-1])
+        last = before.rstrip("\n ").rsplit("\n", 1)[-1]
+        if last.strip() == KSM_MARK:
+            continue
+        context = _CONTEXT.search(last)
         yield heading, context.group(1) if context else "", textwrap.dedent(match.group(3))
+
+
+def kube_state_metrics_values() -> dict[str, Any]:
+    """The README's kube-state-metrics Helm values (the one block after KSM_MARK)."""
+    (match,) = [m for m in _FENCE.finditer(README)
+                if README[:m.start()].rstrip("\n ").rsplit("\n", 1)[-1].strip() == KSM_MARK]
+    return dict(yaml.safe_load(textwrap.dedent(match.group(3)))["kube-state-metrics"])
 
 
 def section(heading: str) -> str:
@@ -66,6 +79,14 @@ def test_every_yaml_example_is_config_the_program_accepts(heading: str, context:
     config = {**base, **{key.split(":", 1)[1]: value for key, value in keys.items()}}
     run = run_config(config)  # raises ConfigError, with every problem, if the example is not config
     assert run.registrations
+
+
+def test_the_kube_state_metrics_values_are_what_the_failed_backup_alert_reads() -> None:
+    # The alert's metric names and labels come from components/cnpg_backups.py; the README's copy
+    # is what users paste, and what tests/e2e/test_backup_objects.py runs kube-state-metrics with.
+    values = kube_state_metrics_values()
+    assert values["customResourceState"] == {"enabled": True, "config": cnpg_backups.kube_state_metrics_config()}
+    assert values["rbac"] == {"extraRules": cnpg_backups.kube_state_metrics_rules()}
 
 
 def test_the_sample_pins_are_what_make_pin_schedules_writes_for_the_dev_stack() -> None:

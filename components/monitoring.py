@@ -339,6 +339,7 @@ def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
     files) while nothing was archived for half an hour. An idle database waits for nothing."""
     failed, archived = (cnpg_pods(databases, f"cnpg_pg_stat_archiver_{m}") for m in ("last_failed_time", "last_archived_time"))
     ready = cnpg_pods(databases, "cnpg_collector_pg_wal_archive_status", 'value="ready", ')
+    # Clusters are namespaced: the failed-backup query takes one term per namespace.
     by_namespace = [(ns, tuple(db for n, db in databases if n == ns)) for ns in sorted({n for n, _ in databases})]
     return (
         _rule("PgBackRestBackupsStale", last_run_failed(PGBACKREST_CHECK_CRONJOBS), "15m", "critical",

@@ -36,24 +36,25 @@ _CONTEXT = re.compile(r"<!-- example stack: (\S+) -->\s*$")
 KSM_MARK = "<!-- kube-state-metrics values -->"
 
 
+def _line_before(match: re.Match[str]) -> str:
+    """The last non-blank line before a fenced block: where its marker comment goes."""
+    return README[:match.start()].rstrip("\n ").rsplit("\n", 1)[-1].strip()
+
+
 def blocks(language: str) -> Iterator[tuple[str, str, str]]:
-    """(heading, context stack or "", text) of every fenced block in `language`."""
+    """(heading, context stack or "", text) of every fenced block in `language`, but the
+    kube-state-metrics values."""
     for match in _FENCE.finditer(README):
-        if match.group(2) != language:
+        if match.group(2) != language or _line_before(match) == KSM_MARK:
             continue
-        before = README[:match.start()]
-        heading = re.findall(r"^#+ (.+)$", before, re.M)[-1]
-        last = before.rstrip("\n ").rsplit("\n", 1)[-1]
-        if last.strip() == KSM_MARK:
-            continue
-        context = _CONTEXT.search(last)
+        heading = re.findall(r"^#+ (.+)$", README[:match.start()], re.M)[-1]
+        context = _CONTEXT.search(_line_before(match))
         yield heading, context.group(1) if context else "", textwrap.dedent(match.group(3))
 
 
 def kube_state_metrics_values() -> dict[str, Any]:
     """The README's kube-state-metrics Helm values (the one block after KSM_MARK)."""
-    (match,) = [m for m in _FENCE.finditer(README)
-                if README[:m.start()].rstrip("\n ").rsplit("\n", 1)[-1].strip() == KSM_MARK]
+    (match,) = [m for m in _FENCE.finditer(README) if _line_before(m) == KSM_MARK]
     return dict(yaml.safe_load(textwrap.dedent(match.group(3)))["kube-state-metrics"])
 
 
@@ -87,6 +88,8 @@ def test_the_kube_state_metrics_values_are_what_the_failed_backup_alert_reads() 
     values = kube_state_metrics_values()
     assert values["customResourceState"] == {"enabled": True, "config": cnpg_backups.kube_state_metrics_config()}
     assert values["rbac"] == {"extraRules": cnpg_backups.kube_state_metrics_rules()}
+    # The alert reads the objects' `namespace`, which a scrape without honorLabels renames.
+    assert values["prometheus"] == {"monitor": {"honorLabels": True}}
 
 
 def test_the_sample_pins_are_what_make_pin_schedules_writes_for_the_dev_stack() -> None:

@@ -181,37 +181,48 @@ def test_a_failed_backup_fires_until_a_later_one_of_its_schedule_completes(clust
                    "application/merge-patch+json")
 
     managed = sorted({b["spec"]["cluster"]["name"] for b in scheduled.values()})
-    b2, r2 = (f"{managed[-1]}-{repository}-full" for repository in ("b2", "r2"))
+    b2, r2, b2_diff = (f"{managed[-1]}-{schedule}" for schedule in ("b2-full", "r2-full", "b2-diff"))
     day = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
+
+    def by_hand(name: str, of: str) -> str:
+        """A Backup made by hand (`kubectl cnpg backup`): no ScheduledBackup's label, failed."""
+        cluster.ok("POST", base, {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
+                                  "metadata": {"name": name, "namespace": NAMESPACE, "labels": {CLUSTER_LABEL: of}},
+                                  "spec": {"cluster": {"name": of}, "method": "plugin"}})
+        set_phase(name, "failed")
+        return name
+
     readings = []
-    first = [backup(b2, day, "completed"), backup(r2, day, "completed")]
+    first = [backup(b2, day, "completed"), backup(r2, day, "completed"), backup(b2_diff, day, "completed")]
     readings.append(cluster.exported(lambda s: all(phase_of(s, b) == "completed" for b in first)))
     failed = backup(r2, day + timedelta(days=7), "failed")
     # B2's next backup completes after R2's failed: per schedule, it does not hide R2's failure.
     later = backup(b2, day + timedelta(days=7, hours=1), "completed")
-    # A Backup of a cluster the stack does not manage, in the same namespace: not this stack's alert.
-    other = f"{NAMESPACE}-other-{day:%Y%m%d%H%M%S}"
-    cluster.ok("POST", base, {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
-                              "metadata": {"name": other, "namespace": NAMESPACE},
-                              "spec": {"cluster": {"name": "not-managed"}, "method": "plugin"}})
-    set_phase(other, "failed")
-    readings.append(cluster.exported(lambda s: phase_of(s, failed) == "failed" and phase_of(s, other) == "failed"
-                                     and phase_of(s, later) == "completed"))
+    unarchived = backup(b2_diff, day + timedelta(days=1), "walArchivingFailing")
+    # Quiet: a Backup of a cluster the stack does not manage, and one made by hand of a managed one.
+    quiet = [by_hand(f"not-managed-{day:%Y%m%d%H%M%S}", "not-managed"), by_hand(f"{managed[-1]}-by-hand", managed[-1])]
+    readings.append(cluster.exported(lambda s: phase_of(s, failed) == "failed" and phase_of(s, later) == "completed"
+                                     and phase_of(s, unarchived) == "walArchivingFailing"
+                                     and all(phase_of(s, b) == "failed" for b in quiet)))
     following = backup(r2, day + timedelta(days=14), "running")
     readings.append(cluster.exported(lambda s: phase_of(s, following) == "running"))
     set_phase(following, "completed")
-    readings.append(cluster.exported(lambda s: phase_of(s, following) == "completed"))
+    next_diff = backup(b2_diff, day + timedelta(days=2), "completed")
+    readings.append(cluster.exported(lambda s: phase_of(s, following) == "completed" and phase_of(s, next_diff) == "completed"))
 
     # What kube-state-metrics exported: the README's labels, read from the objects.
-    failed_series = [s for s in readings[1] if s.startswith(cnpg_backups.PHASE + "{") and f'backup="{failed}"' in s
-                     and 'phase="failed"' in s]
-    assert len(failed_series) == 1, readings[1]
-    labels = labels_of(failed_series[0])
-    assert (labels["namespace"], labels["cluster"], labels["scheduled_backup"]) == (NAMESPACE, managed[-1], r2), labels
+    def alerting(backup: str, phase: str) -> dict[str, str]:
+        (series,) = [s for s in readings[1] if s.startswith(cnpg_backups.PHASE + "{") and f'backup="{backup}"' in s
+                     and f'phase="{phase}"' in s]
+        return labels_of(series)
+    labels = [alerting(failed, "failed"), alerting(unarchived, "walArchivingFailing")]
+    assert [(x["namespace"], x["cluster"], x["scheduled_backup"]) for x in labels] == [
+        (NAMESPACE, managed[-1], r2), (NAMESPACE, managed[-1], b2_diff)], labels
     assert any(s.startswith(cnpg_backups.CREATED + "{") and f'backup="{failed}"' in s for s in readings[1]), readings[1]
 
-    # Each reading lasts ten minutes on promtool's clock; a series not yet exported is absent.
+    # Each reading lasts ten minutes on promtool's clock; a series not yet exported is absent. At
+    # 12m the failures are two minutes old, inside the rule's `for`.
     every = sorted({s for reading in readings for s in reading})
     series = {s: " ".join(" ".join([reading.get(s, "_")] * 10) for reading in readings) for s in every}
     promtool_test(tmp_path, objects, "PgBackRestBackupFailed", series,
-                  {"9m": [], "19m": [labels], "29m": [labels], "39m": []})
+                  {"9m": [], "12m": [], "19m": labels, "29m": labels, "39m": []})

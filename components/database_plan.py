@@ -159,7 +159,7 @@ def database_plan(config: StackConfig, db: Database, index: int, bucket_provider
         stanza=StanzaPlan(node(("stanza",), "Stanza", name=db.name), stanza_spec(db, tuple(t.repository for t in targets))),
         plugin_config=node(("plugin-config",), "PluginConfig", name=names.plugin_config(db.name)),
         cluster_name=db.name,
-        cluster=node(("cluster",), "Cluster", name=db.name) if db.manage_cluster else None,
+        cluster=node(("cluster",), "Cluster", name=db.name, limit=names.CNPG_CLUSTER) if db.manage_cluster else None,
         check=DatabaseCheckPlan(
             component=node(("check",), "PgBackRestCheck"),
             cronjob=Node(names.child(node.component, "check", "cronjob"), "CronJob", tree.DATABASE_CHECK, node.path,

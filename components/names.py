@@ -37,6 +37,8 @@ SOURCE = 50
 CRONJOB = 52
 #: Any other object name (a DNS-1123 subdomain).
 SUBDOMAIN = 253
+#: CloudNative-PG's webhook refuses a Cluster name over 50 characters.
+CNPG_CLUSTER = 50
 
 
 class Role(StrEnum):
@@ -118,7 +120,13 @@ def plugin_config(database: str) -> str:
 
 
 def pgbackrest_check(database: str) -> str:
-    return f"pgbackrest-check-{database}"
+    """`pgbackrest-check-<database>`. A database is a CloudNative-PG Cluster, whose name may be 50
+    characters, which that CronJob name cannot hold: the longer ones keep the prefix (the alert
+    selects the checks by it) and the start of the name, and end in a digest of the whole."""
+    name = f"pgbackrest-check-{database}"
+    if len(name) <= CRONJOB:
+        return name
+    return f"{name[:CRONJOB - 7].rstrip('-')}-{hashlib.sha256(database.encode()).hexdigest()[:6]}"
 
 
 def recovery_stanza(database: str) -> str:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from components.config import ConfigError
 from components.stanza_lock import StanzaLockProvider
 from tests.e2e.pgbackrest import stanza_env
 from tools.offline import load_stack_file, revealed, run_program
@@ -208,3 +209,36 @@ def test_the_backup_checks_image_is_a_default_key():
     assert images(config) == {"docker.io/dalibo/cnpg-pgbackrest-sidecar:0.0.3"}
     defaults = {**json.loads(config.get("backups:defaults", "{}")), "pgbackrestImage": "registry.home/pgbackrest-sidecar:0.0.4"}
     assert images({**config, "backups:defaults": json.dumps(defaults)}) == {"registry.home/pgbackrest-sidecar:0.0.4"}
+
+
+def _with_database_names(*names: str, manage: bool = False) -> dict:
+    """The seed's stack with its databases renamed (the first two; a third copies the second)."""
+    config, _, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+    databases = json.loads(config["backups:databases"])
+    databases = [{**databases[min(i, 1)], "name": name, "manageCluster": manage,
+                  **({"bucket": f"pg-{i}"} if i > 1 else {})} for i, name in enumerate(names)]
+    for db in databases:
+        db.pop("recovery", None)
+    return {**config, "backups:databases": json.dumps(databases)}
+
+
+def test_a_database_name_cloudnative_pg_accepts_gets_a_backup_check():
+    """CloudNative-PG takes Cluster names up to 50 characters; `pgbackrest-check-<db>` holds 35 of
+    them within a CronJob's 52. Longer ones keep the prefix the alert selects by, and a digest of
+    the whole name keeps two that start alike apart."""
+    short, long_a, long_b = "pg", "a" * 30 + "-media-postgres-eu1", "a" * 30 + "-media-postgres-eu2"
+    assert (len(long_a), len(long_b)) == (49, 49)
+    _, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+    run = run_program(_with_database_names(short, long_a, long_b), secret_keys)
+    checks = {r.inputs["metadata"]["name"] for r in of_kind(run, "CronJob")
+              if r.inputs["metadata"]["name"].startswith("pgbackrest-check-")}
+    assert "pgbackrest-check-pg" in checks
+    assert len(checks) == 3 and all(len(n) <= 52 for n in checks), checks
+    assert {n for n in checks if n != "pgbackrest-check-pg"} == {n for n in checks if n.startswith("pgbackrest-check-aaaa")}
+
+
+def test_a_managed_cluster_name_longer_than_cloudnative_pg_allows_is_refused():
+    _, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
+    with pytest.raises(ConfigError) as error:
+        run_program(_with_database_names("pg", "b" * 51, manage=True), secret_keys)
+    assert "backups:databases[1]" in str(error.value) and "limit of 50" in str(error.value), error.value

@@ -5,9 +5,9 @@ the Backup object (`status.phase`); of its own metrics, the last available backu
 this path, and the last failed one (`cnpg_collector_last_failed_backup_timestamp`) goes through
 the cluster's status, which only the operator writes, so nothing here could show a rule on it
 firing. The one reader that turns Backup objects into metrics is kube-state-metrics, through a
-custom-resource config. This module is that config and the names the alert reads, in one place: the README gives
-it as kube-state-metrics Helm values (tests/test_readme.py keeps the two equal), and
-tests/e2e/test_backup_objects.py runs the real kube-state-metrics with the README's copy.
+custom-resource config. This module is that config and the names the alert reads, in one place:
+the README gives it as kube-state-metrics Helm values (tests/test_readme.py keeps the two equal),
+and tests/e2e/test_backup_objects.py runs the real kube-state-metrics with the README's copy.
 
 A ScheduledBackup names each Backup it makes `<scheduled backup>-<time>` and labels it with its
 own name (`cnpg.io/scheduled-backup`) and the cluster's (CloudNative-PG's scheduled backup

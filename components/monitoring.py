@@ -336,7 +336,9 @@ def database_rules(databases: tuple[tuple[str, str], ...]) -> tuple[Rule, ...]:
     (-1 before the first), so the archiver failing since its last success is one comparison; a
     stalled archiver (an archive-push that hangs fails nothing) is WAL waiting in pg_wal
     (`cnpg_collector_pg_wal_archive_status{value="ready"}`, CloudNative-PG's count of `.ready`
-    files) while nothing was archived for half an hour. An idle database waits for nothing."""
+    files) while nothing was archived for half an hour. An idle database waits for nothing. A
+    failed backup is read from its Backup object through kube-state-metrics (cnpg_backups), and
+    a backup that stopped happening from the check CronJob's last run."""
     failed, archived = (cnpg_pods(databases, f"cnpg_pg_stat_archiver_{m}") for m in ("last_failed_time", "last_archived_time"))
     ready = cnpg_pods(databases, "cnpg_collector_pg_wal_archive_status", 'value="ready", ')
     # Clusters are namespaced: the failed-backup query takes one term per namespace.

@@ -1,5 +1,6 @@
-"""The README against the program: every YAML example is accepted config, every command names a
-real target, tool and option, and "What it builds" is the render. The next drift fails here.
+"""The README against the program: every YAML example is accepted config (but the kube-state-metrics
+values, which must be what the failed-backup alert reads), every command names a real target, tool
+and option, and "What it builds" is the render. The next drift fails here.
 
 (The engine's own command block is run as written by tests/e2e/test_engine.py.)
 """

@@ -135,9 +135,11 @@ def main(sizes: list[int], repeat: int, up_apps: int = 100) -> int:
             stacks[f"floor-{apps}"] = {"kubernetes:renderYamlToDirectory": "rendered-floor"}
             registrations[apps] = recorded(config, preview=True)
         if up_apps:
-            stacks[f"up-program-{up_apps}"] = up_config(up_apps)
-            stacks[f"up-floor-{up_apps}"] = {}
-            up_registrations = recorded(stacks[f"up-program-{up_apps}"], preview=False)
+            # A stack per round: a second `up` of the same stack would find its state and do nothing.
+            for round_ in range(repeat):
+                stacks[f"up-program-{up_apps}-{round_}"] = up_config(up_apps)
+                stacks[f"up-floor-{up_apps}-{round_}"] = {}
+            up_registrations = recorded(up_config(up_apps), preview=False)
         folder = project(root / "project", stacks)
         env = {"PULUMI_BACKEND_URL": (root / "state").as_uri(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
         (root / "state").mkdir()
@@ -156,9 +158,10 @@ def main(sizes: list[int], repeat: int, up_apps: int = 100) -> int:
         if up_apps:
             ups = []
             for round_ in range(repeat):
-                program_up = timed_up(folder, f"up-program-{up_apps}", env, up_registrations, root / f"k8s-p{round_}")
-                floor_up = timed_up(folder, f"up-floor-{up_apps}", env, up_registrations, root / f"k8s-f{round_}",
-                                    floor_program(up_registrations))
+                program_up = timed_up(folder, f"up-program-{up_apps}-{round_}", env, up_registrations,
+                                      root / f"k8s-p{round_}")
+                floor_up = timed_up(folder, f"up-floor-{up_apps}-{round_}", env, up_registrations,
+                                    root / f"k8s-f{round_}", floor_program(up_registrations))
                 ups.append((program_up, floor_up))
             ratio = statistics.median(p / f for p, f in ups)
             print(f"up of {up_apps} apps against kube-apiserver {UP_VERSION} ({len(up_registrations)} resources): "

@@ -128,15 +128,17 @@ class ApiServer:
         _ended(self._etcd)
         self._apiserver = self._etcd = None
 
-    def kubeconfig(self, path: Path) -> Path:
-        """A kubeconfig for the admin client (system:masters), as the Pulumi provider reads one."""
+    def kubeconfig(self, path: Path, token: Optional[str] = None) -> Path:
+        """A kubeconfig for the admin client (system:masters), as the Pulumi provider reads one; or,
+        given a ServiceAccount `token`, for that account (what its RBAC allows, and nothing else)."""
         f = self.folder
+        user = ({"token": token} if token is not None
+                else {"client-certificate": str(f / "admin.crt"), "client-key": str(f / "admin.key")})
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
             "clusters": [{"name": "e2e", "cluster": {"server": f"https://127.0.0.1:{self.port}",
                                                      "certificate-authority": str(f / "ca.crt")}}],
-            "users": [{"name": "admin", "user": {"client-certificate": str(f / "admin.crt"),
-                                                 "client-key": str(f / "admin.key")}}],
+            "users": [{"name": "admin", "user": user}],
             "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "admin"}}],
         }))
         return path

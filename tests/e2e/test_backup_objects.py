@@ -76,13 +76,7 @@ class Cluster:
         token = self.ok("POST", f"/api/v1/namespaces/{MONITORING}/serviceaccounts/{ACCOUNT}/token",
                         {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                          "spec": {"expirationSeconds": 3600}})["status"]["token"]
-        kubeconfig = self.root / "ksm.kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "ksm",
-            "clusters": [{"name": "e2e", "cluster": {"server": f"https://127.0.0.1:{self.server.port}",
-                                                     "certificate-authority": str(self.server.folder / "ca.crt")}}],
-            "users": [{"name": ACCOUNT, "user": {"token": token}}],
-            "contexts": [{"name": "ksm", "context": {"cluster": "e2e", "user": ACCOUNT}}]}))
+        kubeconfig = self.server.kubeconfig(self.root / "ksm.kubeconfig", token)
         config = self.root / "custom-resource-state.yaml"
         config.write_text(yaml.safe_dump(values["customResourceState"]["config"]))
         self.port = free_port()
@@ -99,7 +93,7 @@ class Cluster:
             text = answer.read().decode()
         series = {}
         for line in text.splitlines():
-            match = re.fullmatch(r"(kube_cnpg_backup_\w+)(\{.*\}) (\S+)", line)
+            match = re.fullmatch(rf"({cnpg_backups.PREFIX}_\w+)(\{{.*\}}) (\S+)", line)
             if match:
                 series[match.group(1) + match.group(2)] = match.group(3)
         return series

@@ -17,12 +17,14 @@ and its floor each on a fresh API server and etcd, so neither finds the other's 
 
 Neither runs the policy pack: the pack's share is the offline bench's figure. Each preview and
 each up is timed whole (the CLI starting, the plugins loading, the plan, the API calls), which
-is what a user waits for. The last line reads `engine: program/floor <ratio> at 100 apps;
+is what a user waits for, with the cyclic GC paused and the program on a thread of its own, as
+`python -m tools.engine` runs it. The last line reads `engine: program/floor <ratio> at 100 apps;
 200/100 <growth>`.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import statistics
@@ -37,6 +39,7 @@ import yaml
 from .apiserver import ApiServer
 from .bench import stack_config
 from .engine import BIN, PROJECT_DIR, Outcome, project_beside, select_stack
+from .gc_pause import gc_paused
 from .offline import Registration, run_program
 from .replay import as_inputs
 
@@ -79,8 +82,10 @@ def floor_program(registrations: list[Registration]):  # type: ignore[no-untyped
 def timed_preview(folder: Path, stack: str, env: dict[str, str], program=None) -> float:  # type: ignore[no-untyped-def]
     outcome = Outcome()
     selected = select_stack(stack, outcome, project_dir=folder, env=env, program=program, preview=True)
+    gc.collect()  # the previous run's garbage is not this run's cost
     started = time.perf_counter()
-    selected.preview(color="never")
+    with gc_paused():  # as `python -m tools.engine` runs every operation
+        selected.preview(color="never")
     elapsed = time.perf_counter() - started
     assert outcome.config_error is None and outcome.program_error is None
     return elapsed
@@ -112,8 +117,10 @@ def timed_up(folder: Path, stack: str, env: dict[str, str], registrations: list[
         outcome = Outcome()
         selected = select_stack(stack, outcome, project_dir=folder, program=program,
                                 env={**env, "KUBECONFIG": str(server.kubeconfig(scratch / "kubeconfig"))})
+        gc.collect()
         started = time.perf_counter()
-        selected.up(color="never")
+        with gc_paused():
+            selected.up(color="never")
         elapsed = time.perf_counter() - started
         assert outcome.config_error is None and outcome.program_error is None
         return elapsed

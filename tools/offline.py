@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import contextlib
 import contextvars
 import functools
-import gc
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, TypeVar
@@ -25,6 +23,7 @@ import pulumi
 from google.protobuf import json_format, struct_pb2
 
 from . import sdk
+from .gc_pause import gc_paused
 from .stackfile import StackFileError, read_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -351,24 +350,6 @@ def run_isolated(set_up: Callable[[], None], program: Callable[[], None], finish
     if failure:
         raise failure[0]
     return outcome[0]
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic GC off for the length of a run.
-
-    A run allocates hundreds of thousands of short-lived objects (Outputs, futures, tasks);
-    with the collector on, its passes over the growing heap made a 200-app run cost 2.4x a
-    100-app run instead of 2x (measured with tools.bench). Reference counting frees almost
-    everything anyway; the collector, back on afterwards, takes the cycles in its own time.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _track_outputs_per_run() -> None:

@@ -21,7 +21,8 @@ import backup_policies  # policies/ is on the path: pytest's pythonpath, the ven
 from google.protobuf import json_format
 from pulumi_policy import EnforcementLevel
 
-from .offline import Registration, gc_paused
+from .gc_pause import gc_paused
+from .offline import Registration
 from .sdk import AnalyzerServicer, enforcement_level, proto
 
 _LEVELS = {

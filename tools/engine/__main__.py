@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 from pulumi import automation as auto
 
+from ..gc_pause import gc_paused
 from . import (
     EXIT_ENGINE,
     EXIT_OK,
@@ -114,17 +115,20 @@ def run(args: argparse.Namespace, extra: Optional[Extra] = None) -> int:
     policy = {"policy_packs": args.packs, "policy_pack_configs": args.pack_configs}
     failed = False
     try:
-        if args.verb == "preview":
-            stack.preview(diff=args.diff, json=args.json, **policy, **common)
-        elif args.verb == "up":
-            stack.up(diff=args.diff, **policy, **common)
-        elif args.verb == "refresh":
-            stack.refresh(clear_pending_creates=args.clear_pending_creates or None, **common)
-        elif args.verb == "cancel":
-            stack.cancel()
-            print(f"cancelled: the lock of stack {args.stack} is removed; now `refresh --clear-pending-creates`, then `up`")
-        else:
-            stack.destroy(**common)
+        # The program runs in this process (the Automation API), and its objects live until the
+        # run ends: with the cyclic GC on, its full passes over them took 42% of a 500-app preview.
+        with gc_paused():
+            if args.verb == "preview":
+                stack.preview(diff=args.diff, json=args.json, **policy, **common)
+            elif args.verb == "up":
+                stack.up(diff=args.diff, **policy, **common)
+            elif args.verb == "refresh":
+                stack.refresh(clear_pending_creates=args.clear_pending_creates or None, **common)
+            elif args.verb == "cancel":
+                stack.cancel()
+                print(f"cancelled: the lock of stack {args.stack} is removed; now `refresh --clear-pending-creates`, then `up`")
+            else:
+                stack.destroy(**common)
     except auto.ConcurrentUpdateError:
         failed = True
         print(f"error: stack {args.stack} is locked by another update, or by one that was interrupted. If none "

@@ -24,12 +24,10 @@ is what a user waits for, with the cyclic GC paused and the program on a thread 
 
 from __future__ import annotations
 
-import gc
 import json
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ import pulumi
 import yaml
 
 from .apiserver import ApiServer
-from .bench import stack_config
+from .bench import stack_config, timed
 from .engine import BIN, PROJECT_DIR, Outcome, project_beside, select_stack
 from .gc_pause import gc_paused
 from .offline import Registration, run_program
@@ -79,14 +77,15 @@ def floor_program(registrations: list[Registration]):  # type: ignore[no-untyped
     return program
 
 
+def paused(operation: Any) -> None:
+    with gc_paused():  # as `python -m tools.engine` runs every operation
+        operation(color="never")
+
+
 def timed_preview(folder: Path, stack: str, env: dict[str, str], program=None) -> float:  # type: ignore[no-untyped-def]
     outcome = Outcome()
     selected = select_stack(stack, outcome, project_dir=folder, env=env, program=program, preview=True)
-    gc.collect()  # the previous run's garbage is not this run's cost
-    started = time.perf_counter()
-    with gc_paused():  # as `python -m tools.engine` runs every operation
-        selected.preview(color="never")
-    elapsed = time.perf_counter() - started
+    elapsed, _ = timed(lambda: paused(selected.preview))
     assert outcome.config_error is None and outcome.program_error is None
     return elapsed
 
@@ -117,11 +116,7 @@ def timed_up(folder: Path, stack: str, env: dict[str, str], registrations: list[
         outcome = Outcome()
         selected = select_stack(stack, outcome, project_dir=folder, program=program,
                                 env={**env, "KUBECONFIG": str(server.kubeconfig(scratch / "kubeconfig"))})
-        gc.collect()
-        started = time.perf_counter()
-        with gc_paused():
-            selected.up(color="never")
-        elapsed = time.perf_counter() - started
+        elapsed, _ = timed(lambda: paused(selected.up))
         assert outcome.config_error is None and outcome.program_error is None
         return elapsed
     finally:

@@ -3,9 +3,9 @@
 The Python language host (`pulumi-language-python`) is served by no registry, so the program
 runs through Pulumi's Automation API: the SDK serves the language runtime itself, in this
 process, and hands the CLI `--client`. The inline program executes `__main__.py` (on a thread of
-its own: see on_a_stack_of_its_own), so the code that runs is exactly what `pulumi up` would run; the CLI, the engine, the Kubernetes
-provider, the dynamic-provider plugin and the policy pack are the real ones, built by
-`make engine` into `.engine/bin`. Only who starts Python differs.
+its own: see on_a_stack_of_its_own), so the code that runs is exactly what `pulumi up` would
+run; the CLI, the engine, the Kubernetes provider, the dynamic-provider plugin and the policy
+pack are the real ones, built by `make engine` into `.engine/bin`. Only who starts Python differs.
 
 The Go pins of those binaries live beside this file, one folder per binary (go.mod, go.sum).
 The command line is `python -m tools.engine` (`__main__.py`).

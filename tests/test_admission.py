@@ -10,9 +10,9 @@ import pytest
 from celpy import celtypes
 
 from components.config import ConfigError
-from tools.offline import load_stack_file, run_program
+from tools.offline import load_stack_file
 
-from .conftest import dev_config, named, of_kind, run_config, stack_file, with_changes
+from .conftest import dev_config, named, of_kind, program_run, run_config, stack_file, with_changes
 
 # The Kubernetes CEL environment's typed constructors used by the mutating policy. cel-python
 # cannot declare a type whose name is also the prefix of another type's name, so the nested
@@ -108,7 +108,7 @@ def test_volsync_volumes_on_a_banned_class_are_denied(dev_run, obj, allowed):
 @pytest.fixture(scope="module")
 def kopiur_run():
     config, secret_keys, _ = load_stack_file(stack_file("dev"))
-    return run_program({**config, "backups:mover": "kopiur"}, secret_keys)
+    return program_run({**config, "backups:mover": "kopiur"}, secret_keys)
 
 
 def kopiur_object(kind: str, **spec) -> dict:

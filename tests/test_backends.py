@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from tools.offline import Secret, load_stack_file, run_program
+from tools.offline import Secret, load_stack_file
 from tools.policy import run_policies
 from tools.preview import kubernetes_object
 
 from . import conformance
-from .conftest import PROJECT_DIR, named, of_kind, run_config, with_changes
+from .conftest import PROJECT_DIR, named, of_kind, program_run, run_config, with_changes
 
 EXAMPLES = sorted((PROJECT_DIR / "examples").glob("Pulumi.*.yaml"))
 
 
 def run_example(name: str):
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / f"Pulumi.{name}.yaml")
-    return run_program(config, secret_keys)
+    return program_run(config, secret_keys)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def nfs_b2_r2():
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_each_seed_topology_renders_conformant_objects_and_passes_the_pack(path, crds_dir):
     config, secret_keys, _ = load_stack_file(path)
-    run = run_program(config, secret_keys)
+    run = program_run(config, secret_keys)
     manifests = [m for m in map(kubernetes_object, run.registrations) if m]
     assert [p for m in manifests for p in conformance.problems(m, crds_dir, "1.35")] == []
     assert run_policies(run.as_engine_sees_it()).violations == ()
@@ -80,7 +80,7 @@ def test_manage_bucket_false_leaves_an_existing_bucket_alone(garage):
     repos = json.loads(config["backups:repositories"])
     repos[0]["manageBucket"] = False
     config["backups:repositories"] = json.dumps(repos)
-    run = run_program(config, secret_keys)
+    run = program_run(config, secret_keys)
     assert not [r for r in run.registrations if r.type.startswith(("aws:", "pulumi:providers:aws"))]
     assert of_kind(run, "Secret")
 

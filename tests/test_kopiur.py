@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, stack_config_of
-from tools.offline import PROJECT_DIR, load_stack_file, run_program
+from tools.offline import PROJECT_DIR, load_stack_file
 from tools.preview import kubernetes_object
 
 from . import conformance
-from .conftest import dev_config
+from .conftest import dev_config, program_run
 
 #: Every shipped stack on the fork: NFS, Garage over plain HTTP, CephFS with a web UI, existing
 #: claims with pinned identities (seeds 000 and 001), a mirror (seed 002), seed 003.
@@ -35,7 +35,7 @@ FORK_DATA_PATH = "/data"
 
 def objects(config: dict[str, str], secret_keys: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
     """(kind, namespace, name) -> the object's inputs, for every Kubernetes object registered."""
-    return registered(run_program(config, secret_keys))
+    return registered(program_run(config, secret_keys))
 
 
 def registered(run: Any) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -185,7 +185,7 @@ def test_the_history_lock_sees_the_same_histories_on_either_mover(stack: str):
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / stack)
 
     def ledger(values: dict[str, str]) -> Any:
-        (history,) = [r.inputs for r in run_program(values, secret_keys).registrations if r.name == "history"]
+        (history,) = [r.inputs for r in program_run(values, secret_keys).registrations if r.name == "history"]
         return {k: v for k, v in history.items() if k != "__provider"}  # the dynamic provider's own code
     assert ledger(on_kopiur(config)) == ledger(config)
 
@@ -311,7 +311,7 @@ def dev_stack() -> dict[str, str]:
 
 
 def kopiur_run(config: dict[str, str], secret_keys: list[str]) -> Any:
-    return run_program(on_kopiur(config), secret_keys)
+    return program_run(on_kopiur(config), secret_keys)
 
 
 def claim_options(run: Any, name: str) -> list[str]:

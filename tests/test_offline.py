@@ -44,16 +44,16 @@ def test_an_output_made_outside_any_run_does_not_stall_the_next_run():
 
     def failing_then_clean():
         with pytest.raises(ConfigError):
-            run_config(with_changes(apps=[{"name": "radarr", "namespace": "media", "capacity": "10Gx"}]))
-        return run_config(dev_config())
+            run_config(with_changes(apps=[{"name": "radarr", "namespace": "media", "capacity": "10Gx"}]), fresh=True)
+        return run_config(dev_config(), fresh=True)
 
     run = _finishes(failing_then_clean)
     assert any(r.type.endswith(":ReplicationSource") for r in run.registrations)
 
 
 def test_each_run_records_only_its_own_resources():
-    first = run_config(dev_config())
-    second = run_config(with_changes(apps=dev_config()["apps"][:1]))
+    first = run_config(dev_config(), fresh=True)
+    second = run_config(with_changes(apps=dev_config()["apps"][:1]), fresh=True)
     assert len(second.registrations) < len(first.registrations)
     assert len({r.urn for r in second.registrations}) == len(second.registrations)
 

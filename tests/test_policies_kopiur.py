@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tools.offline import PROJECT_DIR, load_stack_file, run_program
+from tools.offline import PROJECT_DIR, load_stack_file
 from tools.policy import backup_policies, run_policies
 
-from .conftest import dev_config, named, registration, run_config
+from .conftest import dev_config, named, program_run, registration, run_config
 from .test_kopiur import CARRIED, on_kopiur
 
 KOPIUR = "kubernetes:kopiur.home-operations.com/v1alpha1"
@@ -52,7 +52,7 @@ def test_the_kopiur_render_passes_every_rule(kopiur_run):
 @pytest.mark.parametrize("stack", CARRIED)
 def test_every_shipped_stack_on_kopiur_passes_the_pack(stack: str):
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / stack)
-    assert run_policies(run_program(on_kopiur(config), secret_keys).as_engine_sees_it()).violations == ()
+    assert run_policies(program_run(on_kopiur(config), secret_keys).as_engine_sees_it()).violations == ()
 
 
 def test_a_second_kopiur_repository_on_the_same_place_with_its_own_password_is_stopped(kopiur_run):

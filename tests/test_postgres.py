@@ -9,15 +9,15 @@ import pytest
 from components.config import ConfigError
 from components.stanza_lock import StanzaLockProvider
 from tests.e2e.pgbackrest import stanza_env
-from tools.offline import load_stack_file, revealed, run_program
+from tools.offline import load_stack_file, revealed
 
-from .conftest import PROJECT_DIR, named, of_kind, run_config, with_changes
+from .conftest import PROJECT_DIR, named, of_kind, program_run, run_config, with_changes
 
 
 @pytest.fixture(scope="module")
 def seed():
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
-    return run_program(config, secret_keys)
+    return program_run(config, secret_keys)
 
 
 def test_one_stanza_per_cluster_with_b2_and_r2(seed):
@@ -61,7 +61,7 @@ def test_clusters_sharing_a_store_start_at_minutes_of_their_own_that_adding_one_
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
     databases = json.loads(config["backups:databases"])
     third = {"name": "postgres18-paperless", "namespace": "database", "repositories": ["b2", "r2"], "bucket": "paperless"}
-    after = schedules(run_program({**config, "backups:databases": json.dumps([third, *databases])}, secret_keys))
+    after = schedules(program_run({**config, "backups:databases": json.dumps([third, *databases])}, secret_keys))
     assert {k: v for k, v in after.items() if "paperless" not in k} == before
 
 
@@ -84,7 +84,7 @@ def immich(**recovery) -> dict:
     for db in databases:
         if db["name"] == "postgres18-immich":
             db["recovery"] = recovery
-    run = run_program({**config, "backups:databases": json.dumps(databases)}, secret_keys)
+    run = program_run({**config, "backups:databases": json.dumps(databases)}, secret_keys)
     return {(r.inputs["kind"], r.inputs["metadata"]["name"]): r.inputs for r in run.registrations if "kind" in r.inputs}
 
 
@@ -200,7 +200,7 @@ def test_the_backup_checks_image_is_a_default_key():
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
 
     def images(values: dict[str, str]) -> set[str]:
-        run = run_program(values, secret_keys)
+        run = program_run(values, secret_keys)
         checks = [r.inputs for r in run.registrations if r.type.endswith(":CronJob")
                   and r.inputs["metadata"]["name"].startswith("pgbackrest-check-")]
         assert len(checks) == 2  # one per database
@@ -229,7 +229,7 @@ def test_a_database_name_cloudnative_pg_accepts_gets_a_backup_check():
     short, long_a, long_b = "pg", "a" * 30 + "-media-postgres-eu1", "a" * 30 + "-media-postgres-eu2"
     assert (len(long_a), len(long_b)) == (49, 49)
     _, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
-    run = run_program(_with_database_names(short, long_a, long_b), secret_keys)
+    run = program_run(_with_database_names(short, long_a, long_b), secret_keys)
     checks = {r.inputs["metadata"]["name"] for r in of_kind(run, "CronJob")
               if r.inputs["metadata"]["name"].startswith("pgbackrest-check-")}
     assert "pgbackrest-check-pg" in checks
@@ -240,5 +240,5 @@ def test_a_database_name_cloudnative_pg_accepts_gets_a_backup_check():
 def test_a_managed_cluster_name_longer_than_cloudnative_pg_allows_is_refused():
     _, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml")
     with pytest.raises(ConfigError) as error:
-        run_program(_with_database_names("pg", "b" * 51, manage=True), secret_keys)
+        program_run(_with_database_names("pg", "b" * 51, manage=True), secret_keys)
     assert "backups:databases[1]" in str(error.value) and "limit of 50" in str(error.value), error.value

@@ -18,9 +18,9 @@ import sys
 import pytest
 import yaml
 
-from tools.offline import load_stack_file, run_program
+from tools.offline import load_stack_file
 
-from .conftest import PROJECT_DIR, dev_config, run_config
+from .conftest import PROJECT_DIR, dev_config, program_run, run_config
 
 DATA_HOLDING = ("kubernetes:core/v1:PersistentVolumeClaim", "kubernetes:core/v1:PersistentVolume", "aws:s3/bucket:Bucket")
 EXAMPLES = sorted((PROJECT_DIR / "examples").glob("Pulumi.*.yaml")) + [PROJECT_DIR / "Pulumi.dev.yaml"]
@@ -29,7 +29,7 @@ EXAMPLES = sorted((PROJECT_DIR / "examples").glob("Pulumi.*.yaml")) + [PROJECT_D
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_data_holding_resources_survive_removal_from_config(path):
     config, secret_keys, _ = load_stack_file(path)
-    run = run_program(config, secret_keys)
+    run = program_run(config, secret_keys)
     holding = [r for r in run.registrations if r.type in DATA_HOLDING]
     assert holding
     for reg in holding:
@@ -82,7 +82,7 @@ def test_no_secret_value_leaks_anywhere(tmp_path):
 
 def test_every_secret_value_is_a_pulumi_secret_on_the_wire(tmp_path):
     config, secret_keys, _ = load_stack_file(PROJECT_DIR / "examples" / "Pulumi.garage.yaml")
-    run = run_program(config, secret_keys)
+    run = program_run(config, secret_keys)
     for reg in run.registrations:
         if reg.type == "kubernetes:core/v1:Secret":
             assert type(reg.inputs["stringData"]).__name__ == "Secret"
@@ -93,8 +93,8 @@ def test_every_secret_value_is_a_pulumi_secret_on_the_wire(tmp_path):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_preview_and_update_register_the_same(path):
     config, secret_keys, _ = load_stack_file(path)
-    preview = run_program(config, secret_keys, preview=True)
-    update = run_program(config, secret_keys, preview=False)
+    preview = program_run(config, secret_keys, preview=True)
+    update = program_run(config, secret_keys, preview=False)
     def described(run):  # registration order follows the event loop, not the program
         return sorted((r.type, r.name, json.dumps(r.inputs, default=repr, sort_keys=True)) for r in run.registrations)
 

@@ -18,7 +18,9 @@ from components import names, tree
 from components.config import stack_config_of
 from components.plan import plan_stack
 from tools.fingerprint import FEATURES, shipped_stacks, with_features
-from tools.offline import PROJECT_DIR, load_stack_file, run_program
+from tools.offline import PROJECT_DIR, load_stack_file
+
+from .conftest import program_run
 
 CASES = [(path, False) for path in shipped_stacks()] + [(PROJECT_DIR / "examples" / "Pulumi.nfs-b2-r2.yaml", True)]
 
@@ -35,7 +37,7 @@ def test_the_program_registers_exactly_the_plans_nodes_under_their_names(path: P
     if features:
         config = with_features(config)
     plan = plan_stack(stack_config_of(config))
-    run = run_program(config, secret_keys)
+    run = program_run(config, secret_keys)
 
     planned = {(n.parent, n.kind.rsplit(":", 1)[-1], n.resource): n for n in tree.nodes(plan) if n.resource}
     registered = {}
@@ -60,7 +62,7 @@ def test_existing_claims_are_named_in_the_plan_but_never_made():
     existing = [ap.claim for ap in plan.apps if not ap.managed_claim]
     assert existing and all(node.name and not node.resource for node in existing)
     made = {(r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"])
-            for r in run_program(config, secret_keys).registrations if r.type == "kubernetes:core/v1:PersistentVolumeClaim"}
+            for r in program_run(config, secret_keys).registrations if r.type == "kubernetes:core/v1:PersistentVolumeClaim"}
     assert not made & {(node.namespace, node.name) for node in existing}
 
 

@@ -15,6 +15,12 @@ Then `up` of `--up-apps` apps (100; 0 skips it) against a real kube-apiserver 1.
 `make engine`, the upstream CRDs from ../shared/crds installed, the namespaces made), the program
 and its floor each on a fresh API server and etcd, so neither finds the other's objects.
 
+At 100 apps a third side splits the ratio in two: the floor with the program's component tree
+(tree_floor_program: the same bare resources under the same components, which register the
+same outputs). tree/floor is what the components cost; program/tree the rest (the provider
+SDK's typed classes, the resource options, the SDK's stack trace per resource, the program's
+own config and plan).
+
 Neither runs the policy pack: the pack's share is the offline bench's figure. Each preview and
 each up is timed whole (the CLI starting, the plugins loading, the plan, the API calls), which
 is what a user waits for, with the cyclic GC paused and the program on a thread of its own, as
@@ -38,12 +44,14 @@ from .apiserver import ApiServer
 from .bench import stack_config, timed
 from .engine import BIN, PROJECT_DIR, Outcome, project_beside, select_stack
 from .gc_pause import gc_paused
-from .offline import Registration, run_program
+from .offline import Registration, decode, run_program
 from .replay import as_inputs
 
 PASSPHRASE = "bench"
 CRDS = PROJECT_DIR.parent / "shared" / "crds"
 UP_VERSION = "1.36"
+#: The size at which the floor is measured a second time with the program's component tree.
+ATTRIBUTED = 100
 
 
 def engine_config(apps: int) -> dict[str, Any]:
@@ -74,6 +82,27 @@ def floor_program(registrations: list[Registration]):  # type: ignore[no-untyped
         for reg in registrations:
             if reg.custom and not reg.type.startswith("pulumi:providers:"):
                 pulumi.CustomResource(reg.type, reg.name, as_inputs(reg.inputs))
+    return program
+
+
+def tree_floor_program(registrations: list[Registration]):  # type: ignore[no-untyped-def]
+    """The floor with the program's component tree: the same bare resources, each under its
+    component (the same types and names, the same parents), each component registering the
+    outputs the program's did. What it costs over the floor is the components' share."""
+    def program() -> None:
+        made: dict[str, pulumi.Resource] = {}
+        components: list[tuple[pulumi.ComponentResource, Registration]] = []
+        for reg in registrations:  # in the order the engine got them: a parent before its children
+            if reg.type.startswith("pulumi:providers:"):
+                continue
+            opts = pulumi.ResourceOptions(parent=made.get(reg.parent))  # None: the stack
+            if reg.custom:
+                made[reg.urn] = pulumi.CustomResource(reg.type, reg.name, as_inputs(reg.inputs), opts)
+            else:
+                made[reg.urn] = component = pulumi.ComponentResource(reg.type, reg.name, None, opts)
+                components.append((component, reg))
+        for component, reg in components:
+            component.register_outputs(as_inputs(decode(reg.outputs)) if reg.outputs else {})
     return program
 
 
@@ -147,16 +176,26 @@ def main(sizes: list[int], repeat: int, up_apps: int = 100) -> int:
         (root / "state").mkdir()
         timed_preview(folder, f"program-{sizes[0]}", env)  # warm-up: the first CLI start and imports
         rounds: dict[int, list[tuple[float, float]]] = {apps: [] for apps in sizes}
+        tree_rounds: list[float] = []  # the floor with the component tree, at ATTRIBUTED apps
         for _ in range(repeat):
             for apps in sizes:
                 program_s = timed_preview(folder, f"program-{apps}", env)
                 floor_s = timed_preview(folder, f"floor-{apps}", env, floor_program(registrations[apps]))
                 rounds[apps].append((program_s, floor_s))
+                if apps == ATTRIBUTED:
+                    tree_rounds.append(timed_preview(folder, f"floor-{apps}", env, tree_floor_program(registrations[apps])))
         print("apps  resources  program s  floor s  program/floor")
         for apps in sizes:
             best = min(p for p, _ in rounds[apps]), min(f for _, f in rounds[apps])
             ratio = statistics.median(p / f for p, f in rounds[apps])
             print(f"{apps:4d}  {len(registrations[apps]):9d}  {best[0]:9.2f}  {best[1]:7.2f}  {ratio:13.2f}")
+        if tree_rounds:
+            components = sum(1 for r in registrations[ATTRIBUTED] if not r.custom)
+            tree = statistics.median(t / f for t, (_, f) in zip(tree_rounds, rounds[ATTRIBUTED], strict=True))
+            rest = statistics.median(p / t for t, (p, _) in zip(tree_rounds, rounds[ATTRIBUTED], strict=True))
+            print(f"at {ATTRIBUTED} apps, the floor with the program's {components} components: {min(tree_rounds):.2f} s; "
+                  f"tree/floor {tree:.2f} (the components), program/tree {rest:.2f} "
+                  "(typed classes, options, stack traces, the program's own work)")
         if up_apps:
             ups = []
             for round_ in range(repeat):

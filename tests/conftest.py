@@ -48,8 +48,9 @@ def program_run(config: Mapping[str, str], secret_keys: Sequence[str], preview: 
     preview) runs once per test process, and each caller gets a copy of its own, so no test sees
     another's edits and none depends on which ran first. The program reads nothing but its
     config, so the copy is what a fresh run would register (a third of the suite's runs were
-    repeats: 23 of its 62 s in runs). Tests of the run itself (tests/test_offline.py, the config
-    errors, the isolation) call `run_program`."""
+    repeats: 23 of its 62 s in runs). A run that raises is not kept: it raises again for each
+    caller. Tests of the run itself (tests/test_offline.py: isolation, a failing run before a
+    clean one) make runs of their own (`run_config(..., fresh=True)`)."""
     return copy.deepcopy(_program_run(tuple(sorted(config.items())), tuple(secret_keys), preview))
 
 
